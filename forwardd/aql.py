@@ -1,0 +1,159 @@
+"""The aql voipapi client (httpx, async): getuser, changeuser, listusers. An edge: no policy here.
+
+Every request is a form POST carrying username, password and action. Answers are judged by the body,
+not the HTTP status: ``OK`` / ``OK:<id>`` succeed, ``ERR:<message>`` is AqlRejected (AqlAuthError when
+the message is about the credentials), anything else is AqlProtocolError; a timeout, reset or 5xx is
+AqlTransportError. The password is held as a SecretStr and never appears in a message, log or repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Mapping
+
+import httpx
+from pydantic import SecretStr
+
+from .account import Account
+from .errors import AqlAuthError, AqlProtocolError, AqlRejected, AqlTransportError
+
+REQUIRED_FIELDS = ("forwardto", "forwardactive", "forwardstart", "forwardend")
+_AUTH = re.compile(r"password|username|auth|login|credential", re.IGNORECASE)
+_FIELD_LINE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def parse_status(body: str, action: str) -> str | None:
+    """Parse an ``OK`` / ``OK:id`` / ``ERR:msg`` answer; returns the id or None. Raises AqlError."""
+    text = body.strip()
+    if text == "OK":
+        return None
+    if text.startswith("OK:"):
+        return text[3:].strip() or None
+    _raise_if_err(text, action)
+    raise AqlProtocolError(f"unexpected answer to {action}: {_excerpt(text)}")
+
+
+def parse_fields(body: str, action: str = "getuser") -> dict[str, str]:
+    """Parse a getuser answer (``name:value`` lines, split at the first colon). Raises AqlError."""
+    text = body.strip()
+    _raise_if_err(text, action)
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not _FIELD_LINE.match(name.strip()):
+            raise AqlProtocolError(f"unexpected line in the {action} answer: {_excerpt(line)}")
+        fields[name.strip()] = value.strip()
+    missing = [f for f in REQUIRED_FIELDS if f not in fields]
+    if missing:
+        raise AqlProtocolError(f"{action} answer lacks {', '.join(missing)}: {_excerpt(text)}")
+    return fields
+
+
+def parse_numbers(body: str) -> list[str]:
+    """Parse a listusers answer (one number a line). Raises AqlError."""
+    text = body.strip()
+    _raise_if_err(text, "listusers")
+    numbers = [line.strip() for line in text.splitlines() if line.strip()]
+    bad = [n for n in numbers if not n.isdigit()]
+    if bad:
+        raise AqlProtocolError(f"unexpected line in the listusers answer: {_excerpt(bad[0])}")
+    return numbers
+
+
+def _raise_if_err(text: str, action: str) -> None:
+    if text.startswith("ERR"):
+        message = text[4:].strip() if text[3:4] == ":" else text[3:].strip()
+        if _AUTH.search(message):
+            raise AqlAuthError(f"aql refused the credentials: {message}")
+        raise AqlRejected(message or "(no message)", action)
+
+
+def _excerpt(text: str) -> str:
+    text = " ".join(text.split())
+    return repr(text[:120] + ("..." if len(text) > 120 else ""))
+
+
+class AqlClient:
+    """Async client for one aql account. Use ``async with``; bounded to ``concurrency`` requests."""
+
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: SecretStr | str,
+        *,
+        timeout: float = 10.0,
+        concurrency: int = 20,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url
+        self.username = username
+        self._password = password if isinstance(password, SecretStr) else SecretStr(password)
+        self._limit = asyncio.Semaphore(concurrency)
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            headers={"User-Agent": "forwardd"},
+        )
+
+    def __repr__(self) -> str:
+        return f"AqlClient(url={self.url!r}, username={self.username!r}, password=**********)"
+
+    async def __aenter__(self) -> AqlClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _post(self, action: str, extra: Mapping[str, str]) -> str:
+        form = {"username": self.username, "password": self._password.get_secret_value(), "action": action, **extra}
+        async with self._limit:
+            try:
+                resp = await self._http.post(self.url, data=form)
+            except httpx.TimeoutException as err:
+                raise AqlTransportError(f"{action}: aql did not answer in time ({type(err).__name__})") from None
+            except httpx.HTTPError as err:
+                raise AqlTransportError(f"{action}: request failed ({type(err).__name__})") from None
+        if resp.status_code >= 500:
+            raise AqlTransportError(f"{action}: aql answered HTTP {resp.status_code}")
+        secret = self._password.get_secret_value()
+        text = resp.text.replace(secret, "**********") if secret else resp.text  # an echo must not leak
+        if resp.status_code >= 400 and not text.lstrip().startswith(("OK", "ERR")):
+            raise AqlProtocolError(f"{action}: aql answered HTTP {resp.status_code}: {_excerpt(text)}")
+        return text
+
+    async def getuser(self, voipnumber: str) -> dict[str, str]:
+        """All fields of one number. Raises AqlError."""
+        return parse_fields(await self._post("getuser", {"voipnumber": voipnumber}))
+
+    async def changeuser(self, voipnumber: str, fields: Mapping[str, str]) -> str | None:
+        """Set writable fields of one number; returns aql's id if it gave one. Raises AqlError."""
+        if not fields:
+            raise ValueError("changeuser needs at least one field")
+        return parse_status(await self._post("changeuser", {"voipnumber": voipnumber, **fields}), "changeuser")
+
+    async def listusers(self) -> list[str]:
+        """The account's VoIP numbers. Raises AqlError."""
+        return parse_numbers(await self._post("listusers", {}))
+
+
+class SimulatedTransport(httpx.MockTransport):
+    """The built-in simulated account (``url = "simulated"``): the fake server's model, in process."""
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            from urllib.parse import parse_qs
+
+            form = {k: v[-1] for k, v in parse_qs(request.content.decode(), keep_blank_values=True).items()}
+            return httpx.Response(200, text=account.handle(form))
+
+        super().__init__(handler)

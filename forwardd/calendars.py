@@ -1,0 +1,199 @@
+"""iCalendar text -> events between two aware instants. Pure (bytes in, events out).
+
+Expansion of RRULE/RDATE/EXDATE/RECURRENCE-ID is recurring-ical-events' job (which also applies
+X-WR-TIMEZONE); icalendar maps Windows zone names (Outlook's "GMT Standard Time") to IANA ones. Around
+them, forwardd settles what the libraries leave open:
+
+- bounds are always aware; instants come out as aware UTC;
+- STATUS:CANCELLED occurrences are dropped;
+- all-day values cover whole local days of the configured zone; floating times are read in that zone;
+- a TZID that names no known zone and no VTIMEZONE of the feed is read as floating, with a warning;
+- a custom VTIMEZONE ("Customized Time Zone") is renamed per feed and definition before parsing,
+  because icalendar caches zones by TZID for the whole process and two feeds would collide;
+- an UNTIL given as a date on a date-time series includes that whole day (local to the event), as
+  calendar apps show it;
+- an event whose end, in real time, is not after its start because it begins in the spring-forward
+  gap keeps its wall-clock length; one whose DTEND really precedes DTSTART is dropped with a warning;
+- an event with a DTSTART time but no DTEND or DURATION has no length and is dropped with a warning;
+  an all-day one without DTEND lasts one day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import zoneinfo
+from dataclasses import dataclass, field
+from typing import Any
+
+import icalendar
+import recurring_ical_events
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from .errors import CalendarError
+from .timeline import UTC, Event
+
+MAX_BYTES = 20 * 1024 * 1024
+_KNOWN_ZONES = zoneinfo.available_timezones()
+_TZID_PARAM = re.compile(r";TZID=(\"[^\"]*\"|[^:;]*)")
+_UNFOLD = re.compile(r"\r?\n[ \t]")
+
+
+def looks_like_icalendar(data: bytes) -> bool:
+    """Whether ``data`` starts as an iCalendar stream (not an HTML login page or JSON)."""
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").upper()
+    return head.startswith(b"BEGIN:VCALENDAR")
+
+
+def _known_zone(tzid: str) -> bool:
+    tzid = tzid.strip('"')
+    return tzid in _KNOWN_ZONES or tzid in WINDOWS_TO_OLSON or tzid.upper() in ("UTC", "GMT", "Z")
+
+
+def _isolate_custom_zones(text: str) -> tuple[str, set[str]]:
+    """Rename each non-standard VTIMEZONE's TZID to one unique to its definition; return the TZIDs defined."""
+    defined: set[str] = set()
+    renames: dict[str, str] = {}
+    for block in re.findall(r"BEGIN:VTIMEZONE.*?END:VTIMEZONE", text, flags=re.S):
+        m = re.search(r"^TZID[^:]*:(.*?)\r?$", block, flags=re.M)
+        if not m:
+            continue
+        tzid = m.group(1).strip()
+        defined.add(tzid)
+        if not _known_zone(tzid):
+            digest = hashlib.sha256(block.encode()).hexdigest()[:10]
+            renames[tzid] = f"forwardd-{digest}/{tzid}"
+    if not renames:
+        return text, defined
+
+    def param(m: re.Match[str]) -> str:
+        value = m.group(1).strip('"')
+        return f';TZID="{renames[value]}"' if value in renames else m.group(0)
+
+    text = _TZID_PARAM.sub(param, text)
+    for old, new in renames.items():
+        text = re.sub(r"^(TZID[^:]*:)" + re.escape(old) + r"\r?$", lambda m: m.group(1) + new, text, flags=re.M)
+    return text, defined | set(renames.values())
+
+
+@dataclass
+class ParsedCalendar:
+    """A feed parsed once; ``events_between`` can be asked many times."""
+
+    name: str
+    components: list[Any]
+    tz: zoneinfo.ZoneInfo
+    warnings: list[str] = field(default_factory=list)
+    _queries: list[Any] = field(default_factory=list, repr=False)
+
+    def events_between(self, start: dt.datetime, end: dt.datetime) -> tuple[list[Event], list[str]]:
+        """Occurrences overlapping ``[start, end)`` (aware bounds), and what was dropped and why."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("events_between needs timezone-aware bounds")
+        if not self._queries:
+            self._queries = [recurring_ical_events.of(c, skip_bad_series=True) for c in self.components]
+        events: list[Event] = []
+        notes: list[str] = []
+        for q in self._queries:
+            try:
+                found = q.between(start, end)
+            except Exception as err:  # the library's errors are not a documented tree
+                raise CalendarError(self.name, f"cannot expand events: {err}") from err
+            for occ in found:
+                ev = self._event(occ, notes)
+                if ev is not None and ev.end > start and ev.start < end:
+                    events.append(ev)
+        events.sort(key=lambda e: (e.start, e.end, e.uid))
+        return events, notes
+
+    def _instant(self, value: Any) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=self.tz)
+            return value.astimezone(UTC)
+        return dt.datetime.combine(value, dt.time(), self.tz).astimezone(UTC)
+
+    def _event(self, occ: Any, notes: list[str]) -> Event | None:
+        if str(occ.get("STATUS", "")).upper() == "CANCELLED":
+            return None
+        summary = str(occ.get("SUMMARY", "") or "")
+        if "DTSTART" not in occ:
+            notes.append(f"calendar {self.name!r}: event {summary!r} has no DTSTART; ignored")
+            return None
+        raw_start = occ["DTSTART"].dt
+        if "DTEND" in occ:
+            raw_end = occ["DTEND"].dt
+        elif "DURATION" in occ:
+            raw_end = raw_start + occ["DURATION"].dt
+        elif not isinstance(raw_start, dt.datetime):
+            raw_end = raw_start + dt.timedelta(days=1)
+        else:
+            raw_end = raw_start
+        start, end = self._instant(raw_start), self._instant(raw_end)
+        if end <= start and isinstance(raw_start, dt.datetime) and isinstance(raw_end, dt.datetime):
+            wall = raw_end.replace(tzinfo=None) - raw_start.replace(tzinfo=None)
+            if wall > dt.timedelta(0):  # starts in the spring-forward gap: keep its wall-clock length
+                end = start + wall
+        if end <= start:
+            when = start.astimezone(self.tz).strftime("%a %d %b %Y %H:%M")
+            why = "has no end (no DTEND or DURATION)" if raw_end == raw_start else "ends before it starts"
+            notes.append(f"calendar {self.name!r}: event {summary!r} on {when} {why}; ignored")
+            return None
+        return Event(
+            start=start,
+            end=end,
+            summary=summary,
+            location=str(occ.get("LOCATION", "") or ""),
+            description=str(occ.get("DESCRIPTION", "") or ""),
+            uid=str(occ.get("UID", "") or ""),
+            calendar=self.name,
+        )
+
+
+def _fix_date_until(component: Any) -> None:
+    """An UNTIL date on a date-time series: make it the end of that day, local to the event."""
+    for ev in component.walk("VEVENT"):
+        rrule, start = ev.get("RRULE"), ev.get("DTSTART")
+        if rrule is None or start is None or not isinstance(start.dt, dt.datetime):
+            continue
+        rules = rrule if isinstance(rrule, list) else [rrule]
+        for rule in rules:
+            until = rule.get("UNTIL")
+            if until and type(until[0]) is dt.date:
+                tz = start.dt.tzinfo
+                end_of_day = dt.datetime.combine(until[0], dt.time(23, 59, 59), tz)
+                rule["UNTIL"] = [end_of_day.astimezone(UTC) if tz is not None else end_of_day]
+
+
+def parse_calendar(name: str, data: bytes, tz: zoneinfo.ZoneInfo) -> ParsedCalendar:
+    """Parse one feed. Raises CalendarError (naming ``name``) when it is not usable iCalendar."""
+    if not data.strip():
+        raise CalendarError(name, "the calendar is empty")
+    if len(data) > MAX_BYTES:
+        raise CalendarError(name, f"the calendar is {len(data) // 1048576} MB, over the {MAX_BYTES // 1048576} MB limit")
+    if not looks_like_icalendar(data):
+        kind = "an HTML page" if b"<html" in data[:4096].lower() else "not iCalendar"
+        raise CalendarError(name, f"the content is {kind} (it does not start with BEGIN:VCALENDAR)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    text = _UNFOLD.sub("", text)
+    if "END:VCALENDAR" not in text.upper():
+        raise CalendarError(name, "the calendar is truncated (no END:VCALENDAR)")
+    text, defined = _isolate_custom_zones(text)
+    warnings = []
+    tzids = {m.strip('"') for m in _TZID_PARAM.findall(text)}
+    unknown = sorted(t for t in tzids if t not in defined and not _known_zone(t))
+    for tzid in unknown:
+        warnings.append(f"calendar {name!r}: unknown time zone {tzid!r}; its times are read as {tz.key} wall time")
+    try:
+        components = icalendar.Calendar.from_ical(text, multiple=True)
+    except Exception as err:  # icalendar raises ValueError, KeyError, IndexError... on broken input
+        raise CalendarError(name, f"cannot parse: {err}") from err
+    if not components:
+        raise CalendarError(name, "no VCALENDAR in the file")
+    for c in components:
+        _fix_date_until(c)
+    return ParsedCalendar(name, list(components), tz, warnings)

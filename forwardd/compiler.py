@@ -1,0 +1,206 @@
+"""The window compiler: reproduce a timeline through aql's one daily window. Pure.
+
+Given the desired state as contiguous segments, choose a sequence of programs (see ``provider``) and,
+for each, the span ``[apply_from, apply_by]`` in which sending it keeps every second right:
+``apply_from`` is when the new program starts doing what the timeline wants, ``apply_by`` is when
+the program before it stops doing so. The provider's own window then performs the transitions
+inside each program, to the second, whatever the daemon is doing.
+
+How: every candidate program (off, and for each target every window whose edges are the wall-clock
+times at which that target starts or stops, or midnight) is run through the provider model over the
+horizon, giving the maximal stretches in which it is *correct*. Each stretch is an option; an option
+inside another is never better, so it is dropped, leaving options ordered by both ends. A dynamic
+programme then picks the chain of overlapping options that covers the horizon and is best by, in order:
+
+1. fewest exact hand-overs (no overlap: only a change of target while forwarding continues needs one),
+2. fewest hand-overs with less than ``min_slack`` of overlap,
+3. fewest calls,
+4. the largest smallest slack.
+
+Where two consecutive hand-over spans would overlap they are split at the middle, so that each change
+can be applied at any instant of its span, independently, in order.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from dataclasses import dataclass
+from typing import Sequence
+from zoneinfo import ZoneInfo
+
+from .provider import ALL_DAY, DAY, Program, forwarding_intervals, offset_pieces
+from .timeline import Segment, epoch, from_epoch
+
+
+@dataclass(frozen=True)
+class Change:
+    """Send ``program`` at any instant of ``[apply_from, apply_by]`` (aware UTC datetimes)."""
+
+    apply_from: dt.datetime
+    apply_by: dt.datetime
+    program: Program
+    exact: bool
+
+    @property
+    def slack(self) -> dt.timedelta:
+        return self.apply_by - self.apply_from
+
+
+@dataclass(frozen=True)
+class _Option:
+    f: int  # correct from (epoch s)
+    u: int  # correct until (exclusive)
+    program: Program
+
+
+def _wall_sod(t: int, pieces: Sequence[tuple[int, int, int]]) -> int:
+    for p0, p1, off in pieces:
+        if p0 <= t < p1:
+            return (t + off) % DAY
+    return (t + pieces[-1][2]) % DAY
+
+
+def _correct_stretches(
+    segs: Sequence[tuple[int, int, str | None]], target: str | None, fwd: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Maximal stretches where a program forwarding to ``target`` during ``fwd`` matches ``segs``."""
+    out: list[tuple[int, int]] = []
+
+    def add(a: int, b: int) -> None:
+        if a < b:
+            if out and out[-1][1] == a:
+                out[-1] = (out[-1][0], b)
+            else:
+                out.append((a, b))
+
+    k = 0
+    for s, e, want in segs:
+        while k < len(fwd) and fwd[k][1] <= s:
+            k += 1
+        if want is None:  # right wherever the program does not forward
+            cur, j = s, k
+            while j < len(fwd) and fwd[j][0] < e:
+                add(cur, max(cur, fwd[j][0]))
+                cur = max(cur, fwd[j][1])
+                j += 1
+            add(cur, e)
+        elif want == target:  # right wherever it does forward
+            j = k
+            while j < len(fwd) and fwd[j][0] < e:
+                add(max(s, fwd[j][0]), min(e, fwd[j][1]))
+                j += 1
+    return out
+
+
+def _candidates(
+    segs: Sequence[tuple[int, int, str | None]], pieces: Sequence[tuple[int, int, int]], wraps: bool
+) -> list[tuple[str, int, int]]:
+    starts: dict[str, set[int]] = {}
+    ends: dict[str, set[int]] = {}
+    for s, e, want in segs:
+        if want is not None:
+            starts.setdefault(want, {0}).add(_wall_sod(s, pieces))
+            ends.setdefault(want, {DAY - 1}).add(_wall_sod(e - 1, pieces))
+    out = []
+    for target in sorted(starts):
+        windows = [(a, b) for a in sorted(starts[target]) for b in sorted(ends[target]) if a <= b or wraps]
+        windows.sort(key=lambda w: (w != ALL_DAY, w))  # the plainest window first on ties
+        out += [(target, a, b) for a, b in windows]
+    return out
+
+
+def compile_timeline(
+    segments: Sequence[Segment],
+    tz: ZoneInfo,
+    *,
+    wraps: bool = False,
+    min_slack: dt.timedelta = dt.timedelta(minutes=5),
+) -> list[Change]:
+    """Plan the changes that reproduce ``segments`` (contiguous, aware) exactly.
+
+    Returns the changes in order; the first is the program to be in force at the first segment's start
+    (its span is that one instant). Raises ValueError if the segments are empty or not contiguous.
+    """
+    if not segments:
+        raise ValueError("nothing to compile: the timeline is empty")
+    segs = [(epoch(s.start), epoch(s.end), s.forwardto) for s in segments]
+    for (_, e0, _), (s1, _, _) in zip(segs, segs[1:]):
+        if e0 != s1:
+            raise ValueError("timeline segments must be contiguous")
+    h0, h1 = segs[0][0], segs[-1][1]
+    pieces = offset_pieces(tz, h0, h1)
+
+    options: list[_Option] = [_Option(a, b, Program(None, False)) for a, b in _correct_stretches(segs, None, [])]
+    fwd_cache: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for target, a, b in _candidates(segs, pieces, wraps):
+        prog = Program(target, True, a, b)
+        fwd = fwd_cache.get((a, b))
+        if fwd is None:
+            fwd = fwd_cache[(a, b)] = forwarding_intervals(prog, tz, h0, h1, wraps=True)
+        options += [_Option(f, u, prog) for f, u in _correct_stretches(segs, target, fwd)]
+
+    # Drop every option lying inside another; what is left is ordered by both f and u.
+    options.sort(key=lambda o: (o.f, -o.u))
+    kept: list[_Option] = []
+    for o in options:
+        if not kept or o.u > kept[-1].u:
+            if kept and kept[-1].f == o.f:
+                continue  # same start, shorter: inside the one kept
+            kept.append(o)
+    chain = _best_chain(kept, h0, h1, int(min_slack.total_seconds()))
+    return _changes(chain, h0)
+
+
+_INF = 1 << 62
+
+
+def _best_chain(opts: list[_Option], h0: int, h1: int, min_slack: int) -> list[_Option]:
+    ends = [o.u for o in opts]
+    best: list[tuple[int, int, int, int] | None] = [None] * len(opts)
+    parent: list[int] = [-1] * len(opts)
+    for j, o in enumerate(opts):
+        if o.f <= h0:
+            best[j] = (0, 0, 1, -_INF)
+            continue
+        for i in range(bisect.bisect_left(ends, o.f), j):
+            bi = best[i]
+            if bi is None:
+                continue
+            slack = opts[i].u - o.f
+            cost = (
+                bi[0] + (slack == 0),
+                bi[1] + (0 < slack < min_slack),
+                bi[2] + 1,
+                max(bi[3], -slack),
+            )
+            if best[j] is None or cost < best[j]:  # type: ignore[operator]
+                best[j], parent[j] = cost, i
+    finals = [j for j, o in enumerate(opts) if o.u >= h1 and best[j] is not None]
+    if not finals:  # cannot happen for a contiguous timeline: every instant has a correct program
+        raise AssertionError("no chain of programs covers the horizon")
+    j = min(finals, key=lambda k: (best[k], k))
+    chain = []
+    while j >= 0:
+        chain.append(opts[j])
+        j = parent[j]
+    return chain[::-1]
+
+
+def _changes(chain: list[_Option], h0: int) -> list[Change]:
+    spans = [(h0, h0)] + [(chain[i].f, chain[i - 1].u) for i in range(1, len(chain))]
+    for i in range(1, len(spans) - 1):  # keep the spans disjoint and in order
+        (a0, b0), (a1, b1) = spans[i], spans[i + 1]
+        if b0 > a1:  # touching is fine: both sent at that instant, the later wins at once
+            mid = (a1 + b0) // 2
+            spans[i], spans[i + 1] = (a0, mid), (mid, b1)
+    out = []
+    last_target: str | None = next((o.program.forwardto for o in chain if o.program.active), None)
+    for (a, b), o in zip(spans, chain):
+        prog = o.program
+        if prog.active:
+            last_target = prog.forwardto
+        else:  # off: leave forwardto as it was, so only forwardactive changes
+            prog = Program(last_target, False)
+        out.append(Change(from_epoch(a), from_epoch(b), prog, exact=(a == b and len(out) > 0)))
+    return out

@@ -1,0 +1,188 @@
+"""Run the real reconcile logic on a virtual clock against the simulated account, and measure.
+
+The daemon is "up" except during the given outages; while up it reconciles at start, at every planned
+``apply_from`` and every ``reconcile_every``. ``naive`` instead sends one change per timeline transition,
+at the transition (an all-day program or forwarding off), and nothing else: what a simple daemon does.
+Misrouted seconds compare, second by second, the provider model under the settings the simulated
+account actually held against the timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Sequence
+from zoneinfo import ZoneInfo
+
+from .account import Account
+from .aql import AqlClient, SimulatedTransport
+from .compiler import Change
+from .config import Config
+from .plan import NumberPlan, Plan
+from .provider import Program, forwarding_intervals
+from .reconcile import Reconciler
+from .timeline import Segment, epoch
+
+
+def misrouted_seconds(
+    applied: Sequence[tuple[dt.datetime, Program]], segments: Sequence[Segment], tz: ZoneInfo, wraps: bool
+) -> int:
+    """Seconds of the timeline in which the provider, running ``applied`` (each program in force from
+    its instant until the next), routes calls other than the segments want."""
+    if not segments:
+        return 0
+    h0, h1 = epoch(segments[0].start), epoch(segments[-1].end)
+    actual: list[tuple[int, int, str | None]] = []  # (from, to, target) covering [h0, h1)
+    progs = sorted(((epoch(t), p) for t, p in applied), key=lambda x: x[0])
+    pieces: list[tuple[int, int, Program]] = []
+    current, cursor = Program(None, False), h0
+    for t, p in progs:
+        if t > cursor:
+            pieces.append((cursor, min(t, h1), current))
+            cursor = min(max(t, cursor), h1)
+        current = p
+    if cursor < h1:
+        pieces.append((cursor, h1, current))
+    for a, b, prog in pieces:
+        if a >= b:
+            continue
+        cur = a
+        for fa, fb in forwarding_intervals(prog, tz, a, b, wraps=wraps or prog.wraps):
+            if fa > cur:
+                actual.append((cur, fa, None))
+            actual.append((fa, fb, prog.forwardto))
+            cur = fb
+        if cur < b:
+            actual.append((cur, b, None))
+    bad, i = 0, 0
+    for seg in segments:
+        s, e = epoch(seg.start), epoch(seg.end)
+        while i < len(actual) and actual[i][1] <= s:
+            i += 1
+        j = i
+        while j < len(actual) and actual[j][0] < e:
+            a, b, target = actual[j]
+            if target != seg.forwardto:
+                bad += min(b, e) - max(a, s)
+            j += 1
+    return bad
+
+
+@dataclass
+class Outage:
+    start: dt.datetime
+    end: dt.datetime
+
+    @classmethod
+    def parse(cls, text: str) -> Outage:
+        """'2027-03-26T17:00:00+00:00/PT2H' (ISO 8601 start/duration). Raises ValueError."""
+        import re
+
+        start_text, sep, dur = text.partition("/")
+        m = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", dur)
+        if not sep or not m or not any(m.groups()):
+            raise ValueError(f"{text!r} is not START/DURATION such as 2027-03-26T17:00:00+00:00/PT2H")
+        start = dt.datetime.fromisoformat(start_text)
+        if start.tzinfo is None:
+            raise ValueError(f"{text!r}: the start needs a UTC offset")
+        d, h, mi, s = (int(g or 0) for g in m.groups())
+        return cls(start, start + dt.timedelta(days=d, hours=h, minutes=mi, seconds=s))
+
+
+class VirtualClock:
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+def _naive_changes(segments: Sequence[Segment]) -> list[Change]:
+    out: list[Change] = []
+    last_target: str | None = None
+    for s in segments:
+        if out and s.forwardto == out[-1].program.forwardto and out[-1].program.active == (s.forwardto is not None):
+            continue
+        prog = Program(s.forwardto, True) if s.forwardto else Program(last_target, False)
+        last_target = s.forwardto or last_target
+        out.append(Change(s.start, s.start, prog, exact=True))
+    return out
+
+
+def simulate(
+    cfg: Config, plan: Plan, outages: Sequence[Outage] = (), *, naive: bool = False
+) -> dict[str, Any]:
+    """Simulate ``plan`` over its horizon; returns the ``--json`` figures."""
+    return asyncio.run(_simulate(cfg, plan, outages, naive))
+
+
+async def _simulate(cfg: Config, plan: Plan, outages: Sequence[Outage], naive: bool) -> dict[str, Any]:
+    clock = VirtualClock(plan.start)
+    numbers = [n for n in plan.numbers if not n.error]
+    account = Account.with_numbers("simulated", "simulated", [n.voipnumber for n in numbers],
+                                   wraps=cfg.aql.window_wraps_midnight, clock=clock)
+    client = AqlClient("http://simulated.invalid/voipapi.php", "simulated", "simulated",
+                       transport=SimulatedTransport(account))
+    rec = Reconciler(client, None, None, clock=clock, sleep=clock.sleep)
+
+    def up(t: dt.datetime) -> bool:
+        return not any(o.start <= t < o.end for o in outages)
+
+    plans = {
+        n.voipnumber: NumberPlan(n.voipnumber, n.segments, _naive_changes(n.segments) if naive else n.changes)
+        for n in numbers
+    }
+    # Every instant at which the daemon would wake, with the numbers it would look at then.
+    wakes: dict[dt.datetime, set[str]] = {}
+    for v, p in plans.items():
+        for c in p.changes:
+            wakes.setdefault(c.apply_from, set()).add(v)
+    if not naive:
+        t = plan.start
+        while t < plan.end:
+            wakes.setdefault(t, set()).update(plans)
+            t += cfg.daemon.reconcile_every
+        for o in outages:  # a restarted daemon reconciles at start-up
+            if plan.start <= o.end < plan.end:
+                wakes.setdefault(o.end, set()).update(plans)
+    calls_before: dict[str, int] = {}
+    for t in sorted(wakes):
+        if t >= plan.end or not up(t):
+            continue
+        clock.now = max(clock.now, t)
+        for v in sorted(wakes[t]):
+            if naive:
+                change = next((c for c in plans[v].changes if c.apply_from == t), None)
+                if change is None:
+                    continue
+                sub = NumberPlan(v, [], [change])
+            else:
+                sub = plans[v]
+            cfg_n = cfg.number(v)
+            await rec.reconcile(sub, cfg_n.forwardcli, exact_at=t)
+    await client.aclose()
+    results = []
+    for v, p in plans.items():
+        applied = [(h.at, Program.from_settings(h.fields)) for h in account.history if h.voipnumber == v]
+        calls_before[v] = len(applied)
+        changes = p.changes
+        results.append(
+            {
+                "voipnumber": v,
+                "calls": len(applied),
+                "exact_handovers": sum(1 for c in changes if c.exact),
+                "min_slack_s": min((int(c.slack.total_seconds()) for c in changes[1:] if not c.exact), default=None),
+                "misrouted_s": misrouted_seconds(applied, p.segments, cfg.tz, cfg.aql.window_wraps_midnight),
+            }
+        )
+    return {
+        "start": plan.start.isoformat(),
+        "end": plan.end.isoformat(),
+        "mode": "naive" if naive else "forwardd",
+        "numbers": results,
+        "total": {"calls": sum(r["calls"] for r in results), "misrouted_s": sum(r["misrouted_s"] for r in results)},
+    }

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from forwardd.account import Account
+from forwardd.fake_aql import FakeAqlServer
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_CALENDARS = ROOT.parent / "shared" / "calendars"
+DATA = Path(__file__).resolve().parent / "data"
+LONDON = ZoneInfo("Europe/London")
+UTC = dt.timezone.utc
+PASSWORD = "s3cr3t-Pa55word-xyzzy"
+
+
+@pytest.fixture
+def account() -> Account:
+    return Account.with_numbers("acme", PASSWORD, ["606309", "606310", "700001"])
+
+
+@pytest.fixture
+def fake(account: Account):
+    with FakeAqlServer(account) as srv:
+        yield srv
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m forwardd`` as a process."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "forwardd", *args], capture_output=True, text=True,
+                          cwd=cwd, env=full_env, timeout=timeout)
+
+
+def london(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=LONDON)  # type: ignore[misc]

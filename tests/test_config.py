@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import datetime as dt
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forwardd.config import config_from_dict, load_config, parse_duration
+from forwardd.errors import ConfigError
+
+from .conftest import ROOT, run_cli
+
+GOOD = """
+timezone = "Europe/London"
+[aql]
+url = "simulated"
+username = "acme"
+[people]
+alice = "07700 900001"
+[calendars]
+rota = { source = "rota.ics" }
+[[numbers]]
+voipnumber = "606309"
+rota = "rota"
+office_hours = ["Mon-Fri 09:00-17:30"]
+fallback = "07700 900999"
+"""
+
+ROTA = "BEGIN:VCALENDAR\nVERSION:2.0\nEND:VCALENDAR\n"
+
+
+def write(tmp_path: Path, text: str, name: str = "forwardd.toml") -> Path:
+    (tmp_path / "rota.ics").write_text(ROTA)
+    p = tmp_path / name
+    p.write_text(text)
+    p.chmod(0o600)
+    return p
+
+
+def problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env=env or {})
+    return info.value.problems
+
+
+def test_good_config_loads_and_normalises_numbers(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD), env={})
+    assert cfg.people["alice"] == "07700900001"
+    assert cfg.numbers[0].fallback == "07700900999"
+    assert cfg.numbers[0].office_hours[0].weekdays == frozenset(range(5))
+    assert cfg.aql.min_slack == dt.timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "reason"),
+    [
+        (("[[numbers]]", "[[numbers]]\ncolour = 'red'"), "numbers[0].colour", "Extra inputs are not permitted"),
+        (('voipnumber = "606309"', 'voipnumber = "506309"'), "numbers[0].voipnumber", "not an aql VoIP number"),
+        (('voipnumber = "606309"', 'voipnumber = "60630"'), "numbers[0].voipnumber", "6 digits"),
+        (('alice = "07700 900001"', 'alice = "12345"'), "people.alice", "not a valid phone number"),
+        (('fallback = "07700 900999"', 'fallback = "call bob"'), "numbers[0].fallback", "phone number"),
+        (("Mon-Fri 09:00-17:30", "Mon-Fri 09:00-25:30"), "numbers[0].office_hours[0]", "does not exist"),
+        (("Mon-Fri 09:00-17:30", "Mon-Fry 09:00-17:30"), "numbers[0].office_hours[0]", "not a weekday"),
+        (("Mon-Fri 09:00-17:30", "Mon-Fri 17:30-09:00"), "numbers[0].office_hours[0]", "must end after"),
+        (('rota = "rota"', 'rota = "rotaa"'), "numbers[0].rota", "calendar 'rotaa' is not defined"),
+        (('timezone = "Europe/London"', 'timezone = "Europe/Londn"'), "timezone", "not an IANA time zone"),
+        (('url = "simulated"', 'url = "gw.aql.com"'), "aql.url", "expected 'simulated' or an http(s) URL"),
+        (('url = "simulated"', 'url = "http://gw.aql.com/voipapi.php"'), "aql", "plain http://"),
+        (('url = "simulated"', 'url = "simulated"\nmin_slack = "soon"'), "aql.min_slack", "not a duration"),
+        (('rota = { source = "rota.ics" }', 'rota = { source = "missing.ics" }'), "calendars.rota.source", "does not exist"),
+        (('rota = { source = "rota.ics" }', 'rota = { builtin = "FR" }'), "calendars.rota.builtin", "GB-ENG"),
+    ],
+)
+def test_each_mistake_names_its_key_path_and_reason(tmp_path: Path, change: tuple[str, str], path: str, reason: str) -> None:
+    old, new = change
+    assert old in GOOD
+    found = problems(tmp_path, GOOD.replace(old, new, 1))
+    assert any(p == path and reason in r for p, r in found), found
+
+
+def test_missing_password_file_is_reported_at_its_key(tmp_path: Path) -> None:
+    text = GOOD.replace('url = "simulated"', 'url = "https://gw.aql.com/reseller/voipapi.php"\npassword_file = "nope"')
+    found = problems(tmp_path, text)
+    assert found[0][0] == "aql.password_file" and "cannot read" in found[0][1]
+
+
+def test_real_account_without_any_password_is_an_error(tmp_path: Path) -> None:
+    text = GOOD.replace('url = "simulated"', 'url = "https://gw.aql.com/reseller/voipapi.php"')
+    assert problems(tmp_path, text)[0][0] == "aql.password"
+
+
+def test_password_is_found_in_systemd_credentials(tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "aql-password").write_text("from-credential\n")
+    text = GOOD.replace('url = "simulated"', 'url = "https://gw.aql.com/reseller/voipapi.php"')
+    cfg = load_config(write(tmp_path, text), env={"CREDENTIALS_DIRECTORY": str(creds)})
+    assert cfg.resolved_password.get_secret_value() == "from-credential"
+    assert "from-credential" not in repr(cfg)
+
+
+def test_all_errors_are_reported_at_once(tmp_path: Path) -> None:
+    text = GOOD.replace('voipnumber = "606309"', 'voipnumber = "1"').replace('alice = "07700 900001"', 'alice = "x"')
+    paths = {p for p, _ in problems(tmp_path, text)}
+    assert {"numbers[0].voipnumber", "people.alice"} <= paths
+
+
+def test_inline_password_readable_by_others_warns(tmp_path: Path) -> None:
+    text = GOOD.replace('url = "simulated"', 'url = "https://gw.aql.com/reseller/voipapi.php"\npassword = "hunter2hunter2"')
+    p = write(tmp_path, text)
+    p.chmod(0o644)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_config(p, env={})
+    assert any("can be read by other users" in str(w.message) for w in caught)
+    assert not any("hunter2hunter2" in str(w.message) for w in caught)
+    p.chmod(0o600)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_config(p, env={})
+    assert not caught
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "config").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path: Path) -> None:
+    load_config(path, env={})
+
+
+def test_check_command_exits_zero_on_the_example() -> None:
+    r = run_cli("check", "--config", "config/example.toml")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "calendar rota: OK" in r.stdout
+
+
+def test_check_command_prints_path_and_reason_and_exits_nonzero(tmp_path: Path) -> None:
+    p = write(tmp_path, GOOD.replace('voipnumber = "606309"', 'voipnumber = "12"'))
+    r = run_cli("check", "--config", str(p))
+    assert r.returncode != 0
+    assert "At 'numbers[0].voipnumber'" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_check_command_on_broken_toml(tmp_path: Path) -> None:
+    p = write(tmp_path, "timezone = \n")
+    r = run_cli("check", "--config", str(p))
+    assert r.returncode != 0 and "not valid TOML" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_durations() -> None:
+    assert parse_duration("1h30m") == dt.timedelta(hours=1, minutes=30)
+    assert parse_duration("2d") == dt.timedelta(days=2)
+    assert parse_duration(90) == dt.timedelta(seconds=90)
+    for bad in ("", "5 minutes", "-5m", True):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+_values = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=30),
+    st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
+_keys = st.sampled_from(
+    ["timezone", "aql.url", "aql.min_slack", "aql.window_wraps_midnight", "aql.concurrency", "people.alice",
+     "calendars.rota", "numbers.voipnumber", "numbers.office_hours", "numbers.fallback", "numbers.rota",
+     "numbers.forwardcli", "daemon.horizon", "on_drift", "state_dir", "alerts.webhook", "nonsense"]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(edits=st.lists(st.tuples(_keys, _values), min_size=1, max_size=4))
+def test_fuzzed_values_give_path_and_reason_never_a_traceback(tmp_path_factory: pytest.TempPathFactory, edits: list) -> None:
+    base = tmp_path_factory.mktemp("cfg")
+    (base / "rota.ics").write_text(ROTA)
+    data = {
+        "timezone": "Europe/London", "aql": {"url": "simulated"}, "people": {"alice": "07700 900001"},
+        "calendars": {"rota": {"source": "rota.ics"}},
+        "numbers": [{"voipnumber": "606309", "rota": "rota"}],
+    }
+    for key, value in edits:
+        head, _, tail = key.partition(".")
+        if head == "numbers":
+            data["numbers"][0][tail] = value
+        elif tail:
+            data.setdefault(head, {})
+            if isinstance(data[head], dict):
+                data[head][tail] = value
+        else:
+            data[head] = value
+    try:
+        config_from_dict(data, base_dir=base, env={})
+    except ConfigError as err:
+        assert err.problems and all(isinstance(p, str) and r for p, r in err.problems)
