@@ -96,12 +96,19 @@ def _correct_stretches(
 def _candidates(
     segs: Sequence[tuple[int, int, str | None]], pieces: Sequence[tuple[int, int, int]], wraps: bool
 ) -> list[tuple[str, int, int]]:
+    # Window edges: where the target starts or stops (at that wall-clock time), midnight, and the same
+    # times shifted by half a day. A window must not fire on the day before a start or after an end,
+    # so a pre-armed start at 00:00 is best ended near noon (the day before stays right from then on),
+    # and a stop at 09:00 best started near 21:00 the day before: the hand-overs either side then
+    # share the day between them, instead of one of them having to land exactly at the boundary.
+    half = DAY // 2
     starts: dict[str, set[int]] = {}
     ends: dict[str, set[int]] = {}
     for s, e, want in segs:
         if want is not None:
-            starts.setdefault(want, {0}).add(_wall_sod(s, pieces))
-            ends.setdefault(want, {DAY - 1}).add(_wall_sod(e - 1, pieces))
+            a, b = _wall_sod(s, pieces), _wall_sod(e - 1, pieces)
+            starts.setdefault(want, {0}).update((a, (b + 1 + half) % DAY))
+            ends.setdefault(want, {DAY - 1}).update((b, (a - 1 + half) % DAY))
     out = []
     for target in sorted(starts):
         windows = [(a, b) for a in sorted(starts[target]) for b in sorted(ends[target]) if a <= b or wraps]
