@@ -91,19 +91,22 @@ class ParsedCalendar:
         """Occurrences overlapping ``[start, end)`` (aware bounds), and what was dropped and why."""
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("events_between needs timezone-aware bounds")
-        if not self._queries:
-            self._queries = [recurring_ical_events.of(c, skip_bad_series=True) for c in self.components]
         events: list[Event] = []
         notes: list[str] = []
-        for q in self._queries:
+        try:
+            if not self._queries:
+                self._queries = [recurring_ical_events.of(c, skip_bad_series=True) for c in self.components]
+            found = [occ for q in self._queries for occ in q.between(start, end)]
+        except Exception as err:  # the libraries' errors are not a documented tree
+            raise CalendarError(self.name, f"cannot expand events: {err}") from err
+        for occ in found:
             try:
-                found = q.between(start, end)
-            except Exception as err:  # the library's errors are not a documented tree
-                raise CalendarError(self.name, f"cannot expand events: {err}") from err
-            for occ in found:
                 ev = self._event(occ, notes)
-                if ev is not None and ev.end > start and ev.start < end:
-                    events.append(ev)
+            except Exception as err:  # one unreadable occurrence must not hide the rest
+                notes.append(f"calendar {self.name!r}: cannot read an event ({err}); ignored")
+                continue
+            if ev is not None and ev.end > start and ev.start < end:
+                events.append(ev)
         events.sort(key=lambda e: (e.start, e.end, e.uid))
         return events, notes
 
@@ -194,6 +197,33 @@ def parse_calendar(name: str, data: bytes, tz: zoneinfo.ZoneInfo) -> ParsedCalen
         raise CalendarError(name, f"cannot parse: {err}") from err
     if not components:
         raise CalendarError(name, "no VCALENDAR in the file")
-    for c in components:
-        _fix_date_until(c)
+    try:
+        for c in components:
+            _fix_date_until(c)
+            warnings += _drop_backwards_events(name, c, tz)
+    except Exception as err:  # a broken property surfaces only when it is read
+        raise CalendarError(name, f"cannot parse: {err}") from err
     return ParsedCalendar(name, list(components), tz, warnings)
+
+
+def _drop_backwards_events(name: str, component: Any, tz: zoneinfo.ZoneInfo) -> list[str]:
+    """Remove events whose DTEND is before their DTSTART (the expander would swap them silently)."""
+    notes = []
+    for holder in [component, *component.walk()]:
+        keep = []
+        for sub in holder.subcomponents:
+            s, e = sub.get("DTSTART"), sub.get("DTEND")
+            if sub.name == "VEVENT" and s is not None and e is not None and _as_utc(e.dt, tz) < _as_utc(s.dt, tz):
+                notes.append(f"calendar {name!r}: event {str(sub.get('SUMMARY', ''))!r} ends before it starts; ignored")
+                continue
+            keep.append(sub)
+        holder.subcomponents[:] = keep
+    return notes
+
+
+def _as_utc(value: Any, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(UTC)

@@ -1,0 +1,159 @@
+"""Calendars to events to timelines: golden files, real-world feeds' shapes, and every file in
+../shared/calendars (which must load or fail with a message naming the file, never crash)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from forwardd.calendars import parse_calendar
+from forwardd.compiler import compile_timeline
+from forwardd.errors import CalendarError
+from forwardd.timeline import Policy, build_timeline
+
+from .conftest import DATA, LONDON, SHARED_CALENDARS, UTC
+
+PEOPLE = {"alice": "07700900001", "bob": "07700900002"}
+GOLDEN = sorted((DATA / "golden").glob("*.ics"))
+
+
+def timeline_of(path: Path, start: dt.datetime, days: float, people: dict[str, str] = PEOPLE):
+    cal = parse_calendar(path.name, path.read_bytes(), LONDON)
+    end = start + dt.timedelta(days=days)
+    events, notes = cal.events_between(start, end)
+    segments, warnings = build_timeline(start, end, LONDON, Policy(people), rota=events)
+    return segments, [*cal.warnings, *notes, *warnings]
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
+def test_golden_calendar_gives_expected_timeline(path: Path) -> None:
+    spec = json.loads(path.with_suffix(".json").read_text())
+    start = dt.datetime.fromisoformat(spec["start"])
+    segments, warnings = timeline_of(path, start, spec["days"])
+    got = [(s.start, s.end, s.forwardto) for s in segments if s.forwardto]
+    want = [
+        (dt.datetime.fromisoformat(a).astimezone(UTC), dt.datetime.fromisoformat(b).astimezone(UTC), PEOPLE.get(who, who))
+        for a, b, who in spec["expect"]
+    ]
+    assert got == want
+    for expected in spec.get("warnings", []):
+        assert any(expected in w for w in warnings), (expected, warnings)
+    if not spec.get("warnings"):  # gaps are expected here: these golden files have no fallback
+        assert [w for w in warnings if not w.startswith("gap:")] == []
+    # contiguous over the horizon
+    assert segments[0].start == start and segments[-1].end == start + dt.timedelta(days=spec["days"])
+    assert all(a.end == b.start for a, b in zip(segments, segments[1:]))
+
+
+def test_two_feeds_defining_the_same_custom_tzid_differently_do_not_collide() -> None:
+    a = parse_calendar("a", (DATA / "golden" / "custom_tz_a.ics").read_bytes(), LONDON)
+    b = parse_calendar("b", (DATA / "golden" / "custom_tz_b.ics").read_bytes(), LONDON)
+    start = dt.datetime(2026, 12, 1, tzinfo=UTC)
+    ea, _ = a.events_between(start, start + dt.timedelta(days=1))
+    eb, _ = b.events_between(start, start + dt.timedelta(days=1))
+    assert ea[0].start.hour == 11 and eb[0].start.hour == 17
+
+
+def test_naive_bounds_are_refused() -> None:
+    cal = parse_calendar("x", (DATA / "golden" / "rdate.ics").read_bytes(), LONDON)
+    with pytest.raises(ValueError):
+        cal.events_between(dt.datetime(2026, 12, 1), dt.datetime(2026, 12, 2))
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"\x00\xff\x13garbage\x89PNG" * 50, "not iCalendar"),
+        (b"<!DOCTYPE html><html><body>Sign in</body></html>", "HTML page"),
+        (b"BEGIN:VCALENDAR\nVERSION:2.0\nBEGIN:VEVENT\nDTSTART:2026", "truncated"),
+        (b"BEGIN:VCALENDAR\n" + b"X" * (21 * 1024 * 1024), "over the"),
+    ],
+)
+def test_bad_calendars_get_a_clear_message_naming_the_source(data: bytes, reason: str) -> None:
+    with pytest.raises(CalendarError) as info:
+        parse_calendar("team-rota", data, LONDON)
+    assert "team-rota" in str(info.value) and reason in str(info.value)
+
+
+def test_rrule_without_end_expands_only_within_the_horizon() -> None:
+    text = (b"BEGIN:VCALENDAR\nVERSION:2.0\nBEGIN:VEVENT\nUID:x\nDTSTART;TZID=Europe/London:20200106T090000\n"
+            b"DTEND;TZID=Europe/London:20200106T170000\nRRULE:FREQ=DAILY\nSUMMARY:alice\nEND:VEVENT\nEND:VCALENDAR\n")
+    cal = parse_calendar("endless", text, LONDON)
+    start = dt.datetime(2030, 1, 1, tzinfo=UTC)
+    events, _ = cal.events_between(start, start + dt.timedelta(days=14))
+    assert len(events) == 14
+
+
+# -------------------------------------------------------------------------- the shared real-world set
+
+REAL = sorted(SHARED_CALENDARS.glob("*/*.ics")) if SHARED_CALENDARS.is_dir() else []
+
+
+@pytest.mark.skipif(not REAL, reason="../shared/calendars is not beside the project")
+@pytest.mark.parametrize("path", REAL, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_shared_calendar_loads_or_fails_clearly_and_gives_a_contiguous_timeline(path: Path) -> None:
+    try:
+        cal = parse_calendar(path.name, path.read_bytes(), LONDON)
+    except CalendarError as err:
+        assert path.name in str(err)
+        return
+    # a window around the file's own dates, so that its events are really expanded
+    years = sorted({int(y) for y in __import__("re").findall(rb"DTSTART[^:\n]*:(\d{4})", path.read_bytes())})
+    year = years[len(years) // 2] if years else 2026
+    start = dt.datetime(max(year, 1971), 1, 1, tzinfo=UTC)
+    end = start + dt.timedelta(days=366)
+    try:
+        events, _ = cal.events_between(start, end)
+    except CalendarError as err:
+        assert path.name in str(err)
+        return
+    people = {"alice": "07700900001"}
+    segments, _ = build_timeline(start, end, LONDON, Policy(people), rota=events)
+    assert segments[0].start == start and segments[-1].end == end
+    assert all(a.end == b.start for a, b in zip(segments, segments[1:]))
+    compile_timeline(segments, LONDON)
+
+
+GOV = SHARED_CALENDARS / "gov-uk" / "england-and-wales.ics"
+
+
+@pytest.mark.skipif(not GOV.is_file(), reason="GOV.UK calendar not present")
+def test_gov_uk_bank_holidays_close_the_office_all_day() -> None:
+    from forwardd.timeline import OfficeRule, Event
+
+    cal = parse_calendar("bank-holidays", GOV.read_bytes(), LONDON)
+    start = dt.datetime(2027, 12, 20, tzinfo=UTC)
+    end = start + dt.timedelta(days=14)
+    holidays, _ = cal.events_between(start, end)
+    names = {h.start.astimezone(LONDON).date(): h.summary for h in holidays}
+    assert dt.date(2027, 12, 27) in names and dt.date(2027, 12, 28) in names  # substitute days
+    policy = Policy(PEOPLE, [OfficeRule(frozenset(range(5)), dt.time(9), dt.time(17, 30))])
+    rota = [Event(start, end, "alice")]
+    segments, _ = build_timeline(start, end, LONDON, policy, rota=rota, holidays=holidays)
+    xmas = [s for s in segments if s.start <= dt.datetime(2027, 12, 27, 12, tzinfo=UTC) < s.end][0]
+    assert xmas.forwardto == PEOPLE["alice"] and xmas.reason.startswith("holiday:")
+    normal = [s for s in segments if s.start <= dt.datetime(2027, 12, 29, 12, tzinfo=UTC) < s.end][0]
+    assert normal.forwardto is None and normal.reason == "office hours"
+
+
+RIE = SHARED_CALENDARS / "recurring-ical-events"
+
+
+@pytest.mark.skipif(not RIE.is_dir(), reason="recurring-ical-events calendars not present")
+def test_cancelled_instances_are_dropped_real_feed() -> None:
+    cal = parse_calendar("c", (RIE / "issue_18_cancel_status.ics").read_bytes(), LONDON)
+    events, _ = cal.events_between(dt.datetime(2020, 1, 27, tzinfo=UTC), dt.datetime(2020, 2, 2, tzinfo=UTC))
+    days = [e.start.date() for e in events]
+    assert dt.date(2020, 1, 29) not in days and dt.date(2020, 1, 28) in days
+
+
+@pytest.mark.skipif(not RIE.is_dir(), reason="recurring-ical-events calendars not present")
+def test_x_wr_timezone_real_google_feed() -> None:
+    cal = parse_calendar("g", (RIE / "issue_86_x_wr_timezone_without_time_zone_in_dt.ics").read_bytes(), LONDON)
+    events, _ = cal.events_between(dt.datetime(2021, 9, 1, tzinfo=UTC), dt.datetime(2021, 10, 1, tzinfo=UTC))
+    # 21:00 in Europe/Brussels (CEST, +02:00) is 19:00 UTC; read as London it would be 20:00 UTC
+    assert events and events[0].start == dt.datetime(2021, 9, 16, 19, 0, tzinfo=UTC)
