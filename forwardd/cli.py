@@ -320,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep aql VoIP numbers forwarded to whoever the rota and holiday calendars say.",
         epilog="Start with: forwardd check --config config/example.toml, then forwardd plan, then forwardd run.",
     )
-    p.add_argument("--log-level", default="info", help="debug, info, warning (default info)")
+    p.add_argument("--log-level", help="debug, info, warning (default: info; warning for simulate)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(name: str, help: str) -> argparse.ArgumentParser:
@@ -367,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure(args.log_level, stream=sys.stderr if args.command != "run" else sys.stdout)
+    level = args.log_level or ("warning" if args.command == "simulate" else "info")
+    configure(level, stream=sys.stderr if args.command != "run" else sys.stdout)
     try:
         return int(args.func(args) or 0)
     except ConfigError as err:

@@ -151,7 +151,8 @@ class Reconciler:
                 f"{n}: {program.describe()} not confirmed by {change.apply_by.isoformat()} ({out.error or 'mismatch'})",
                 n,
             )
-        log.info(
+        emit = log.info if (out.changed or not out.ok) else log.debug  # one line per pass that did something
+        emit(
             "reconcile", voipnumber=n, ok=out.ok, changed=out.changed, drift=out.drift, attempts=out.attempts,
             program=program.describe(), error=out.error, lateness_s=out.lateness_s,
         )
