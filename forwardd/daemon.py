@@ -1,6 +1,7 @@
 """The daemon: APScheduler jobs around the reconciler, signals, sd_notify, metrics.
 
-Jobs: calendar refresh (each source on its own interval; a change re-plans), a re-plan at least every
+Jobs: calendar refresh (each source on its own interval; a change re-plans; a changed config file is
+reloaded as on SIGHUP), a re-plan at least every
 ``replan_every``, a reconcile pass over every number every ``reconcile_every`` and at start-up, and one
 job per planned ``apply_from`` in the coming day (exact hand-overs are sent at the boundary and their
 lateness is logged). SIGHUP reloads config and calendars (a bad config is rejected, the old one kept);
@@ -57,6 +58,7 @@ def sd_notify(message: str) -> bool:
 class Daemon:
     def __init__(self, cfg: Config, config_path: str | Path) -> None:
         self.config_path = Path(config_path)
+        self.config_mtime = self._config_mtime()
         self.stopping = asyncio.Event()
         self.in_flight: set[asyncio.Task[Any]] = set()
         self.metrics: dict[str, dict[str, float]] = {
@@ -185,7 +187,18 @@ class Daemon:
 
     # ------------------------------------------------------------------------------------------ jobs
 
+    def _config_mtime(self) -> float | None:
+        try:
+            return self.config_path.stat().st_mtime
+        except OSError:
+            return None
+
     async def _sources_job(self) -> None:
+        mtime = self._config_mtime()
+        if mtime != self.config_mtime:  # the config file changed: reload it as SIGHUP would
+            self.config_mtime = mtime
+            await self.reload()
+            return
         due = self.sources.due(now_utc())
         if due and await asyncio.get_running_loop().run_in_executor(None, self.refresh_sources, due):
             self.replan()
@@ -195,6 +208,7 @@ class Daemon:
         self.replan()
 
     async def reload(self) -> None:
+        self.config_mtime = self._config_mtime()
         try:
             cfg = load_config(self.config_path)
         except ConfigError as err:

@@ -90,8 +90,9 @@ class Reconciler:
             self.journal.record(kind, self.clock(), voipnumber, ok, **detail)
 
     def _alert(self, key: str, message: str, voipnumber: str | None = None) -> None:
-        log.warning("alert", key=key, message=message, voipnumber=voipnumber)
-        if self.alerts is not None:
+        if self.alerts is None:
+            log.warning("alert", key=key, message=message, voipnumber=voipnumber)
+        else:  # Alerts logs it, rate-limited
             self.alerts.raise_(key, message, self.clock(), voipnumber)
 
     def _clear(self, key: str) -> None:

@@ -297,3 +297,53 @@ def test_sd_notify_ready_on_a_real_socket(tmp_path: Path, fake: FakeProc) -> Non
         stop(proc)
         srv.close()
     assert any("READY=1" in m for m in messages) and any("WATCHDOG=1" in m for m in messages)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_prometheus_metrics_on_loopback(tmp_path: Path, fake: FakeProc) -> None:
+    port = _free_port()
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    cfg = write_config(tmp_path, fake.url, [(now, now + dt.timedelta(hours=2), "Alice")], extra=f"metrics_port = {port}")
+    proc = start_daemon(cfg, tmp_path)
+    try:
+        def scrape() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                return r.read().decode()
+        _wait_for(lambda: f'forwardd_last_success_timestamp_seconds{{voipnumber="{NUMBER}"}}' in scrape())
+        text = scrape()
+        assert 'forwardd_calendar_age_seconds{calendar="rota"}' in text
+    finally:
+        stop(proc)
+
+
+def test_apply_exits_nonzero_when_a_number_cannot_be_confirmed(tmp_path: Path, fake: FakeProc) -> None:
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    cfg = write_config(tmp_path, fake.url, [(now, now + dt.timedelta(hours=2), "Alice")])
+    fake.post("faults", {"faults": [{"kind": "err", "message": "Account locked", "count": 1}]})
+    r = subprocess.run([sys.executable, "-m", "forwardd", "apply", "--config", str(cfg)], capture_output=True,
+                       text=True, cwd=ROOT, env={**os.environ, "AQL_PW": PASSWORD}, timeout=60)
+    assert r.returncode == 1 and "Account locked" in r.stdout
+    assert PASSWORD not in r.stdout + r.stderr
+    r = subprocess.run([sys.executable, "-m", "forwardd", "apply", "--config", str(cfg)], capture_output=True,
+                       text=True, cwd=ROOT, env={**os.environ, "AQL_PW": PASSWORD}, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_status_and_check_online_use_listusers(tmp_path: Path, fake: FakeProc) -> None:
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    cfg = write_config(tmp_path, fake.url, [(now, now + dt.timedelta(hours=2), "Alice")])
+    cfg.write_text(cfg.read_text() + '\n[[numbers]]\nvoipnumber = "799999"\nrota = "rota"\n')
+    env = {**os.environ, "AQL_PW": PASSWORD}
+    r = subprocess.run([sys.executable, "-m", "forwardd", "check", "--online", "--config", str(cfg)],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert r.returncode == 1 and "799999: ERROR not in the account" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "forwardd", "status", "--json", "--config", str(cfg)],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    rows = {row["voipnumber"]: row for row in json.loads(r.stdout)["numbers"]}
+    assert rows["799999"]["in_account"] is False and rows[NUMBER]["in_account"] is True
+    assert r.returncode == 1
