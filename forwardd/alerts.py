@@ -30,6 +30,7 @@ class Alerts:
         self.sent: list[dict[str, Any]] = []  # what was delivered (or attempted), for status and tests
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = threading.Lock()
+        self._in_order: asyncio.Lock | None = None
 
     def raise_(self, key: str, message: str, now: dt.datetime, voipnumber: str | None = None) -> None:
         with self._lock:
@@ -61,10 +62,16 @@ class Alerts:
             task = loop.create_task(self._deliver(payload))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        else:
-            asyncio.run(self._deliver(payload))
+        else:  # no event loop (a one-shot command): deliver now, in order by construction
+            asyncio.run(self._send(payload))
 
     async def _deliver(self, payload: dict[str, Any]) -> None:
+        if self._in_order is None:
+            self._in_order = asyncio.Lock()  # FIFO: a recovery never overtakes its alert
+        async with self._in_order:
+            await self._send(payload)
+
+    async def _send(self, payload: dict[str, Any]) -> None:
         if self.settings.webhook:
             try:
                 async with httpx.AsyncClient(timeout=10) as c:

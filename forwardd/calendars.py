@@ -227,3 +227,59 @@ def _as_utc(value: Any, tz: zoneinfo.ZoneInfo) -> dt.datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return value.astimezone(UTC)
+
+
+def _cache_version() -> str:
+    from importlib.metadata import version
+
+    from . import __version__
+
+    return f"forwardd {__version__}, icalendar {version('icalendar')}, rie {version('recurring-ical-events')}"
+
+
+class RememberedCalendar:
+    """A feed whose occurrences over a window were saved after an earlier parse of the same bytes.
+
+    ``events_between`` inside the window answers from the saved events; outside it, the feed is
+    parsed (once) and asked. Safe because the saved copy is keyed by the feed's SHA-256, the time zone
+    and the versions of the code that expanded it: same input, same answer.
+    """
+
+    def __init__(self, name: str, data: bytes, tz: zoneinfo.ZoneInfo, saved: dict[str, Any]) -> None:
+        self.name, self._data, self.tz = name, data, tz
+        self.window = (dt.datetime.fromisoformat(saved["window"][0]), dt.datetime.fromisoformat(saved["window"][1]))
+        self.warnings: list[str] = list(saved["warnings"])
+        self._notes: list[str] = list(saved["notes"])
+        self._events = [
+            Event(dt.datetime.fromtimestamp(a, UTC), dt.datetime.fromtimestamp(b, UTC), s, loc, desc, uid, name)
+            for a, b, s, loc, desc, uid in saved["events"]
+        ]
+        self._parsed: ParsedCalendar | None = None
+
+    def events_between(self, start: dt.datetime, end: dt.datetime) -> tuple[list[Event], list[str]]:
+        if self.window[0] <= start and end <= self.window[1]:
+            return [e for e in self._events if e.end > start and e.start < end], list(self._notes)
+        if self._parsed is None:
+            self._parsed = parse_calendar(self.name, self._data, self.tz)
+        return self._parsed.events_between(start, end)
+
+
+def remember(cal: ParsedCalendar, digest: str, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    """What to save so that a restart can skip parsing these bytes: occurrences over [start, end)."""
+    events, notes = cal.events_between(start, end)
+    return {
+        "digest": digest, "tz": cal.tz.key, "version": _cache_version(),
+        "window": [start.isoformat(), end.isoformat()], "warnings": cal.warnings, "notes": notes,
+        "events": [[int(e.start.timestamp()), int(e.end.timestamp()), e.summary, e.location, e.description, e.uid]
+                   for e in events],
+    }
+
+
+def recall(name: str, data: bytes, digest: str, tz: zoneinfo.ZoneInfo, saved: Any) -> RememberedCalendar | None:
+    """A RememberedCalendar if ``saved`` was made from exactly these bytes by this code, else None."""
+    try:
+        if saved["digest"] != digest or saved["tz"] != tz.key or saved["version"] != _cache_version():
+            return None
+        return RememberedCalendar(name, data, tz, saved)
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 from zoneinfo import ZoneInfo
@@ -61,59 +62,94 @@ def _wall_sod(t: int, pieces: Sequence[tuple[int, int, int]]) -> int:
     return (t + pieces[-1][2]) % DAY
 
 
-def _correct_stretches(
-    segs: Sequence[tuple[int, int, str | None]], target: str | None, fwd: Sequence[tuple[int, int]]
-) -> list[tuple[int, int]]:
-    """Maximal stretches where a program forwarding to ``target`` during ``fwd`` matches ``segs``."""
-    out: list[tuple[int, int]] = []
+Spans = list[tuple[int, int]]
 
-    def add(a: int, b: int) -> None:
-        if a < b:
-            if out and out[-1][1] == a:
-                out[-1] = (out[-1][0], b)
+
+def _runs(segs: Sequence[tuple[int, int, str | None]], want: str | None) -> Spans:
+    """The merged stretches in which the timeline wants ``want``."""
+    out: Spans = []
+    for s, e, w in segs:
+        if w == want:
+            if out and out[-1][1] == s:
+                out[-1] = (out[-1][0], e)
             else:
-                out.append((a, b))
-
-    k = 0
-    for s, e, want in segs:
-        while k < len(fwd) and fwd[k][1] <= s:
-            k += 1
-        if want is None:  # right wherever the program does not forward
-            cur, j = s, k
-            while j < len(fwd) and fwd[j][0] < e:
-                add(cur, max(cur, fwd[j][0]))
-                cur = max(cur, fwd[j][1])
-                j += 1
-            add(cur, e)
-        elif want == target:  # right wherever it does forward
-            j = k
-            while j < len(fwd) and fwd[j][0] < e:
-                add(max(s, fwd[j][0]), min(e, fwd[j][1]))
-                j += 1
+                out.append((s, e))
     return out
+
+
+def _intersect(xs: Spans, ys: Sequence[tuple[int, int]]) -> Spans:
+    out: Spans = []
+    i = j = 0
+    while i < len(xs) and j < len(ys):
+        a, b = max(xs[i][0], ys[j][0]), min(xs[i][1], ys[j][1])
+        if a < b:
+            out.append((a, b))
+        if xs[i][1] < ys[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _subtract(xs: Spans, ys: Sequence[tuple[int, int]]) -> Spans:
+    out: Spans = []
+    j = 0
+    for a, b in xs:
+        cur = a
+        while j < len(ys) and ys[j][1] <= cur:
+            j += 1
+        k = j
+        while k < len(ys) and ys[k][0] < b:
+            if ys[k][0] > cur:
+                out.append((cur, ys[k][0]))
+            cur = max(cur, ys[k][1])
+            k += 1
+        if cur < b:
+            out.append((cur, b))
+    return out
+
+
+def _union(xs: Spans, ys: Spans) -> Spans:
+    """Union of two sorted lists of disjoint spans, touching spans joined."""
+    out: Spans = []
+    for a, b in sorted(xs + ys):
+        if out and out[-1][1] >= a:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+@functools.lru_cache(maxsize=8192)
+def _forwarding(a: int, b: int, tz: ZoneInfo, h0: int, h1: int) -> tuple[tuple[int, int], ...]:
+    """When a window (a, b) forwards within [h0, h1): shared by every number planned over one horizon."""
+    return tuple(forwarding_intervals(Program("x", True, a, b), tz, h0, h1, wraps=True))
 
 
 def _candidates(
     segs: Sequence[tuple[int, int, str | None]], pieces: Sequence[tuple[int, int, int]], wraps: bool
 ) -> list[tuple[str, int, int]]:
-    # Window edges: where the target starts or stops (at that wall-clock time), midnight, and the same
-    # times shifted by half a day. A window must not fire on the day before a start or after an end,
-    # so a pre-armed start at 00:00 is best ended near noon (the day before stays right from then on),
-    # and a stop at 09:00 best started near 21:00 the day before: the hand-overs either side then
-    # share the day between them, instead of one of them having to land exactly at the boundary.
+    """Windows worth trying, per target: each edge where the target starts or stops, paired with
+    midnight on the other side; each stretch's own start and end paired together; and each edge
+    paired with the time half a day away. Why half a day: a window must not fire on the day before
+    a start (or after an end), so a pre-armed start at 00:00 is best ended near noon, and a stop at
+    09:00 best started near 21:00 the day before; the hand-overs either side then share the day,
+    instead of one of them having to land exactly at the boundary. Linear in the stretches, not
+    quadratic in the distinct times, and the plain all-day window is always among them, so a chain
+    of correct programs always exists."""
     half = DAY // 2
-    starts: dict[str, set[int]] = {}
-    ends: dict[str, set[int]] = {}
+    windows: dict[str, set[tuple[int, int]]] = {}
     for s, e, want in segs:
-        if want is not None:
-            a, b = _wall_sod(s, pieces), _wall_sod(e - 1, pieces)
-            starts.setdefault(want, {0}).update((a, (b + 1 + half) % DAY))
-            ends.setdefault(want, {DAY - 1}).update((b, (a - 1 + half) % DAY))
+        if want is None:
+            continue
+        a, b = _wall_sod(s, pieces), _wall_sod(e - 1, pieces)
+        w = windows.setdefault(want, {ALL_DAY})
+        w.update(((a, DAY - 1), (0, b), (a, b), (a, (a - 1 + half) % DAY), ((b + 1 + half) % DAY, b)))
     out = []
-    for target in sorted(starts):
-        windows = [(a, b) for a in sorted(starts[target]) for b in sorted(ends[target]) if a <= b or wraps]
-        windows.sort(key=lambda w: (w != ALL_DAY, w))  # the plainest window first on ties
-        out += [(target, a, b) for a, b in windows]
+    for target in sorted(windows):
+        usable = sorted(w for w in windows[target] if w[0] <= w[1] or wraps)
+        usable.sort(key=lambda w: w != ALL_DAY)  # the plainest window first on ties
+        out += [(target, a, b) for a, b in usable]
     return out
 
 
@@ -138,14 +174,22 @@ def compile_timeline(
     h0, h1 = segs[0][0], segs[-1][1]
     pieces = offset_pieces(tz, h0, h1)
 
-    options: list[_Option] = [_Option(a, b, Program(None, False)) for a, b in _correct_stretches(segs, None, [])]
-    fwd_cache: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    # A program is right where the timeline wants its target and it forwards, or wants nothing and
+    # it does not forward.
+    nobody = _runs(segs, None)
+    options: list[_Option] = [_Option(a, b, Program(None, False)) for a, b in nobody]
+    wanted: dict[str, Spans] = {}
+    quiet: dict[tuple[int, int], Spans] = {}  # where nobody is wanted and the window is shut
     for target, a, b in _candidates(segs, pieces, wraps):
-        prog = Program(target, True, a, b)
-        fwd = fwd_cache.get((a, b))
-        if fwd is None:
-            fwd = fwd_cache[(a, b)] = forwarding_intervals(prog, tz, h0, h1, wraps=True)
-        options += [_Option(f, u, prog) for f, u in _correct_stretches(segs, target, fwd)]
+        if target not in wanted:
+            wanted[target] = _runs(segs, target)
+        fwd = _forwarding(a, b, tz, h0, h1)
+        if (a, b) not in quiet:
+            quiet[(a, b)] = _subtract(nobody, fwd)
+        right = _union(_intersect(wanted[target], fwd), quiet[(a, b)])
+        if right:
+            prog = Program(target, True, a, b)
+            options += [_Option(f, u, prog) for f, u in right]
 
     # Drop every option lying inside another; what is left is ordered by both f and u.
     options.sort(key=lambda o: (o.f, -o.u))

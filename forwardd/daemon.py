@@ -25,7 +25,7 @@ from .alerts import Alerts
 from .config import Config, load_config
 from .errors import ConfigError
 from .journal import Journal
-from .plan import NumberPlan, Plan
+from .plan import NumberPlan, Plan, Planner
 from .reconcile import Outcome, Reconciler
 from .runtime import make_client, now_utc, plan_from, state_dir
 from .sources import Sources
@@ -81,6 +81,7 @@ class Daemon:
         self.limit = asyncio.Semaphore(cfg.aql.concurrency)
         self.locks: dict[str, asyncio.Lock] = {}
         self.plan: Plan | None = None
+        self.planner = Planner(cfg)
 
     # ------------------------------------------------------------------------------------- planning
 
@@ -109,7 +110,10 @@ class Daemon:
 
     def replan(self) -> None:
         now = now_utc()
-        self.plan = plan_from(self.cfg, self.sources, now)
+        # The horizon starts on the hour, so re-plans within the hour (a calendar refresh, the periodic
+        # one) reuse every timeline and compilation that nothing changed; the program for "now" is
+        # still the last change with apply_from <= now.
+        self.plan = plan_from(self.cfg, self.sources, now.replace(minute=0, second=0), planner=self.planner)
         for v, msg in self.plan.warnings:
             log.info("plan_warning", voipnumber=v, message=msg)
         soon = now + dt.timedelta(hours=24)
@@ -234,8 +238,19 @@ class Daemon:
         self.scheduler.add_job(self._replan_job, "interval", seconds=d.replan_every.total_seconds(),
                                id="replan", replace_existing=True, max_instances=1, coalesce=True)
 
+    def _on_sighup(self) -> None:
+        if self.ready:
+            asyncio.get_running_loop().create_task(self.reload())
+        else:  # still starting: reload once start-up is done
+            self.reload_pending = True
+
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
+        # Signals first: a SIGHUP or SIGTERM during start-up must not kill the process mid-change.
+        self.ready, self.reload_pending = False, False
+        loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
+        loop.add_signal_handler(signal.SIGINT, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         self.scheduler = AsyncIOScheduler(timezone=UTC, event_loop=loop)
         simulated = self.account is not None
         log.info("starting", config=str(self.config_path), numbers=len(self.cfg.numbers),
@@ -251,9 +266,9 @@ class Daemon:
             self.scheduler.add_job(sd_notify, "interval", seconds=int(watchdog) / 2e6, args=["WATCHDOG=1"],
                                    id="watchdog", replace_existing=True)
         sd_notify("READY=1\nSTATUS=running")
-        loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
-        loop.add_signal_handler(signal.SIGINT, self.stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        self.ready = True
+        if self.reload_pending:
+            loop.create_task(self.reload())
         metrics = await self._start_metrics()
         await self.stopping.wait()
         sd_notify("STOPPING=1")

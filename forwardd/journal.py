@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ class Journal:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        # One connection, used from the event loop and from calendar-refresh threads: serialise it.
+        self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -38,11 +41,10 @@ class Journal:
     def record(
         self, kind: str, at: dt.datetime, voipnumber: str | None = None, ok: bool | None = None, **detail: Any
     ) -> None:
-        self._db.execute(
-            "INSERT INTO entries (at, kind, voipnumber, ok, detail) VALUES (?, ?, ?, ?, ?)",
-            (at.astimezone(dt.timezone.utc).isoformat(), kind, voipnumber, None if ok is None else int(ok),
-             json.dumps(detail, default=str)),
-        )
+        row = (at.astimezone(dt.timezone.utc).isoformat(), kind, voipnumber, None if ok is None else int(ok),
+               json.dumps(detail, default=str))
+        with self._lock:
+            self._db.execute("INSERT INTO entries (at, kind, voipnumber, ok, detail) VALUES (?, ?, ?, ?, ?)", row)
 
     def entries(
         self, voipnumber: str | None = None, since: dt.datetime | None = None, kind: str | None = None
@@ -57,7 +59,8 @@ class Journal:
         if kind:
             sql += " AND kind = ?"
             args.append(kind)
-        rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
         return [
             {"id": r[0], "at": r[1], "kind": r[2], "voipnumber": r[3], "ok": None if r[4] is None else bool(r[4]),
              **json.loads(r[5])}
@@ -66,11 +69,13 @@ class Journal:
 
     def last_confirmed(self, voipnumber: str) -> dict[str, str] | None:
         """The managed fields last confirmed by a read-back, or None."""
-        row = self._db.execute(
-            "SELECT detail FROM entries WHERE voipnumber = ? AND kind = 'readback' AND ok = 1 ORDER BY id DESC LIMIT 1",
-            (voipnumber,),
-        ).fetchone()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT detail FROM entries WHERE voipnumber = ? AND kind = 'readback' AND ok = 1 "
+                "ORDER BY id DESC LIMIT 1", (voipnumber,),
+            ).fetchone()
         return json.loads(row[0]).get("fields") if row else None
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()

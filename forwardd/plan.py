@@ -1,8 +1,5 @@
-"""Config + loaded calendars + a horizon -> every number's timeline and changes. Pure.
-
-Numbers that share calendars and policy share one timeline and one compilation (memoised by value),
-so a reseller's thousand numbers on fifty rotas cost fifty compilations, not a thousand.
-"""
+"""Config + loaded calendars + a horizon -> every number's timeline and changes. Pure: no clock, no
+I/O (calendars are already parsed; the horizon is passed in)."""
 
 from __future__ import annotations
 
@@ -52,64 +49,72 @@ def _policy_key(n: NumberSettings) -> tuple[Any, ...]:
     )
 
 
-def make_plan(
-    cfg: Config,
-    calendars: Mapping[str, _Calendar | None],
-    start: dt.datetime,
-    end: dt.datetime,
-    *,
-    numbers: Sequence[str] | None = None,
-) -> Plan:
-    """Plan ``[start, end)`` (aware) for every configured number (or those in ``numbers``)."""
-    tz = cfg.tz
-    events: dict[str, list[Event]] = {}
-    warnings: list[tuple[str | None, str]] = []
-    for name, cal in calendars.items():
-        if cal is None:
-            continue
-        evs, notes = cal.events_between(start, end)
-        events[name] = evs
-        warnings += [(None, w) for w in [*getattr(cal, "warnings", []), *notes]]
+class Planner:
+    """Plans with memory. Numbers sharing calendars and policy share one timeline and one compilation
+    (memoised by value), so a thousand numbers on fifty rotas cost fifty compilations, not a thousand;
+    and across re-plans of the same horizon only what a changed calendar touches is recomputed.
+    What the last plan did not use is forgotten, so memory stays bounded. One Planner per config."""
 
-    people = dict(cfg.people)
-    timelines: dict[tuple[Any, ...], tuple[list[Segment], list[str]]] = {}
-    compiled: dict[tuple[Any, ...], list[Change]] = {}
-    out: list[NumberPlan] = []
-    for n in cfg.numbers:
-        if numbers is not None and n.voipnumber not in numbers:
-            continue
-        needed = [c for c in [n.rota, *n.overrides, *n.holidays] if c]
-        missing = [c for c in needed if c not in events]
-        if missing:
-            msg = f"no good copy of calendar(s) {', '.join(missing)} yet: this number is left as it is"
-            out.append(NumberPlan(n.voipnumber, [], [], [msg], error=msg))
-            warnings.append((n.voipnumber, msg))
-            continue
-        key = _policy_key(n)
-        if key not in timelines:
-            policy = Policy(
-                people=people,
-                office_hours=[OfficeRule(r.weekdays, r.start, r.end) for r in n.office_hours],
-                fallback=n.fallback_number,
-            )
-            timelines[key] = build_timeline(
-                start,
-                end,
-                tz,
-                policy,
-                rota=events[n.rota] if n.rota else [],
-                overrides=[e for c in n.overrides for e in events[c]],
-                holidays=[e for c in n.holidays for e in events[c]],
-            )
-        segments, notes = timelines[key]
-        ckey = tuple((s.start, s.end, s.forwardto) for s in segments)
-        if ckey not in compiled:
-            compiled[ckey] = compile_timeline(
-                segments, tz, wraps=cfg.aql.window_wraps_midnight, min_slack=cfg.aql.min_slack
-            )
-        out.append(NumberPlan(n.voipnumber, segments, compiled[ckey], list(notes)))
-        warnings += [(n.voipnumber, w) for w in notes]
-    return Plan(start, end, out, warnings)
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self._events: dict[tuple[Any, ...], tuple[_Calendar, list[Event], list[str]]] = {}
+        self._timelines: dict[tuple[Any, ...], tuple[list[Segment], list[str]]] = {}
+        self._compiled: dict[tuple[Any, ...], list[Change]] = {}
+
+    def plan(self, calendars: Mapping[str, _Calendar | None], start: dt.datetime, end: dt.datetime) -> Plan:
+        """Plan ``[start, end)`` (aware) for every configured number."""
+        cfg, tz = self.cfg, self.cfg.tz
+        events: dict[str, list[Event]] = {}
+        event_keys: dict[str, tuple[Any, ...]] = {}
+        warnings: list[tuple[str | None, str]] = []
+        used_events, used_timelines, used_compiled = {}, {}, {}
+        for name, cal in calendars.items():
+            if cal is None:
+                continue
+            key = (name, id(cal), start, end)
+            hit = self._events.get(key)
+            if hit is None or hit[0] is not cal:
+                evs, notes = cal.events_between(start, end)
+                hit = (cal, evs, notes)
+            used_events[key] = hit
+            events[name], event_keys[name] = hit[1], key
+            warnings += [(None, w) for w in [*getattr(cal, "warnings", []), *hit[2]]]
+
+        out: list[NumberPlan] = []
+        for n in cfg.numbers:
+            needed = [c for c in [n.rota, *n.overrides, *n.holidays] if c]
+            missing = [c for c in needed if c not in events]
+            if missing:
+                msg = f"no good copy of calendar(s) {', '.join(missing)} yet: this number is left as it is"
+                out.append(NumberPlan(n.voipnumber, [], [], [msg], error=msg))
+                warnings.append((n.voipnumber, msg))
+                continue
+            tkey = (_policy_key(n), tuple(event_keys[c] for c in needed), start, end)
+            timeline = self._timelines.get(tkey) or used_timelines.get(tkey)
+            if timeline is None:
+                policy = Policy(
+                    people=cfg.people,
+                    office_hours=[OfficeRule(r.weekdays, r.start, r.end) for r in n.office_hours],
+                    fallback=n.fallback_number,
+                )
+                timeline = build_timeline(
+                    start, end, tz, policy,
+                    rota=events[n.rota] if n.rota else [],
+                    overrides=[e for c in n.overrides for e in events[c]],
+                    holidays=[e for c in n.holidays for e in events[c]],
+                )
+            used_timelines[tkey] = timeline
+            segments, notes = timeline
+            ckey = tuple((s.start, s.end, s.forwardto) for s in segments)
+            changes = self._compiled.get(ckey) or used_compiled.get(ckey)
+            if changes is None:
+                changes = compile_timeline(segments, tz, wraps=cfg.aql.window_wraps_midnight,
+                                           min_slack=cfg.aql.min_slack)
+            used_compiled[ckey] = changes
+            out.append(NumberPlan(n.voipnumber, segments, changes, list(notes)))
+            warnings += [(n.voipnumber, w) for w in notes]
+        self._events, self._timelines, self._compiled = used_events, used_timelines, used_compiled
+        return Plan(start, end, out, warnings)
 
 
 def _iso(t: dt.datetime) -> str:

@@ -9,7 +9,7 @@ from .account import Account
 from .aql import AqlClient, SimulatedTransport
 from .config import SIMULATED, Config
 from .logs import register_secret
-from .plan import Plan, make_plan
+from .plan import Plan, Planner
 from .sources import Sources
 
 SIMULATED_STATE = "simulated-account.json"
@@ -47,6 +47,9 @@ def make_client(cfg: Config, state: Path | None) -> tuple[AqlClient, Account | N
     return client, account
 
 
-def plan_from(cfg: Config, sources: Sources, start: dt.datetime, days: float | None = None) -> Plan:
+def plan_from(
+    cfg: Config, sources: Sources, start: dt.datetime, days: float | None = None, planner: Planner | None = None
+) -> Plan:
+    """Plan from ``start`` for ``days`` (default: the configured horizon) with the sources' last good copies."""
     end = start + (dt.timedelta(days=days) if days is not None else cfg.daemon.horizon)
-    return make_plan(cfg, {n: st.calendar for n, st in sources.states.items()}, start, end)
+    return (planner or Planner(cfg)).plan({n: st.calendar for n, st in sources.states.items()}, start, end)

@@ -20,10 +20,13 @@ from zoneinfo import ZoneInfo
 import holidays as holidays_lib
 import httpx
 
-from .calendars import ParsedCalendar, parse_calendar
+from .calendars import ParsedCalendar, parse_calendar, recall, remember
 from .config import CalendarSettings, Config
 from .errors import CalendarError
 from .timeline import UTC, Event
+
+
+REMEMBER_AHEAD = dt.timedelta(days=30)  # occurrences saved beyond the horizon, for restarts
 
 
 class EventSource(Protocol):
@@ -128,14 +131,19 @@ class Sources:
             st.error, st.good_at = None, now
             st.etag, st.last_modified = meta.get("etag"), meta.get("last_modified")
             return False
-        try:
-            parsed = parse_calendar(name, data, self.tz)
-        except CalendarError as err:
-            st.error = err.reason
-            return self._fall_back_to_cache(st)
-        st.calendar, st.digest, st.error, st.good_at = parsed, digest, None, now
+        remembered = self._recall(name, data, digest) if st.calendar is None else None
+        if remembered is not None:  # a restart, same bytes as last time: no need to parse
+            st.calendar = remembered
+        else:
+            try:
+                parsed = parse_calendar(name, data, self.tz)
+            except CalendarError as err:
+                st.error = err.reason
+                return self._fall_back_to_cache(st)
+            st.calendar = parsed
+            self._write_cache(st, data, now, parsed, digest)
+        st.digest, st.error, st.good_at = digest, None, now
         st.etag, st.last_modified = meta.get("etag"), meta.get("last_modified")
-        self._write_cache(st, data, now)
         return True
 
     def _read(self, st: SourceState) -> tuple[bytes | None, dict[str, str | None]]:
@@ -169,18 +177,35 @@ class Sources:
             return None
         return self.cache_dir / f"{_safe_name(name)}.ics", self.cache_dir / f"{_safe_name(name)}.json"
 
-    def _write_cache(self, st: SourceState, data: bytes, now: dt.datetime) -> None:
+    def _write_cache(self, st: SourceState, data: bytes, now: dt.datetime, parsed: ParsedCalendar, digest: str) -> None:
+        """Keep the good copy, and its occurrences around now so that a restart need not parse it."""
         paths = self._cache_paths(st.name)
         if paths is None:
             return
         ics, meta = paths
+        window = (now - dt.timedelta(days=2), now + self.cfg.daemon.horizon + REMEMBER_AHEAD)
+        try:
+            saved = remember(parsed, digest, *window)
+        except CalendarError:
+            saved = None
         try:
             ics.parent.mkdir(parents=True, exist_ok=True)
             ics.with_suffix(".tmp").write_bytes(data)
             ics.with_suffix(".tmp").replace(ics)
-            meta.write_text(json.dumps({"good_at": now.isoformat(), "etag": st.etag, "last_modified": st.last_modified}))
+            meta.write_text(json.dumps({"good_at": now.isoformat(), "etag": st.etag,
+                                        "last_modified": st.last_modified, "occurrences": saved}))
         except OSError:
             pass  # the cache is a convenience; the in-memory copy still serves
+
+    def _recall(self, name: str, data: bytes, digest: str) -> EventSource | None:
+        paths = self._cache_paths(name)
+        if paths is None or not paths[1].is_file():
+            return None
+        try:
+            saved = json.loads(paths[1].read_text()).get("occurrences")
+        except (OSError, ValueError):
+            return None
+        return recall(name, data, digest, self.tz, saved)
 
     def _fall_back_to_cache(self, st: SourceState) -> bool:
         """After a failure: keep the in-memory copy, or load the cached one. True if events changed."""
@@ -191,11 +216,12 @@ class Sources:
             return False
         try:
             data = paths[0].read_bytes()
-            parsed: ParsedCalendar = parse_calendar(st.name, data, self.tz)
+            digest = hashlib.sha256(data).hexdigest()
             meta = json.loads(paths[1].read_text()) if paths[1].is_file() else {}
+            cal = recall(st.name, data, digest, self.tz, meta.get("occurrences")) or parse_calendar(st.name, data, self.tz)
         except (CalendarError, OSError, ValueError):
             return False
-        st.calendar, st.digest = parsed, hashlib.sha256(data).hexdigest()
+        st.calendar, st.digest = cal, digest
         st.good_at = dt.datetime.fromisoformat(meta["good_at"]) if meta.get("good_at") else None
         st.etag, st.last_modified = meta.get("etag"), meta.get("last_modified")
         return True

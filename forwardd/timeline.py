@@ -14,6 +14,7 @@ A holiday calendar's all-day event closes the office for whole local days, a tim
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
@@ -77,9 +78,13 @@ class Policy:
     name_patterns: list[tuple[str, re.Pattern[str]]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
-        self.name_patterns = [
-            (name, re.compile(r"(?<!\w)" + re.escape(name) + r"(?!\w)", re.IGNORECASE)) for name in self.people
-        ]
+        self.name_patterns = [(name, _name_pattern(name)) for name in self.people]
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_pattern(name: str) -> re.Pattern[str]:
+    """A person's name as a whole word, any case ("On call: ALICE" names alice; "Malice" does not)."""
+    return re.compile(r"(?<!\w)" + re.escape(name) + r"(?!\w)", re.IGNORECASE)
 
 
 def display_name(name: str) -> str:
@@ -88,18 +93,26 @@ def display_name(name: str) -> str:
 
 def resolve_person(event: Event, policy: Policy) -> tuple[str | None, str | None, str | None]:
     """Who an event names: (number, label, warning). A warning means the event counts as none."""
-    names = [n for n, pat in policy.name_patterns if pat.search(event.summary)]
+    return _resolve(event.summary, event.location, event.description, tuple(policy.people.items()))
+
+
+@functools.lru_cache(maxsize=65536)
+def _resolve(
+    summary: str, location: str, description: str, people_items: tuple[tuple[str, str], ...]
+) -> tuple[str | None, str | None, str | None]:
+    people = dict(people_items)
+    names = [n for n in people if _name_pattern(n).search(summary)]
     if len(names) == 1:
-        return policy.people[names[0]], display_name(names[0]), None
+        return people[names[0]], display_name(names[0]), None
     if len(names) > 1:
         return None, None, f"names more than one person ({', '.join(map(display_name, names))})"
     numbers: list[str] = []
-    for text in (event.summary, event.location, event.description):
+    for text in (summary, location, description):
         for n in find_numbers(text or ""):
             if n not in numbers:
                 numbers.append(n)
     if len(numbers) == 1:
-        by_number = {v: k for k, v in policy.people.items()}
+        by_number = {v: k for k, v in people.items()}
         label = display_name(by_number[numbers[0]]) if numbers[0] in by_number else numbers[0]
         return numbers[0], label, None
     if len(numbers) > 1:

@@ -4,6 +4,7 @@ instant* (provider.target_at), independently of the interval arithmetic the comp
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 
 import pytest
@@ -122,7 +123,7 @@ def timelines(draw: st.DrawFn) -> list[Segment]:
     return out
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+@settings(max_examples=int(os.environ.get("FORWARDD_PROPERTY_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
 @given(timeline=timelines(), wraps=st.booleans(), seed=st.integers(0, 1000))
 def test_any_timeline_is_reproduced_whenever_each_change_lands_in_its_span(
     timeline: list[Segment], wraps: bool, seed: int
@@ -131,7 +132,7 @@ def test_any_timeline_is_reproduced_whenever_each_change_lands_in_its_span(
     check_plan(timeline, changes, wraps, GRID, seed)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+@settings(max_examples=int(os.environ.get("FORWARDD_PROPERTY_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
 @given(timeline=timelines())
 def test_wrapping_never_needs_more_calls_or_more_exact_hand_overs(timeline: list[Segment]) -> None:
     plain = compile_timeline(timeline, LONDON, wraps=False, min_slack=MIN)
@@ -142,7 +143,7 @@ def test_wrapping_never_needs_more_calls_or_more_exact_hand_overs(timeline: list
         assert key(wrapped) <= key(plain)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+@settings(max_examples=int(os.environ.get("FORWARDD_PROPERTY_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
 @given(timeline=timelines())
 def test_exact_hand_overs_only_where_the_target_changes_while_forwarding(timeline: list[Segment]) -> None:
     changes = compile_timeline(timeline, LONDON, wraps=False, min_slack=MIN)

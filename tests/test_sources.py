@@ -162,3 +162,26 @@ def test_builtin_bank_holidays_need_no_feed(tmp_path: Path) -> None:
     events, _ = cal.events_between(dt.datetime(2026, 11, 28, tzinfo=UTC), dt.datetime(2026, 12, 3, tzinfo=UTC))
     assert len(events) == 1 and "Andrew" in events[0].summary  # Scotland's, not England's
     assert events[0].start == dt.datetime(2026, 11, 30, tzinfo=UTC)
+
+
+def test_a_restart_with_unchanged_bytes_does_not_parse_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from forwardd import sources as sources_mod
+    from forwardd.calendars import RememberedCalendar
+
+    (tmp_path / "rota.ics").write_bytes(ICS)
+    first = make(tmp_path, "rota.ics")
+    first.refresh("rota", T0)
+    want = summaries(first)
+
+    parses = []
+    real = sources_mod.parse_calendar
+    monkeypatch.setattr(sources_mod, "parse_calendar", lambda *a: parses.append(a[0]) or real(*a))
+    again = make(tmp_path, "rota.ics")
+    assert again.refresh("rota", T0 + dt.timedelta(hours=1))
+    assert isinstance(again["rota"].calendar, RememberedCalendar) and parses == []
+    assert summaries(again) == want
+    # different bytes: parsed, and the new events served
+    (tmp_path / "rota.ics").write_bytes(ICS2)
+    third = make(tmp_path, "rota.ics")
+    third.refresh("rota", T0 + dt.timedelta(hours=2))
+    assert parses == ["rota"] and summaries(third) == ["On call: Bob"]

@@ -1,0 +1,130 @@
+"""Benchmark 1, plan at scale: 1,000 numbers sharing 50 rota calendars (a year of weekly RRULEs with
+EXDATEs and moved instances) plus built-in bank holidays, 14-day horizon.
+
+Prints medians of several runs: bare icalendar parse of the corpus (the floor), cold full plan and its
+ratio to the floor, warm re-plan for a new horizon, re-plan of the same horizon, re-plan after one
+calendar changes, a restart with unchanged feeds, and the peak RSS of a cold plan in a fresh process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from corpus import write_corpus  # noqa: E402
+
+NOW = dt.datetime(2026, 12, 1, 10, tzinfo=dt.timezone.utc)
+
+
+def timed(fn, runs: int) -> tuple[float, list[float]]:  # noqa: ANN001
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), times
+
+
+def _cold_plan_child(cfg_path: str, state: str) -> None:
+    """Run in a fresh process: load sources (parsing every feed) and plan; print time and peak RSS."""
+    import resource
+
+    from forwardd.config import load_config
+    from forwardd.runtime import plan_from
+    from forwardd.sources import Sources
+
+    cfg = load_config(cfg_path, env={"BENCH_AQL_PASSWORD": "x"})
+    t = time.perf_counter()
+    sources = Sources(cfg, Path(state) if state else None)
+    sources.refresh_all(NOW)
+    plan = plan_from(cfg, sources, NOW)
+    took = time.perf_counter() - t
+    assert len(plan.numbers) == len(cfg.numbers) and not any(n.error for n in plan.numbers)
+    print(json.dumps({"seconds": took, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def child(cfg: Path, state: Path | None) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", str(cfg), str(state or "")],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(runs: int = 3) -> dict:
+    import icalendar
+
+    from forwardd.config import load_config
+    from forwardd.plan import Planner
+    from forwardd.runtime import plan_from
+    from forwardd.sources import Sources
+
+    folder = Path(tempfile.mkdtemp(prefix="forwardd-bench-"))
+    cfg_path = write_corpus(folder)
+    files = sorted((folder / "calendars").glob("*.ics"))
+    blobs = [p.read_bytes() for p in files]
+    size = sum(map(len, blobs))
+    events = sum(len(icalendar.Calendar.from_ical(b).walk("VEVENT")) for b in blobs)
+    parse, _ = timed(lambda: [icalendar.Calendar.from_ical(b) for b in blobs], runs)
+
+    cold_runs = [child(cfg_path, None) for _ in range(runs)]
+    cold = statistics.median(r["seconds"] for r in cold_runs)
+    rss = max(r["peak_rss_mb"] for r in cold_runs)
+    # with a state directory: the first run parses and saves occurrences, the next ones are restarts
+    state = folder / "state"
+    first_with_state = child(cfg_path, state)["seconds"]
+    restart = statistics.median(child(cfg_path, state)["seconds"] for _ in range(runs))
+
+    cfg = load_config(cfg_path, env={"BENCH_AQL_PASSWORD": "x"})
+    sources = Sources(cfg, None)
+    sources.refresh_all(NOW)
+    planner = Planner(cfg)
+    plan_from(cfg, sources, NOW, planner=planner)
+    shifts = iter(range(1, 1000))
+    warm_new, _ = timed(lambda: plan_from(cfg, sources, NOW + dt.timedelta(hours=next(shifts)), planner=Planner(cfg)), runs + 2)
+    warm_same, _ = timed(lambda: plan_from(cfg, sources, NOW, planner=planner), runs + 2)
+
+    target = files[7]
+    original = target.read_bytes()
+    flips = iter(range(1000))
+
+    def one_changed() -> None:
+        k = next(flips)
+        target.write_bytes(original.replace(b"(swapped)", f"(swapped {k})".encode()))
+        assert sources.refresh("rota07", NOW) is True
+        plan_from(cfg, sources, NOW, planner=planner)
+
+    one_changed()
+    after_one, _ = timed(one_changed, runs + 2)
+    target.write_bytes(original)
+
+    figures = {
+        "corpus": {"calendars": len(files), "bytes": size, "events": events, "numbers": len(cfg.numbers),
+                   "horizon_days": cfg.daemon.horizon.days},
+        "bare_parse_s": round(parse, 3),
+        "cold_full_plan_s": round(cold, 3),
+        "cold_plan_over_parse": round(cold / parse, 2),
+        "cold_plan_peak_rss_mb": round(rss, 1),
+        "first_plan_with_state_dir_s": round(first_with_state, 3),
+        "restart_unchanged_feeds_s": round(restart, 3),
+        "restart_over_parse": round(restart / parse, 2),
+        "warm_replan_new_horizon_s": round(warm_new, 3),
+        "warm_replan_same_horizon_s": round(warm_same, 3),
+        "replan_after_one_calendar_changed_s": round(after_one, 3),
+        "targets": {"cold_plan_over_parse": "<= 1.5", "warm_replan_s": "<= 0.5", "replan_after_one_change_s": "<= 0.2"},
+    }
+    return figures
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _cold_plan_child(sys.argv[2], sys.argv[3])
+    else:
+        print(json.dumps(main(int(os.environ.get("BENCH_RUNS", "3"))), indent=2))
