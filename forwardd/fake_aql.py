@@ -14,13 +14,11 @@ Control endpoints (JSON), for tests in other processes:
 
 from __future__ import annotations
 
+import asyncio
 import json
-import socket
 import threading
-import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .account import Account
@@ -54,95 +52,26 @@ class FaultPlan:
         return None
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: FakeAqlServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: the requests carry passwords
-        pass
-
-    def _send(self, status: int, body: str, ctype: str = "text/plain") -> None:
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        acct = self.server.account
-        if self.path == "/_fake/state":
-            with acct.lock:
-                self._send(200, json.dumps(acct.users), "application/json")
-        elif self.path == "/_fake/history":
-            with acct.lock:
-                self._send(200, json.dumps([h.as_json() for h in acct.history]), "application/json")
-        else:
-            self._send(404, "not found")
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length).decode("utf-8", "replace")
-        if self.path.startswith("/_fake/"):
-            self._control(self.path, json.loads(raw or "{}"))
-            return
-        form = {k: v[-1] for k, v in urllib.parse.parse_qs(raw, keep_blank_values=True).items()}
-        self.server.requests += 1
-        plan = self.server.faults
-        if plan.latency:
-            time.sleep(plan.latency)
-        fault = plan.take(form.get("action", ""))
-        if fault is not None:
-            if fault.kind == "delay":
-                time.sleep(fault.seconds)
-            elif fault.kind == "http5xx":
-                self._send(fault.status, "<html><body>Service Unavailable</body></html>", "text/html")
-                return
-            elif fault.kind == "drop":
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return
-            elif fault.kind == "err":
-                self._send(200, "ERR:" + fault.message)
-                return
-            elif fault.kind == "body":
-                self._send(200, fault.body)
-                return
-            elif fault.kind == "ignore":
-                with self.server.account.lock:
-                    self.server.account.ignore_next_changes += 1
-        self._send(200, self.server.account.handle(form))
-
-    def _control(self, path: str, data: dict[str, Any]) -> None:
-        srv = self.server
-        if path == "/_fake/faults":
-            with srv.faults.lock:
-                srv.faults.faults.extend(Fault(**f) for f in data.get("faults", []))
-        elif path == "/_fake/latency":
-            srv.faults.latency = float(data.get("seconds", 0))
-        elif path == "/_fake/set":
-            srv.account.set_fields(data["voipnumber"], data["fields"])
-        else:
-            self._send(404, "not found")
-            return
-        self._send(200, "{}", "application/json")
+_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error",
+            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
-class FakeAqlServer(ThreadingHTTPServer):
-    """``with FakeAqlServer(account) as srv: srv.url`` serves on 127.0.0.1 from a background thread."""
+class FakeAqlServer:
+    """``with FakeAqlServer(account) as srv: srv.url`` serves on 127.0.0.1 from a background thread.
 
-    daemon_threads = True
-    request_queue_size = 1024
+    One asyncio loop serves every connection (keep-alive, HTTP/1.1), so a thousand clients with 50 ms
+    of latency each cost sleeping coroutines, not a thousand threads fighting over the GIL.
+    """
 
     def __init__(self, account: Account, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
         self.account = account
         self.faults = FaultPlan()
         self.requests = 0
+        self._port = port
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
+        self.server_address: tuple[str, int] = ("127.0.0.1", port)
 
     @property
     def url(self) -> str:
@@ -152,17 +81,127 @@ class FakeAqlServer(ThreadingHTTPServer):
         with self.faults.lock:
             self.faults.faults.append(Fault(kind, **kw))
 
+    # ------------------------------------------------------------------------------------- lifecycle
+
     def start(self) -> FakeAqlServer:
-        self._thread = threading.Thread(target=self.serve_forever, name="fake-aql", daemon=True)
+        ready = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._server = self._loop.run_until_complete(
+                asyncio.start_server(self._connection, "127.0.0.1", self._port, backlog=1024))
+            self.server_address = self._server.sockets[0].getsockname()[:2]
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, name="fake-aql", daemon=True)
         self._thread.start()
+        ready.wait(10)
         return self
 
     def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+        async def close() -> None:
+            if self._server is not None:
+                self._server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        if self._thread is not None:
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
 
     def __enter__(self) -> FakeAqlServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # ------------------------------------------------------------------------------------------ HTTP
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await self._read_request(reader)
+                if request is None:
+                    break
+                method, path, body = request
+                answer = await self._answer(method, path, body)
+                if answer is None:  # a dropped connection, as a fault
+                    writer.transport.abort()
+                    return
+                status, text, ctype = answer
+                data = text.encode()
+                writer.write(
+                    f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\nContent-Type: {ctype}\r\n"
+                    f"Content-Length: {len(data)}\r\n\r\n".encode() + data
+                )
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    @staticmethod
+    async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, str] | None:
+        line = await reader.readline()
+        if not line:
+            return None
+        parts = line.decode("latin-1").split()
+        if len(parts) < 2:
+            return None
+        length = 0
+        while True:
+            header = await reader.readline()
+            if header in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = header.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value.strip() or 0)
+        body = (await reader.readexactly(length)).decode("utf-8", "replace") if length else ""
+        return parts[0], parts[1], body
+
+    async def _answer(self, method: str, path: str, body: str) -> tuple[int, str, str] | None:
+        acct = self.account
+        if method == "GET":
+            with acct.lock:
+                if path == "/_fake/state":
+                    return 200, json.dumps(acct.users), "application/json"
+                if path == "/_fake/history":
+                    return 200, json.dumps([h.as_json() for h in acct.history]), "application/json"
+            return 404, "not found", "text/plain"
+        if path.startswith("/_fake/"):
+            return self._control(path, json.loads(body or "{}"))
+        form = {k: v[-1] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
+        self.requests += 1
+        if self.faults.latency:
+            await asyncio.sleep(self.faults.latency)
+        fault = self.faults.take(form.get("action", ""))
+        if fault is not None:
+            if fault.kind == "delay":
+                await asyncio.sleep(fault.seconds)
+            elif fault.kind == "http5xx":
+                return fault.status, "<html><body>Service Unavailable</body></html>", "text/html"
+            elif fault.kind == "drop":
+                return None
+            elif fault.kind == "err":
+                return 200, "ERR:" + fault.message, "text/plain"
+            elif fault.kind == "body":
+                return 200, fault.body, "text/plain"
+            elif fault.kind == "ignore":
+                with acct.lock:
+                    acct.ignore_next_changes += 1
+        return 200, acct.handle(form), "text/plain"
+
+    def _control(self, path: str, data: dict[str, Any]) -> tuple[int, str, str]:
+        if path == "/_fake/faults":
+            with self.faults.lock:
+                self.faults.faults.extend(Fault(**f) for f in data.get("faults", []))
+        elif path == "/_fake/latency":
+            self.faults.latency = float(data.get("seconds", 0))
+        elif path == "/_fake/set":
+            self.account.set_fields(data["voipnumber"], data["fields"])
+        else:
+            return 404, "not found", "text/plain"
+        return 200, "{}", "application/json"

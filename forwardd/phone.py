@@ -8,6 +8,7 @@ coming back from the account counts as the same number.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -74,6 +75,7 @@ def same_number(a: str | None, b: str | None) -> bool:
     return canonical(a) == canonical(b)
 
 
+@functools.lru_cache(maxsize=16384)
 def canonical(text: str) -> str:
     """E.164 digits of ``text`` where it parses, else its bare digits (never raises)."""
     raw = str(text).strip()
