@@ -25,7 +25,7 @@ import hashlib
 import re
 import zoneinfo
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import icalendar
 import recurring_ical_events
@@ -238,30 +238,47 @@ def _cache_version() -> str:
 
 
 class RememberedCalendar:
-    """A feed whose occurrences over a window were saved after an earlier parse of the same bytes.
+    """A feed held as its occurrences over a window, saved after a parse of the same bytes.
 
-    ``events_between`` inside the window answers from the saved events; outside it, the feed is
-    parsed (once) and asked. Safe because the saved copy is keyed by the feed's SHA-256, the time zone
-    and the versions of the code that expanded it: same input, same answer.
+    ``events_between`` inside the window answers from those occurrences; outside it, the bytes are
+    parsed again and a new window remembered. Holding occurrences instead of the parsed tree keeps a
+    daemon with many feeds small, and a saved copy lets a restart skip parsing. Safe because a saved
+    copy is keyed by the feed's SHA-256, the time zone and the versions of the code that expanded it.
     """
 
-    def __init__(self, name: str, data: bytes, tz: zoneinfo.ZoneInfo, saved: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, data: bytes, tz: zoneinfo.ZoneInfo, saved: dict[str, Any],
+        on_remember: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.name, self._data, self.tz = name, data, tz
+        self.on_remember = on_remember  # told of each new window, to keep the saved copy current
+        self._load(saved)
+
+    def _load(self, saved: dict[str, Any]) -> None:
+        self.saved = saved
+        self.digest: str = saved["digest"]
         self.window = (dt.datetime.fromisoformat(saved["window"][0]), dt.datetime.fromisoformat(saved["window"][1]))
         self.warnings: list[str] = list(saved["warnings"])
         self._notes: list[str] = list(saved["notes"])
         self._events = [
-            Event(dt.datetime.fromtimestamp(a, UTC), dt.datetime.fromtimestamp(b, UTC), s, loc, desc, uid, name)
+            Event(dt.datetime.fromtimestamp(a, UTC), dt.datetime.fromtimestamp(b, UTC), s, loc, desc, uid, self.name)
             for a, b, s, loc, desc, uid in saved["events"]
         ]
-        self._parsed: ParsedCalendar | None = None
 
     def events_between(self, start: dt.datetime, end: dt.datetime) -> tuple[list[Event], list[str]]:
-        if self.window[0] <= start and end <= self.window[1]:
-            return [e for e in self._events if e.end > start and e.start < end], list(self._notes)
-        if self._parsed is None:
-            self._parsed = parse_calendar(self.name, self._data, self.tz)
-        return self._parsed.events_between(start, end)
+        if not (self.window[0] <= start and end <= self.window[1]):
+            parsed = parse_calendar(self.name, self._data, self.tz)
+            self._load(remember(parsed, self.digest, start - REMEMBER_BEHIND, end + REMEMBER_AHEAD))
+            if self.on_remember is not None:
+                self.on_remember(self.saved)
+        return [e for e in self._events if e.end > start and e.start < end], list(self._notes)
+
+
+# The window remembered around a plan's horizon: small, so that remembering costs about what the plan's
+# own expansion would (the plan then reads the remembered occurrences); the horizon moves on by the
+# hour, so a new window (one parse) is needed every few days.
+REMEMBER_BEHIND = dt.timedelta(days=1)
+REMEMBER_AHEAD = dt.timedelta(days=3)
 
 
 def remember(cal: ParsedCalendar, digest: str, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:

@@ -80,11 +80,14 @@ def _runs(segs: Sequence[tuple[int, int, str | None]], want: str | None) -> Span
 def _intersect(xs: Spans, ys: Sequence[tuple[int, int]]) -> Spans:
     out: Spans = []
     i = j = 0
-    while i < len(xs) and j < len(ys):
-        a, b = max(xs[i][0], ys[j][0]), min(xs[i][1], ys[j][1])
+    nx, ny = len(xs), len(ys)
+    while i < nx and j < ny:
+        (xa, xb), (ya, yb) = xs[i], ys[j]
+        a = xa if xa > ya else ya
+        b = xb if xb < yb else yb
         if a < b:
             out.append((a, b))
-        if xs[i][1] < ys[j][1]:
+        if xb < yb:
             i += 1
         else:
             j += 1
@@ -177,7 +180,8 @@ def compile_timeline(
     # A program is right where the timeline wants its target and it forwards, or wants nothing and
     # it does not forward.
     nobody = _runs(segs, None)
-    options: list[_Option] = [_Option(a, b, Program(None, False)) for a, b in nobody]
+    programs: list[Program] = [Program(None, False)]
+    options = [(a, -b, 0) for a, b in nobody]  # (from, -until, program index): sorts natively
     wanted: dict[str, Spans] = {}
     quiet: dict[tuple[int, int], Spans] = {}  # where nobody is wanted and the window is shut
     for target, a, b in _candidates(segs, pieces, wraps):
@@ -188,17 +192,19 @@ def compile_timeline(
             quiet[(a, b)] = _subtract(nobody, fwd)
         right = _union(_intersect(wanted[target], fwd), quiet[(a, b)])
         if right:
-            prog = Program(target, True, a, b)
-            options += [_Option(f, u, prog) for f, u in right]
+            k = len(programs)
+            programs.append(Program(target, True, a, b))
+            options += [(f, -u, k) for f, u in right]
 
-    # Drop every option lying inside another; what is left is ordered by both f and u.
-    options.sort(key=lambda o: (o.f, -o.u))
+    # Drop every option lying inside another; what is left is ordered by both f and u. On a tie the
+    # earlier candidate (off, then the plainest window) is kept.
+    options.sort()
     kept: list[_Option] = []
-    for o in options:
-        if not kept or o.u > kept[-1].u:
-            if kept and kept[-1].f == o.f:
+    for f, neg_u, k in options:
+        if not kept or -neg_u > kept[-1].u:
+            if kept and kept[-1].f == f:
                 continue  # same start, shorter: inside the one kept
-            kept.append(o)
+            kept.append(_Option(f, -neg_u, programs[k]))
     chain = _best_chain(kept, h0, h1, int(min_slack.total_seconds()))
     return _changes(chain, h0)
 

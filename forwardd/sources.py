@@ -14,19 +14,24 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
 import httpx
 
-from .calendars import ParsedCalendar, parse_calendar, recall, remember
+from .calendars import (
+    REMEMBER_AHEAD,
+    REMEMBER_BEHIND,
+    ParsedCalendar,
+    RememberedCalendar,
+    parse_calendar,
+    recall,
+    remember,
+)
 from .config import CalendarSettings, Config
 from .errors import CalendarError
 from .timeline import UTC, Event
-
-
-REMEMBER_AHEAD = dt.timedelta(days=30)  # occurrences saved beyond the horizon, for restarts
 
 
 class EventSource(Protocol):
@@ -140,8 +145,7 @@ class Sources:
             except CalendarError as err:
                 st.error = err.reason
                 return self._fall_back_to_cache(st)
-            st.calendar = parsed
-            self._write_cache(st, data, now, parsed, digest)
+            st.calendar = self._keep(st, data, now, parsed, digest)
         st.digest, st.error, st.good_at = digest, None, now
         st.etag, st.last_modified = meta.get("etag"), meta.get("last_modified")
         return True
@@ -177,25 +181,34 @@ class Sources:
             return None
         return self.cache_dir / f"{_safe_name(name)}.ics", self.cache_dir / f"{_safe_name(name)}.json"
 
-    def _write_cache(self, st: SourceState, data: bytes, now: dt.datetime, parsed: ParsedCalendar, digest: str) -> None:
-        """Keep the good copy, and its occurrences around now so that a restart need not parse it."""
+    def _keep(self, st: SourceState, data: bytes, now: dt.datetime, parsed: ParsedCalendar, digest: str) -> EventSource:
+        """Keep a good copy: on disk (with its occurrences around now, so that a restart need not parse
+        it) and in memory as those occurrences rather than the parsed tree. Without a state directory,
+        the parsed calendar itself."""
         paths = self._cache_paths(st.name)
         if paths is None:
-            return
-        ics, meta = paths
-        window = (now - dt.timedelta(days=2), now + self.cfg.daemon.horizon + REMEMBER_AHEAD)
+            return parsed
         try:
-            saved = remember(parsed, digest, *window)
+            saved = remember(parsed, digest, now - REMEMBER_BEHIND, now + self.cfg.daemon.horizon + REMEMBER_AHEAD)
         except CalendarError:
-            saved = None
+            return parsed
+        ics, meta = paths
+        record = {"good_at": now.isoformat(), "etag": st.etag, "last_modified": st.last_modified, "occurrences": saved}
+
+        def write_meta(occurrences: dict[str, Any]) -> None:
+            try:
+                meta.write_text(json.dumps({**record, "occurrences": occurrences}))
+            except OSError:
+                pass  # the cache is a convenience; the in-memory copy still serves
+
         try:
             ics.parent.mkdir(parents=True, exist_ok=True)
             ics.with_suffix(".tmp").write_bytes(data)
             ics.with_suffix(".tmp").replace(ics)
-            meta.write_text(json.dumps({"good_at": now.isoformat(), "etag": st.etag,
-                                        "last_modified": st.last_modified, "occurrences": saved}))
         except OSError:
-            pass  # the cache is a convenience; the in-memory copy still serves
+            pass
+        write_meta(saved)
+        return RememberedCalendar(st.name, data, self.tz, saved, on_remember=write_meta)
 
     def _recall(self, name: str, data: bytes, digest: str) -> EventSource | None:
         paths = self._cache_paths(name)
