@@ -231,8 +231,11 @@ class Daemon:
 
     def _add_jobs(self) -> None:
         d = self.cfg.daemon
-        self.scheduler.add_job(self._sources_job, "interval", seconds=5, id="sources", replace_existing=True,
-                               max_instances=1, coalesce=True)
+        # how often to look for due calendars (and a changed config file): as often as the most eager
+        # calendar wants refreshing, between 1 and 30 seconds
+        refresh = min((c.refresh.total_seconds() for c in self.cfg.calendars.values()), default=30.0)
+        self.scheduler.add_job(self._sources_job, "interval", seconds=min(max(refresh, 1.0), 30.0), id="sources",
+                               replace_existing=True, max_instances=1, coalesce=True)
         self.scheduler.add_job(self.reconcile_all, "interval", seconds=d.reconcile_every.total_seconds(),
                                id="reconcile", replace_existing=True, max_instances=1, coalesce=True)
         self.scheduler.add_job(self._replan_job, "interval", seconds=d.replan_every.total_seconds(),

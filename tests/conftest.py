@@ -40,3 +40,13 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, tim
 
 def london(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=LONDON)  # type: ignore[misc]
+
+
+@pytest.fixture
+def fake_proc(tmp_path: Path):
+    """The fake aql server as a process of its own (``forwardd fake-aql``)."""
+    from .e2e import FakeProc
+
+    f = FakeProc(tmp_path)
+    yield f
+    f.stop()

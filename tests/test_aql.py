@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from forwardd.account import Account
 from forwardd.aql import AqlClient, parse_fields, parse_numbers, parse_status
+from forwardd.compiler import Change
 from forwardd.errors import (
     AqlAuthError,
     AqlError,
@@ -25,10 +26,9 @@ from forwardd.errors import (
 )
 from forwardd.fake_aql import FakeAqlServer
 from forwardd.logs import configure, register_secret
+from forwardd.plan import NumberPlan
 from forwardd.provider import Program
 from forwardd.reconcile import Reconciler
-from forwardd.plan import NumberPlan
-from forwardd.compiler import Change
 
 from .conftest import PASSWORD, UTC
 

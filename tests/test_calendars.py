@@ -123,7 +123,7 @@ GOV = SHARED_CALENDARS / "gov-uk" / "england-and-wales.ics"
 
 @pytest.mark.skipif(not GOV.is_file(), reason="GOV.UK calendar not present")
 def test_gov_uk_bank_holidays_close_the_office_all_day() -> None:
-    from forwardd.timeline import OfficeRule, Event
+    from forwardd.timeline import Event, OfficeRule
 
     cal = parse_calendar("bank-holidays", GOV.read_bytes(), LONDON)
     start = dt.datetime(2027, 12, 20, tzinfo=UTC)

@@ -15,7 +15,15 @@ from forwardd.account import MANAGED
 from forwardd.compiler import Change, compile_timeline
 from forwardd.provider import DAY, Program, parse_hms, target_at
 from forwardd.simulate import misrouted_seconds
-from forwardd.timeline import Event, OfficeRule, Policy, Segment, build_timeline, epoch, from_epoch
+from forwardd.timeline import (
+    Event,
+    OfficeRule,
+    Policy,
+    Segment,
+    build_timeline,
+    epoch,
+    from_epoch,
+)
 
 from .conftest import LONDON, UTC, london
 

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forwardd.provider import DAY, Program, forwarding_intervals, hms, parse_hms, target_at
+from forwardd.provider import (
+    DAY,
+    Program,
+    forwarding_intervals,
+    hms,
+    parse_hms,
+    target_at,
+)
 from forwardd.timeline import epoch
 
 from .conftest import LONDON, UTC, london

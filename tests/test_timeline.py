@@ -6,7 +6,14 @@ import datetime as dt
 
 import pytest
 
-from forwardd.timeline import Event, OfficeRule, Policy, build_timeline, resolve_person, target_at
+from forwardd.timeline import (
+    Event,
+    OfficeRule,
+    Policy,
+    build_timeline,
+    resolve_person,
+    target_at,
+)
 
 from .conftest import LONDON, UTC, london
 
