@@ -251,7 +251,7 @@ def _changes(chain: list[_Option], h0: int) -> list[Change]:
         if b0 > a1:  # touching is fine: both sent at that instant, the later wins at once
             mid = (a1 + b0) // 2
             spans[i], spans[i + 1] = (a0, mid), (mid, b1)
-    out = []
+    out: list[Change] = []
     last_target: str | None = next((o.program.forwardto for o in chain if o.program.active), None)
     for (a, b), o in zip(spans, chain):
         prog = o.program

@@ -204,7 +204,10 @@ class Daemon:
             await self.reload()
             return
         due = self.sources.due(now_utc())
-        if due and await asyncio.get_running_loop().run_in_executor(None, self.refresh_sources, due):
+        if not due:
+            return
+        changed = await asyncio.get_running_loop().run_in_executor(None, self.refresh_sources, due)
+        if changed:
             self.replan()
             await self.reconcile_all()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Any
+from typing import Any, MutableMapping
 
 import structlog
 
@@ -26,7 +26,7 @@ def redact(text: str) -> str:
     return text
 
 
-def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
         if _SECRET_KEYS.search(key) and value is not None:
             event[key] = "**********"

@@ -67,7 +67,9 @@ class Planner:
         events: dict[str, list[Event]] = {}
         event_keys: dict[str, tuple[Any, ...]] = {}
         warnings: list[tuple[str | None, str]] = []
-        used_events, used_timelines, used_compiled = {}, {}, {}
+        used_events: dict[tuple[Any, ...], tuple[_Calendar, list[Event], list[str]]] = {}
+        used_timelines: dict[tuple[Any, ...], tuple[list[Segment], list[str]]] = {}
+        used_compiled: dict[tuple[Any, ...], list[Change]] = {}
         for name, cal in calendars.items():
             if cal is None:
                 continue

@@ -149,7 +149,6 @@ async def _simulate(cfg: Config, plan: Plan, outages: Sequence[Outage], naive: b
         for o in outages:  # a restarted daemon reconciles at start-up
             if plan.start <= o.end < plan.end:
                 wakes.setdefault(o.end, set()).update(plans)
-    calls_before: dict[str, int] = {}
     for t in sorted(wakes):
         if t >= plan.end or not up(t):
             continue
@@ -168,7 +167,6 @@ async def _simulate(cfg: Config, plan: Plan, outages: Sequence[Outage], naive: b
     results = []
     for v, p in plans.items():
         applied = [(h.at, Program.from_settings(h.fields)) for h in account.history if h.voipnumber == v]
-        calls_before[v] = len(applied)
         changes = p.changes
         results.append(
             {

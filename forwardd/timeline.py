@@ -217,7 +217,9 @@ def build_timeline(
     rot = _claims(rota, policy, "rota", tz, warnings)
 
     cuts = {h0, h1}
-    for a, b, *_ in (*office, *closed):
+    for a, b in office:
+        cuts.update((a, b))
+    for a, b, _name in closed:
         cuts.update((a, b))
     for c in (*over, *rot):
         cuts.update((c.start, c.end))

@@ -161,3 +161,4 @@ def test_rejection_is_surfaced_with_aqls_message(account: Account) -> None:
         out = _reconcile(fake, alerts, T0)
     assert not out.ok and "Number suspended" in (out.error or "")
     assert "Number suspended" in alerts.sent[-1]["message"]
+
