@@ -21,7 +21,6 @@ from typing import Awaitable, Callable, Mapping, Protocol
 import structlog
 
 from .account import MANAGED
-from .compiler import Change
 from .errors import AqlAuthError, AqlError, AqlRejected
 from .journal import Journal
 from .phone import same_number
@@ -115,14 +114,14 @@ class Reconciler:
         found = program_at(plan.changes, now)
         if plan.error or found is None:
             return Outcome(n, ok=False, error=plan.error or "no program planned for now")
-        index, change = found
+        _, change = found
         program = change.program
         out = Outcome(n, ok=False)
         delay = self.backoff_s
         while out.attempts < self.attempts_per_pass:
             out.attempts += 1
             try:
-                done = await self._attempt(plan, index, change, program, forwardcli, on_drift, out, exact_at)
+                done = await self._attempt(n, program, forwardcli, on_drift, out, exact_at)
             except AqlAuthError as err:
                 out.error = str(err)
                 self._alert("auth", str(err))
@@ -160,10 +159,9 @@ class Reconciler:
         return out
 
     async def _attempt(
-        self, plan: NumberPlan, index: int, change: Change, program: Program, forwardcli: bool,
-        on_drift: str, out: Outcome, exact_at: dt.datetime | None,
+        self, n: str, program: Program, forwardcli: bool, on_drift: str, out: Outcome, exact_at: dt.datetime | None
     ) -> bool:
-        n = plan.voipnumber
+        """One read, and if needed one change and its read-back. True when done for this pass."""
         account = await self.client.getuser(n)
         diff = differing(account, program, forwardcli)
         if not diff:
