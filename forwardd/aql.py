@@ -13,6 +13,7 @@ import re
 import ssl
 from typing import Mapping
 
+import certifi
 import httpx
 from pydantic import SecretStr
 
@@ -99,7 +100,7 @@ class AqlClient:
         # connection each, ~700/s). So requests are spread over one-connection clients ("shards"),
         # sharing one TLS context. An injected transport (the simulated account) needs only one.
         shards = 1 if transport is not None else concurrency
-        tls = ssl.create_default_context()
+        tls = ssl.create_default_context(cafile=certifi.where())  # the CA bundle httpx itself would use
         self._shards = [
             httpx.AsyncClient(
                 timeout=httpx.Timeout(timeout),

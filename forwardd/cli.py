@@ -18,7 +18,7 @@ from .config import Config, load_config
 from .errors import AqlError, ConfigError, ForwarddError
 from .logs import configure
 from .plan import Plan, plan_json, program_at
-from .runtime import make_client, now_utc, plan_from, state_dir
+from .runtime import horizon_start, make_client, now_utc, plan_from, state_dir
 from .sources import Sources
 
 DEFAULT_CONFIG = os.environ.get("FORWARDD_CONFIG", "/etc/forwardd/forwardd.toml")
@@ -205,7 +205,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     cfg = _load(args)
     now = now_utc()
     sources = _sources(cfg, now)
-    plan = plan_from(cfg, sources, now)
+    plan = plan_from(cfg, sources, horizon_start(now))
 
     async def read() -> tuple[dict[str, Any], set[str] | None]:
         client, _ = make_client(cfg, state_dir(cfg))

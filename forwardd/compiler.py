@@ -141,13 +141,22 @@ def _candidates(
     quadratic in the distinct times, and the plain all-day window is always among them, so a chain
     of correct programs always exists."""
     half = DAY // 2
+    h0, h1 = segs[0][0], segs[-1][1]
     windows: dict[str, set[tuple[int, int]]] = {}
     for s, e, want in segs:
         if want is None:
             continue
-        a, b = _wall_sod(s, pieces), _wall_sod(e - 1, pieces)
         w = windows.setdefault(want, {ALL_DAY})
-        w.update(((a, DAY - 1), (0, b), (a, b), (a, (a - 1 + half) % DAY), ((b + 1 + half) % DAY, b)))
+        # The horizon's own ends are not transitions: a window edge there would only tie the plan to
+        # when it was made (and change the program at every re-plan).
+        if s > h0:
+            a = _wall_sod(s, pieces)
+            w.update(((a, DAY - 1), (a, (a - 1 + half) % DAY)))
+        if e < h1:
+            b = _wall_sod(e - 1, pieces)
+            w.update(((0, b), ((b + 1 + half) % DAY, b)))
+        if s > h0 and e < h1:
+            w.add((a, b))
     out = []
     for target in sorted(windows):
         usable = sorted(w for w in windows[target] if w[0] <= w[1] or wraps)

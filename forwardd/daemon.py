@@ -27,7 +27,7 @@ from .errors import ConfigError
 from .journal import Journal
 from .plan import NumberPlan, Plan, Planner
 from .reconcile import Outcome, Reconciler
-from .runtime import make_client, now_utc, plan_from, state_dir
+from .runtime import horizon_start, make_client, now_utc, plan_from, state_dir
 from .sources import Sources
 
 log = structlog.get_logger("forwardd.daemon")
@@ -110,10 +110,7 @@ class Daemon:
 
     def replan(self) -> None:
         now = now_utc()
-        # The horizon starts on the hour, so re-plans within the hour (a calendar refresh, the periodic
-        # one) reuse every timeline and compilation that nothing changed; the program for "now" is
-        # still the last change with apply_from <= now.
-        self.plan = plan_from(self.cfg, self.sources, now.replace(minute=0, second=0), planner=self.planner)
+        self.plan = plan_from(self.cfg, self.sources, horizon_start(now), planner=self.planner)
         for v, msg in self.plan.warnings:
             log.info("plan_warning", voipnumber=v, message=msg)
         soon = now + dt.timedelta(hours=24)
@@ -149,12 +146,16 @@ class Daemon:
         wait = (at - precise_now()).total_seconds()
         if wait > 0:
             await asyncio.sleep(wait)
-        out = await self.reconcile_number(voipnumber, exact_at=at if exact else None)
+        # a planned change keeps retrying until the next periodic pass would take over
+        out = await self.reconcile_number(voipnumber, exact_at=at if exact else None,
+                                          keep_trying_until=precise_now() + self.cfg.daemon.reconcile_every)
         if exact and out is not None and out.lateness_s is not None:
             self.metrics["lateness"][voipnumber] = out.lateness_s
             log.info("exact_handover", voipnumber=voipnumber, boundary=at.isoformat(), lateness_s=out.lateness_s)
 
-    async def reconcile_number(self, voipnumber: str, exact_at: dt.datetime | None = None) -> Outcome | None:
+    async def reconcile_number(
+        self, voipnumber: str, exact_at: dt.datetime | None = None, keep_trying_until: dt.datetime | None = None
+    ) -> Outcome | None:
         if self.plan is None or self.stopping.is_set():
             return None
         try:
@@ -169,7 +170,7 @@ class Daemon:
         try:
             async with lock, self.limit:
                 out = await self.reconciler.reconcile(plan, number.forwardcli, number.on_drift or self.cfg.on_drift,
-                                                      exact_at=exact_at)
+                                                      exact_at=exact_at, keep_trying_until=keep_trying_until)
         finally:
             if task is not None:
                 self.in_flight.discard(task)
@@ -334,7 +335,7 @@ async def one_pass(cfg: Config) -> list[Outcome]:
     sources = Sources(cfg, state)
     now = now_utc()
     sources.refresh_all(now)
-    plan = plan_from(cfg, sources, now)
+    plan = plan_from(cfg, sources, horizon_start(now))
     alerts = Alerts(cfg.alerts, journal, dict(os.environ))
     rec = Reconciler(client, journal, alerts, clock=precise_now)
     limit = asyncio.Semaphore(cfg.aql.concurrency)

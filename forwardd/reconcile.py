@@ -106,9 +106,12 @@ class Reconciler:
         return self.confirmed.get(voipnumber)
 
     async def reconcile(
-        self, plan: NumberPlan, forwardcli: bool, on_drift: str = "restore", *, exact_at: dt.datetime | None = None
+        self, plan: NumberPlan, forwardcli: bool, on_drift: str = "restore", *, exact_at: dt.datetime | None = None,
+        keep_trying_until: dt.datetime | None = None,
     ) -> Outcome:
-        """One pass for one number. Never raises for aql trouble: the Outcome says what happened."""
+        """One pass for one number: at least ``attempts_per_pass`` tries, and on through retryable
+        failures until ``keep_trying_until`` (a hand-over due now should not wait for the next periodic
+        pass). Never raises for aql trouble: the Outcome says what happened."""
         n = plan.voipnumber
         now = self.clock()
         found = program_at(plan.changes, now)
@@ -118,7 +121,12 @@ class Reconciler:
         program = change.program
         out = Outcome(n, ok=False)
         delay = self.backoff_s
-        while out.attempts < self.attempts_per_pass:
+        def more() -> bool:
+            if out.attempts < self.attempts_per_pass:
+                return True
+            return keep_trying_until is not None and self.clock() < keep_trying_until
+
+        while more():
             out.attempts += 1
             try:
                 done = await self._attempt(n, program, forwardcli, on_drift, out, exact_at)
@@ -138,7 +146,7 @@ class Reconciler:
             else:
                 if done:
                     break
-            if out.attempts < self.attempts_per_pass:
+            if more():
                 await self.sleep(delay * (0.5 + self.rng.random()))
                 delay = min(delay * 2, self.backoff_cap_s)
         if out.ok:

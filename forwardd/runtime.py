@@ -20,6 +20,12 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
+def horizon_start(now: dt.datetime) -> dt.datetime:
+    """Plans start on the hour: re-plans within the hour reuse everything nothing changed, and the daemon,
+    `apply` and `status` agree on the program for now (the last change with apply_from <= now)."""
+    return now.replace(minute=0, second=0, microsecond=0)
+
+
 def state_dir(cfg: Config, create: bool = True) -> Path:
     path = cfg.resolve_state_dir()
     if create:

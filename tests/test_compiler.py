@@ -262,3 +262,17 @@ def test_short_gap_between_two_people_gets_the_gap_as_slack() -> None:
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         compile_timeline([Segment(dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 2), None, "x")], LONDON)
+
+
+def test_the_program_for_now_does_not_depend_on_when_the_plan_was_made() -> None:
+    """Re-planning a few minutes later must not change the program in force (or cron'd `apply` runs
+    would send a change every time)."""
+    t0 = london(2026, 12, 1, 0, 1, 37)
+    full = [(t0 - dt.timedelta(hours=2), A), (t0 + dt.timedelta(hours=6), None), (t0 + dt.timedelta(days=3), None)]
+    programs = set()
+    for minutes in (0, 7, 23, 41):
+        start = t0 + dt.timedelta(minutes=minutes)
+        timeline = segs((start, A), *full[1:])
+        changes = compile_timeline(timeline, LONDON)
+        programs.add(changes[0].program)
+    assert len(programs) == 1, programs

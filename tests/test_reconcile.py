@@ -36,3 +36,38 @@ def test_forwardcli_is_kept_and_unmanaged_fields_are_never_sent(account: Account
     assert user["voicemaildest"] == "someone@example.com"
     sent = {k for h in account.history for k in h.changed}
     assert sent <= {"forwardto", "forwardactive", "forwardstart", "forwardend", "forwardcli"}
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+def _outage_of(failures: int, keep_trying: dt.timedelta | None, account: Account):  # noqa: ANN202
+    program = Program("07700900001", True)
+    plan = NumberPlan("606309", [], [Change(T0, T0, program, True)])
+    clock = _Clock()
+
+    async def go():  # noqa: ANN202
+        async with AqlClient(fake.url, "acme", PASSWORD) as c:
+            rec = Reconciler(c, None, None, clock=clock, sleep=clock.sleep)
+            until = T0 + keep_trying if keep_trying else None
+            return await rec.reconcile(plan, True, keep_trying_until=until)
+
+    with FakeAqlServer(account) as fake:
+        fake.add_fault("http5xx", count=failures)
+        return asyncio.run(go()), clock.now - T0
+
+
+def test_a_pass_gives_up_after_its_attempts_but_a_due_change_keeps_trying(account: Account) -> None:
+    out, _ = _outage_of(8, None, account)
+    assert not out.ok and out.attempts == 5
+    out, took = _outage_of(8, dt.timedelta(minutes=5), account)
+    assert out.ok and out.attempts == 9
+    assert took < dt.timedelta(minutes=2)  # backoff is capped: it does not wait out the whole window
