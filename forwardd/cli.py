@@ -24,8 +24,8 @@ from .sources import Sources
 DEFAULT_CONFIG = os.environ.get("FORWARDD_CONFIG", "/etc/forwardd/forwardd.toml")
 
 
-def _when(t: dt.datetime, cfg: Config) -> str:
-    return t.astimezone(cfg.tz).strftime("%a %d %b %H:%M:%S")
+def _when(t: dt.datetime, cfg: Config, year: bool = False) -> str:
+    return t.astimezone(cfg.tz).strftime("%a %d %b %Y %H:%M" if year else "%a %d %b %H:%M:%S")
 
 
 def _duration(seconds: float) -> str:
@@ -79,7 +79,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"calendar {name}: ERROR {st.error}")
             continue
         events, notes = st.calendar.events_between(now - dt.timedelta(days=1), now + dt.timedelta(days=365))
-        span = f"{_when(events[0].start, cfg)} .. {_when(events[-1].end, cfg)}" if events else "no events"
+        span = f"{_when(events[0].start, cfg, year=True)} .. {_when(events[-1].end, cfg, year=True)}" if events else "no events"
         status = "OK" if st.error is None else f"STALE COPY (now failing: {st.error})"
         print(f"calendar {name}: {status}, {len(events)} event(s) in the coming year, {span}")
         for w in [*st.warnings, *notes]:
@@ -379,6 +379,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `forwardd plan | head`: the reader left; that is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
