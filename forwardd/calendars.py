@@ -21,6 +21,7 @@ them, forwardd settles what the libraries leave open:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import zoneinfo
@@ -110,13 +111,6 @@ class ParsedCalendar:
         events.sort(key=lambda e: (e.start, e.end, e.uid))
         return events, notes
 
-    def _instant(self, value: Any) -> dt.datetime:
-        if isinstance(value, dt.datetime):
-            if value.tzinfo is None:
-                value = value.replace(tzinfo=self.tz)
-            return value.astimezone(UTC)
-        return dt.datetime.combine(value, dt.time(), self.tz).astimezone(UTC)
-
     def _event(self, occ: Any, notes: list[str]) -> Event | None:
         if str(occ.get("STATUS", "")).upper() == "CANCELLED":
             return None
@@ -133,7 +127,7 @@ class ParsedCalendar:
             raw_end = raw_start + dt.timedelta(days=1)
         else:
             raw_end = raw_start
-        start, end = self._instant(raw_start), self._instant(raw_end)
+        start, end = _as_utc(raw_start, self.tz), _as_utc(raw_end, self.tz)
         if end <= start and isinstance(raw_start, dt.datetime) and isinstance(raw_end, dt.datetime):
             wall = raw_end.replace(tzinfo=None) - raw_start.replace(tzinfo=None)
             if wall > dt.timedelta(0):  # starts in the spring-forward gap: keep its wall-clock length
@@ -222,6 +216,7 @@ def _drop_backwards_events(name: str, component: Any, tz: zoneinfo.ZoneInfo) -> 
 
 
 def _as_utc(value: Any, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    """A DTSTART/DTEND value as an aware UTC instant: a date is local midnight, a floating time local."""
     if not isinstance(value, dt.datetime):
         value = dt.datetime.combine(value, dt.time())
     if value.tzinfo is None:
@@ -229,6 +224,7 @@ def _as_utc(value: Any, tz: zoneinfo.ZoneInfo) -> dt.datetime:
     return value.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=1)
 def _cache_version() -> str:
     from importlib.metadata import version
 

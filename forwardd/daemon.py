@@ -199,10 +199,8 @@ class Daemon:
             return None
 
     async def _sources_job(self) -> None:
-        mtime = self._config_mtime()
-        if mtime != self.config_mtime:  # the config file changed: reload it as SIGHUP would
-            self.config_mtime = mtime
-            await self.reload()
+        if self._config_mtime() != self.config_mtime:  # the config file changed: reload it as SIGHUP would
+            await self.reload()  # (which notes the new mtime)
             return
         due = self.sources.due(now_utc())
         if not due:

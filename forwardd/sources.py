@@ -210,15 +210,17 @@ class Sources:
         write_meta(saved)
         return RememberedCalendar(st.name, data, self.tz, saved, on_remember=write_meta)
 
-    def _recall(self, name: str, data: bytes, digest: str) -> EventSource | None:
+    def _meta(self, name: str) -> dict[str, Any]:
+        """What was saved beside the cached copy (when it was good, its ETag, its occurrences), or {}."""
         paths = self._cache_paths(name)
-        if paths is None or not paths[1].is_file():
-            return None
         try:
-            saved = json.loads(paths[1].read_text()).get("occurrences")
+            meta = json.loads(paths[1].read_text()) if paths is not None and paths[1].is_file() else {}
         except (OSError, ValueError):
-            return None
-        return recall(name, data, digest, self.tz, saved)
+            return {}
+        return meta if isinstance(meta, dict) else {}
+
+    def _recall(self, name: str, data: bytes, digest: str) -> EventSource | None:
+        return recall(name, data, digest, self.tz, self._meta(name).get("occurrences"))
 
     def _fall_back_to_cache(self, st: SourceState) -> bool:
         """After a failure: keep the in-memory copy, or load the cached one. True if events changed."""
@@ -227,12 +229,12 @@ class Sources:
         paths = self._cache_paths(st.name)
         if paths is None or not paths[0].is_file():
             return False
+        meta = self._meta(st.name)
         try:
             data = paths[0].read_bytes()
             digest = hashlib.sha256(data).hexdigest()
-            meta = json.loads(paths[1].read_text()) if paths[1].is_file() else {}
-            cal = recall(st.name, data, digest, self.tz, meta.get("occurrences")) or parse_calendar(st.name, data, self.tz)
-        except (CalendarError, OSError, ValueError):
+            cal = self._recall(st.name, data, digest) or parse_calendar(st.name, data, self.tz)
+        except (CalendarError, OSError):
             return False
         st.calendar, st.digest = cal, digest
         st.good_at = dt.datetime.fromisoformat(meta["good_at"]) if meta.get("good_at") else None
