@@ -41,9 +41,9 @@ def _cold_plan_child(cfg_path: str, state: str) -> None:
     """Run in a fresh process: load sources (parsing every feed) and plan; print time and peak RSS."""
     import resource
 
+    from forwardd.calendars.sources import Sources
     from forwardd.config import load_config
-    from forwardd.runtime import plan_from
-    from forwardd.sources import Sources
+    from forwardd.service.services import plan_from
 
     cfg = load_config(cfg_path, env={"BENCH_AQL_PASSWORD": "x"})
     t = time.perf_counter()
@@ -76,10 +76,10 @@ def child(cfg: Path, state: Path | None) -> dict:
 def main(runs: int = 3) -> dict:
     import icalendar
 
+    from forwardd.calendars.sources import Sources
     from forwardd.config import load_config
-    from forwardd.plan import Planner
-    from forwardd.runtime import plan_from
-    from forwardd.sources import Sources
+    from forwardd.core.plan import Planner
+    from forwardd.service.services import plan_from
 
     folder = Path(tempfile.mkdtemp(prefix="forwardd-bench-"))
     cfg_path = write_corpus(folder)

@@ -14,11 +14,11 @@ import random
 import statistics
 from pathlib import Path
 
+from forwardd.calendars.sources import Sources
 from forwardd.config import load_config
 from forwardd.logs import configure
-from forwardd.runtime import plan_from
-from forwardd.simulate import Outage, simulate
-from forwardd.sources import Sources
+from forwardd.service.services import plan_from
+from forwardd.service.simulate import Outage, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 START = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)

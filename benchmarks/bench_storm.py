@@ -17,12 +17,12 @@ import sys
 import time
 import urllib.request
 
-from forwardd.aql import AqlClient
-from forwardd.compiler import Change
+from forwardd.aql.client import AqlClient
+from forwardd.core.compiler import Change
+from forwardd.core.plan import NumberPlan
+from forwardd.core.provider import Program
 from forwardd.logs import configure
-from forwardd.plan import NumberPlan
-from forwardd.provider import Program
-from forwardd.reconcile import Reconciler
+from forwardd.service.reconcile import Reconciler
 
 UTC = dt.timezone.utc
 PASSWORD = "bench-password"

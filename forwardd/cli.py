@@ -14,12 +14,12 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from .calendars.sources import Sources
 from .config import Config, load_config
+from .core.plan import Plan, plan_json, program_at
 from .errors import AqlError, ConfigError, ForwarddError
 from .logs import configure
-from .plan import Plan, plan_json, program_at
-from .runtime import horizon_start, make_client, now_utc, plan_from, state_dir
-from .sources import Sources
+from .service.services import horizon_start, make_client, now_utc, plan_from, state_dir
 
 DEFAULT_CONFIG = os.environ.get("FORWARDD_CONFIG", "/etc/forwardd/forwardd.toml")
 
@@ -160,7 +160,7 @@ def _print_plan(cfg: Config, plan: Plan, failed: list[str]) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulate import Outage, simulate
+    from .service.simulate import Outage, simulate
 
     cfg = _load(args)
     now = now_utc()
@@ -188,7 +188,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from .daemon import one_pass
+    from .service.daemon import one_pass
 
     cfg = _load(args)
     outcomes = asyncio.run(one_pass(cfg))
@@ -200,7 +200,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .reconcile import differing
+    from .service.reconcile import differing
 
     cfg = _load(args)
     now = now_utc()
@@ -263,7 +263,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from .journal import Journal
+    from .store.journal import Journal
 
     cfg = _load(args)
     since = _parse_start(args.since, now_utc() - dt.timedelta(days=7)) if args.since else None
@@ -286,7 +286,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .daemon import run_daemon
+    from .service.daemon import run_daemon
 
     cfg = _load(args)
     return run_daemon(cfg, args.config)
@@ -296,8 +296,8 @@ def cmd_fake_aql(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .account import Account
-    from .fake_aql import FakeAqlServer
+    from .aql.account import Account
+    from .aql.fake import FakeAqlServer
 
     password = os.environ.get(args.password_env, "") if args.password_env else "secret"
     account = Account.with_numbers(args.username, password, args.numbers.split(","), wraps=args.wraps)

@@ -29,8 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from .core.phone import PhoneError, normalise
 from .errors import ConfigError
-from .phone import PhoneError, normalise
 
 SIMULATED = "simulated"
 DEFAULT_URL = "https://gw.aql.com/reseller/voipapi.php"

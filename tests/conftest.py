@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from forwardd.account import Account
-from forwardd.fake_aql import FakeAqlServer
+from forwardd.aql.account import Account
+from forwardd.aql.fake import FakeAqlServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CALENDARS = ROOT.parent / "shared" / "calendars"

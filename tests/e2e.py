@@ -15,8 +15,8 @@ import urllib.request
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from forwardd.provider import Program, target_at
-from forwardd.timeline import Segment
+from forwardd.core.provider import Program, target_at
+from forwardd.core.timeline import Segment
 
 from .conftest import ROOT, UTC
 

@@ -12,15 +12,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from forwardd.account import Account
-from forwardd.alerts import Alerts
-from forwardd.aql import AqlClient
-from forwardd.compiler import Change
+from forwardd.aql.account import Account
+from forwardd.aql.client import AqlClient
+from forwardd.aql.fake import FakeAqlServer
 from forwardd.config import AlertSettings
-from forwardd.fake_aql import FakeAqlServer
-from forwardd.plan import NumberPlan
-from forwardd.provider import Program
-from forwardd.reconcile import Reconciler
+from forwardd.core.compiler import Change
+from forwardd.core.plan import NumberPlan
+from forwardd.core.provider import Program
+from forwardd.notify.alerts import Alerts
+from forwardd.service.reconcile import Reconciler
 
 from .conftest import PASSWORD, UTC
 

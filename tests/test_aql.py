@@ -14,9 +14,12 @@ import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forwardd.account import Account
-from forwardd.aql import AqlClient, parse_fields, parse_numbers, parse_status
-from forwardd.compiler import Change
+from forwardd.aql.account import Account
+from forwardd.aql.client import AqlClient, parse_fields, parse_numbers, parse_status
+from forwardd.aql.fake import FakeAqlServer
+from forwardd.core.compiler import Change
+from forwardd.core.plan import NumberPlan
+from forwardd.core.provider import Program
 from forwardd.errors import (
     AqlAuthError,
     AqlError,
@@ -24,11 +27,8 @@ from forwardd.errors import (
     AqlRejected,
     AqlTransportError,
 )
-from forwardd.fake_aql import FakeAqlServer
 from forwardd.logs import configure, register_secret
-from forwardd.plan import NumberPlan
-from forwardd.provider import Program
-from forwardd.reconcile import Reconciler
+from forwardd.service.reconcile import Reconciler
 
 from .conftest import PASSWORD, UTC
 

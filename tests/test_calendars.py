@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from forwardd.calendars import parse_calendar
-from forwardd.compiler import compile_timeline
+from forwardd.calendars.parse import parse_calendar
+from forwardd.core.compiler import compile_timeline
+from forwardd.core.timeline import Policy, build_timeline
 from forwardd.errors import CalendarError
-from forwardd.timeline import Policy, build_timeline
 
 from .conftest import DATA, LONDON, SHARED_CALENDARS, UTC
 
@@ -123,7 +123,7 @@ GOV = SHARED_CALENDARS / "gov-uk" / "england-and-wales.ics"
 
 @pytest.mark.skipif(not GOV.is_file(), reason="GOV.UK calendar not present")
 def test_gov_uk_bank_holidays_close_the_office_all_day() -> None:
-    from forwardd.timeline import Event, OfficeRule
+    from forwardd.core.timeline import Event, OfficeRule
 
     cal = parse_calendar("bank-holidays", GOV.read_bytes(), LONDON)
     start = dt.datetime(2027, 12, 20, tzinfo=UTC)

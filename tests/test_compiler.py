@@ -11,11 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from forwardd.account import MANAGED
-from forwardd.compiler import Change, compile_timeline
-from forwardd.provider import DAY, Program, parse_hms, target_at
-from forwardd.simulate import misrouted_seconds
-from forwardd.timeline import (
+from forwardd.aql.account import MANAGED
+from forwardd.core.compiler import Change, compile_timeline
+from forwardd.core.provider import DAY, Program, parse_hms, target_at
+from forwardd.core.timeline import (
     Event,
     OfficeRule,
     Policy,
@@ -24,6 +23,7 @@ from forwardd.timeline import (
     epoch,
     from_epoch,
 )
+from forwardd.service.simulate import misrouted_seconds
 
 from .conftest import LONDON, UTC, london
 

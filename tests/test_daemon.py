@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from forwardd.timeline import Segment
+from forwardd.core.timeline import Segment
 
 from .conftest import ROOT, UTC
 from .e2e import (

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from forwardd.account import Account
-from forwardd.aql import AqlClient
+from forwardd.aql.account import Account
+from forwardd.aql.client import AqlClient
+from forwardd.aql.fake import FakeAqlServer
+from forwardd.core.provider import Program, target_at
 from forwardd.errors import AqlTransportError
-from forwardd.fake_aql import FakeAqlServer
-from forwardd.provider import Program, target_at
 
 from .conftest import LONDON, PASSWORD, ROOT, UTC
 from .e2e import NUMBER, A, journal, start_daemon, stop, wait_for, write_config

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forwardd.provider import (
+from forwardd.core.provider import (
     DAY,
     Program,
     forwarding_intervals,
@@ -16,7 +16,7 @@ from forwardd.provider import (
     parse_hms,
     target_at,
 )
-from forwardd.timeline import epoch
+from forwardd.core.timeline import epoch
 
 from .conftest import LONDON, UTC, london
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from forwardd.account import Account
-from forwardd.aql import AqlClient
-from forwardd.compiler import Change
-from forwardd.fake_aql import FakeAqlServer
-from forwardd.plan import NumberPlan
-from forwardd.provider import Program
-from forwardd.reconcile import Reconciler
+from forwardd.aql.account import Account
+from forwardd.aql.client import AqlClient
+from forwardd.aql.fake import FakeAqlServer
+from forwardd.core.compiler import Change
+from forwardd.core.plan import NumberPlan
+from forwardd.core.provider import Program
+from forwardd.service.reconcile import Reconciler
 
 from .conftest import PASSWORD, UTC
 

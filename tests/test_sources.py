@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from forwardd.calendars.sources import Sources
 from forwardd.config import config_from_dict
-from forwardd.sources import Sources
 
 from .conftest import UTC
 
@@ -165,8 +165,8 @@ def test_builtin_bank_holidays_need_no_feed(tmp_path: Path) -> None:
 
 
 def test_a_restart_with_unchanged_bytes_does_not_parse_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from forwardd import sources as sources_mod
-    from forwardd.calendars import RememberedCalendar
+    from forwardd.calendars import sources as sources_mod
+    from forwardd.calendars.parse import RememberedCalendar
 
     (tmp_path / "rota.ics").write_bytes(ICS)
     first = make(tmp_path, "rota.ics")

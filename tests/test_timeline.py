@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from forwardd.timeline import (
+from forwardd.core.timeline import (
     Event,
     OfficeRule,
     Policy,

@@ -32,8 +32,8 @@ import icalendar
 import recurring_ical_events
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from .errors import CalendarError
-from .timeline import UTC, Event
+from ..core.timeline import UTC, Event
+from ..errors import CalendarError
 
 MAX_BYTES = 20 * 1024 * 1024
 _KNOWN_ZONES = zoneinfo.available_timezones()
@@ -228,7 +228,7 @@ def _as_utc(value: Any, tz: zoneinfo.ZoneInfo) -> dt.datetime:
 def _cache_version() -> str:
     from importlib.metadata import version
 
-    from . import __version__
+    from .. import __version__
 
     return f"forwardd {__version__}, icalendar {version('icalendar')}, rie {version('recurring-ical-events')}"
 

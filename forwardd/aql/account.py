@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from .provider import parse_hms
+from ..core.provider import parse_hms
 
 MANAGED = ("forwardto", "forwardactive", "forwardstart", "forwardend", "forwardcli")
 WRITABLE = frozenset(

@@ -7,8 +7,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
+from ..config import Config, NumberSettings
 from .compiler import Change, compile_timeline
-from .config import Config, NumberSettings
 from .timeline import Event, OfficeRule, Policy, Segment, build_timeline
 
 

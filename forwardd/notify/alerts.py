@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import structlog
 
-from .config import AlertSettings
-from .journal import Journal
-from .logs import redact
+from ..config import AlertSettings
+from ..logs import redact
+from ..store.journal import Journal
 
 log = structlog.get_logger("forwardd.alerts")
 

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
-from .account import Account
-from .aql import AqlClient, SimulatedTransport
-from .compiler import Change
-from .config import Config
-from .plan import NumberPlan, Plan
-from .provider import Program, forwarding_intervals
+from ..aql.account import Account
+from ..aql.client import AqlClient, SimulatedTransport
+from ..config import Config
+from ..core.compiler import Change
+from ..core.plan import NumberPlan, Plan
+from ..core.provider import Program, forwarding_intervals
+from ..core.timeline import Segment, epoch
 from .reconcile import Reconciler
-from .timeline import Segment, epoch
 
 
 def misrouted_seconds(

@@ -17,8 +17,8 @@ import certifi
 import httpx
 from pydantic import SecretStr
 
+from ..errors import AqlAuthError, AqlProtocolError, AqlRejected, AqlTransportError
 from .account import Account
-from .errors import AqlAuthError, AqlProtocolError, AqlRejected, AqlTransportError
 
 REQUIRED_FIELDS = ("forwardto", "forwardactive", "forwardstart", "forwardend")
 _AUTH = re.compile(r"password|username|auth|login|credential", re.IGNORECASE)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from .account import Account
-from .aql import AqlClient, SimulatedTransport
-from .config import SIMULATED, Config
-from .logs import register_secret
-from .plan import Plan, Planner
-from .sources import Sources
+from ..aql.account import Account
+from ..aql.client import AqlClient, SimulatedTransport
+from ..calendars.sources import Sources
+from ..config import SIMULATED, Config
+from ..core.plan import Plan, Planner
+from ..logs import register_secret
 
 SIMULATED_STATE = "simulated-account.json"
 

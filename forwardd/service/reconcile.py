@@ -20,12 +20,12 @@ from typing import Awaitable, Callable, Mapping, Protocol
 
 import structlog
 
-from .account import MANAGED
-from .errors import AqlAuthError, AqlError, AqlRejected
-from .journal import Journal
-from .phone import same_number
-from .plan import NumberPlan, program_at
-from .provider import Program
+from ..aql.account import MANAGED
+from ..core.phone import same_number
+from ..core.plan import NumberPlan, program_at
+from ..core.provider import Program
+from ..errors import AqlAuthError, AqlError, AqlRejected
+from ..store.journal import Journal
 
 log = structlog.get_logger("forwardd.reconcile")
 

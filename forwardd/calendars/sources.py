@@ -20,7 +20,10 @@ from zoneinfo import ZoneInfo
 import holidays as holidays_lib
 import httpx
 
-from .calendars import (
+from ..config import CalendarSettings, Config
+from ..core.timeline import UTC, Event
+from ..errors import CalendarError
+from .parse import (
     REMEMBER_AHEAD,
     REMEMBER_BEHIND,
     ParsedCalendar,
@@ -29,9 +32,6 @@ from .calendars import (
     recall,
     remember,
 )
-from .config import CalendarSettings, Config
-from .errors import CalendarError
-from .timeline import UTC, Event
 
 
 class EventSource(Protocol):

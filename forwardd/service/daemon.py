@@ -21,14 +21,14 @@ from typing import Any
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from .alerts import Alerts
-from .config import Config, load_config
-from .errors import ConfigError
-from .journal import Journal
-from .plan import NumberPlan, Plan, Planner
+from ..calendars.sources import Sources
+from ..config import Config, load_config
+from ..core.plan import NumberPlan, Plan, Planner
+from ..errors import ConfigError
+from ..notify.alerts import Alerts
+from ..store.journal import Journal
 from .reconcile import Outcome, Reconciler
-from .runtime import horizon_start, make_client, now_utc, plan_from, state_dir
-from .sources import Sources
+from .services import horizon_start, make_client, now_utc, plan_from, state_dir
 
 log = structlog.get_logger("forwardd.daemon")
 UTC = dt.timezone.utc
