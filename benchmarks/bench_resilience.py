@@ -14,11 +14,12 @@ import random
 import statistics
 from pathlib import Path
 
-from forwardd.calendars.sources import Sources
+from forwardd.calendars.worker import InProcessExpander
+from forwardd.clock import VirtualClock
 from forwardd.config import load_config
 from forwardd.logs import configure
-from forwardd.service.services import plan_from
-from forwardd.service.simulate import Outage, simulate
+from forwardd.service.services import Services
+from forwardd.service.simulate import Outage, fresh_account, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 START = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
@@ -42,17 +43,28 @@ def exact_exposure(plan, outs: list[Outage]) -> int:  # noqa: ANN001
     return hits
 
 
+async def run_one(cfg, days: int, outs: list[Outage], naive: bool) -> tuple[dict, object]:  # noqa: ANN001
+    clock = VirtualClock(START)
+    sv = await Services.open(cfg, aql=True, clock=clock, simulated_account=fresh_account(cfg, clock),
+                             expander=InProcessExpander())
+    try:
+        await sv.refresh_calendars()
+        plan = await sv.make_plan(START, days=days)
+        return await simulate(sv, clock, plan, outs, naive=naive), plan
+    finally:
+        await sv.close()
+
+
 def main(seeds: int = 5, days: int = 30) -> dict:
+    import asyncio
+
     configure("warning")
     cfg = load_config(ROOT / "config" / "example.toml", env={})
-    sources = Sources(cfg, None)
-    sources.refresh_all(START)
-    plan = plan_from(cfg, sources, START, days=days)
     rows = []
     for seed in range(seeds):
         outs = outages(seed, START, days)
-        smart = simulate(cfg, plan, outs)
-        naive = simulate(cfg, plan, outs, naive=True)
+        smart, plan = asyncio.run(run_one(cfg, days, outs, False))
+        naive, _ = asyncio.run(run_one(cfg, days, outs, True))
         rows.append({"seed": seed, "outage_h": len(outs) / 2, "exact_handovers_hit": exact_exposure(plan, outs),
                      "forwardd": smart["total"], "naive": naive["total"]})
     return {

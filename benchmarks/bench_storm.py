@@ -18,6 +18,8 @@ import time
 import urllib.request
 
 from forwardd.aql.client import AqlClient
+from forwardd.clock import VirtualClock
+from forwardd.config import config_from_dict
 from forwardd.core.compiler import Change
 from forwardd.core.plan import NumberPlan
 from forwardd.core.provider import Program
@@ -49,11 +51,12 @@ async def storm(url: str, numbers: list[str], target: str, concurrency: int) -> 
     plans = [NumberPlan(n, [], [Change(now, now, program, True)]) for n in numbers]
     limit = asyncio.Semaphore(concurrency)
     async with AqlClient(url, "acme", PASSWORD, concurrency=concurrency, timeout=30) as client:
-        rec = Reconciler(client, None, None, clock=lambda: now)
+        cfg = config_from_dict({"numbers": [{"voipnumber": n, "fallback": target} for n in numbers]}, env={})
+        rec = Reconciler(cfg, client, None, None, VirtualClock(now))
 
         async def one(p: NumberPlan):  # noqa: ANN202
             async with limit:
-                return await rec.reconcile(p, True)
+                return await rec.reconcile(p)
 
         t = time.perf_counter()
         outs = await asyncio.gather(*(one(p) for p in plans))

@@ -1,4 +1,9 @@
-"""The ``forwardd`` command. One top-level handler turns forwardd's errors into messages (no traceback)."""
+"""The ``forwardd`` command. One top-level handler turns forwardd's errors into messages (no traceback).
+
+Every command builds its edges through ``Services`` (the composition root), asking only for what it
+needs: ``plan``, ``check``, ``history`` and ``simulate`` never talk to aql, so they never need the
+password; only ``run`` and ``apply`` take the state directory's lock.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +14,22 @@ import json
 import os
 import sys
 import warnings
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from .calendars.sources import Sources
-from .config import Config, load_config
+from . import __version__
+from .config import SIMULATED, Config, aql_password, load_config
 from .core.plan import Plan, plan_json, program_at
 from .errors import AqlError, ConfigError, ForwarddError
 from .logs import configure
-from .service.services import horizon_start, make_client, now_utc, plan_from, state_dir
+from .service.services import Services, horizon_start
+from .store.statedir import check_state_dir
 
 DEFAULT_CONFIG = os.environ.get("FORWARDD_CONFIG", "/etc/forwardd/forwardd.toml")
+T = TypeVar("T")
 
 
 def _when(t: dt.datetime, cfg: Config, year: bool = False) -> str:
@@ -37,16 +45,23 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def _parse_start(text: str | None, default: dt.datetime) -> dt.datetime:
-    if text is None:
-        return default
+def parse_when(text: str, cfg: Config, what: str, now: dt.datetime | None = None) -> dt.datetime:
+    """An instant from the command line: ISO 8601 with an offset, a local ``YYYY-MM-DD HH:MM`` or a plain
+    date (in the configured timezone), or ``+90m`` / ``+2h`` / ``+1d`` from ``now``. Raises ForwarddError."""
+    text = text.strip()
+    if text.startswith("+") and now is not None:
+        from .config import parse_duration
+
+        try:
+            return now + parse_duration(text[1:])
+        except ValueError:
+            raise ForwarddError(f"{what} {text!r} is not a time such as +90m or +2h") from None
     try:
         t = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ForwarddError(f"--start {text!r} is not an ISO 8601 date or time") from None
-    if t.tzinfo is None:
-        raise ForwarddError(f"--start {text!r} needs a UTC offset, e.g. 2026-11-30T00:00:00+00:00")
-    return t
+        raise ForwarddError(f"{what} {text!r} is not a date or time: use 2026-12-01, '2026-12-01 18:00' "
+                            f"(in {cfg.timezone}) or 2026-12-01T18:00:00+00:00") from None
+    return t if t.tzinfo is not None else t.replace(tzinfo=cfg.tz)
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -58,10 +73,23 @@ def _load(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def _sources(cfg: Config, now: dt.datetime) -> Sources:
-    sources = Sources(cfg, state_dir(cfg))
-    sources.refresh_all(now)
-    return sources
+def _run(cfg: Config, body: Callable[[Services], Awaitable[T]], **needs: Any) -> T:
+    """Open the services a command needs, run ``body`` with them, close them."""
+
+    async def go() -> T:
+        sv = await Services.open(cfg, **needs)
+        try:
+            return await body(sv)
+        finally:
+            await sv.close()
+
+    return asyncio.run(go())
+
+
+def _person(cfg: Config, number: str | None, person: str | None) -> str:
+    if number is None:
+        return "not forwarded"
+    return f"{person} ({number})" if person and person != number else number
 
 
 # ------------------------------------------------------------------------------------------------ check
@@ -69,41 +97,68 @@ def _sources(cfg: Config, now: dt.datetime) -> Sources:
 
 def cmd_check(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    now = now_utc()
+    if args.days <= 0:
+        raise ForwarddError(f"--days {args.days:g}: look at least some time ahead (default 60)")
     print(f"config {args.config}: OK ({len(cfg.numbers)} number(s), {len(cfg.calendars)} calendar(s))")
-    sources = _sources(cfg, now)
     errors = 0
-    for name, st in sources.states.items():
-        if st.calendar is None:
-            errors += 1
-            print(f"calendar {name}: ERROR {st.error}")
-            continue
-        events, notes = st.calendar.events_between(now - dt.timedelta(days=1), now + dt.timedelta(days=365))
-        span = f"{_when(events[0].start, cfg, year=True)} .. {_when(events[-1].end, cfg, year=True)}" if events else "no events"
-        status = "OK" if st.error is None else f"STALE COPY (now failing: {st.error})"
-        print(f"calendar {name}: {status}, {len(events)} event(s) in the coming year, {span}")
-        for w in [*st.warnings, *notes]:
-            print(f"  warning: {w}")
-        if st.stale(now):
-            print(f"  warning: the last good copy is older than max_age ({st.settings.max_age})")
-    plan = plan_from(cfg, sources, now, days=14)
-    for v, msg in plan.warnings:
-        if v is not None:
-            print(f"number {v}: warning: {msg}")
-    if args.online:
-        errors += asyncio.run(_check_online(cfg))
+    state = cfg.resolve_state_dir()
+    try:
+        check_state_dir(state)
+        print(f"state directory {state}: OK")
+    except ForwarddError as err:
+        print(f"ERROR {err}")
+        errors += 1
+    if cfg.aql.url != SIMULATED and not args.online:
+        try:
+            aql_password(cfg)
+        except ConfigError as err:
+            print(f"warning: the aql password is not available here ({err.problems[0][1]}); run, apply and "
+                  "status need it")
+
+    async def body(sv: Services) -> int:
+        now = sv.clock.now()
+        found = 0
+        await sv.refresh_calendars()
+        horizon = (now - dt.timedelta(days=1), now + dt.timedelta(days=args.days))
+        snapshot = await sv.sources.snapshot(*horizon)
+        for name, st in sv.sources.states.items():
+            events = snapshot.get(name)
+            if events is None:
+                found += 1
+                print(f"calendar {name}: ERROR {st.error}")
+                continue
+            evs = events.between(*horizon)
+            span = (f"{_when(evs[0].start, cfg, year=True)} .. {_when(evs[-1].end, cfg, year=True)}"
+                    if evs else "no events")
+            status = "OK" if st.error is None else f"STALE COPY (now failing: {st.error})"
+            print(f"calendar {name}: {status}, {len(evs)} event(s) in the next {args.days:g} days, {span}")
+            for w in events.findings:
+                print(f"  warning: {w.message}")
+            if st.stale(now):
+                found += 1
+                print(f"  ERROR: the last good copy is older than max_age ({st.settings.max_age})")
+        plan = await sv.make_plan(horizon_start(now), days=args.days)
+        for v, finding in plan.warnings:
+            if v is not None:
+                print(f"number {v}: warning: {finding.message}")
+                if finding.kind in ("gap", "unnamed", "two_names", "disallowed"):
+                    found += 1
+        if args.online:
+            found += await _check_online(sv)
+        return found
+
+    errors += _run(cfg, body, aql=args.online)
     return 1 if errors else 0
 
 
-async def _check_online(cfg: Config) -> int:
-    client, _ = make_client(cfg, state_dir(cfg))
-    async with client:
-        try:
-            owned = set(await client.listusers())
-        except AqlError as err:
-            print(f"aql: ERROR {err}")
-            return 1
-    missing = [n.voipnumber for n in cfg.numbers if n.voipnumber not in owned]
+async def _check_online(sv: Services) -> int:
+    assert sv.client is not None
+    try:
+        owned = set(await sv.client.listusers())
+    except AqlError as err:
+        print(f"aql: ERROR {err}")
+        return 1
+    missing = [n.voipnumber for n in sv.cfg.numbers if n.voipnumber not in owned]
     for m in missing:
         print(f"number {m}: ERROR not in the account's listusers")
     print(f"aql: OK, the account has {len(owned)} number(s)")
@@ -115,44 +170,63 @@ async def _check_online(cfg: Config) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    now = now_utc()
-    start = _parse_start(args.start, now)
-    sources = _sources(cfg, now)
-    failed = [f"calendar {n}: {st.error}" for n, st in sources.states.items() if st.error]
-    plan = plan_from(cfg, sources, start, days=args.days)
+    if args.days <= 0:
+        raise ForwarddError(f"--days {args.days:g}: a plan needs a horizon of more than 0 days")
+
+    async def body(sv: Services) -> tuple[Plan, list[str], int]:
+        now = sv.clock.now()
+        start = parse_when(args.start, cfg, "--start") if args.start else now.replace(microsecond=0)
+        await sv.refresh_calendars()
+        failed, status = [], 0
+        for n, st in sv.sources.states.items():
+            if not st.loaded:
+                failed.append(f"calendar {n}: no usable copy ({st.error})")
+                status = 1
+            elif st.stale(now):
+                failed.append(f"calendar {n}: the last good copy is older than max_age ({st.error or 'stale'})")
+                status = 1
+            elif st.error:
+                failed.append(f"calendar {n}: failing now ({st.error}); planning with the last good copy")
+        return await sv.make_plan(start, days=args.days), failed, status
+
+    plan, failed, status = _run(cfg, body)
     if args.json:
         doc = plan_json(plan)
-        doc["warnings"] = [{"voipnumber": None, "message": m} for m in failed] + doc["warnings"]
+        doc["warnings"] = [{"voipnumber": None, "kind": "calendar", "message": m} for m in failed] + doc["warnings"]
         print(json.dumps(doc, indent=2))
     else:
         _print_plan(cfg, plan, failed)
-    return 0
+    for m in failed:
+        print(f"warning: {m}", file=sys.stderr)
+    return status
 
 
 def _print_plan(cfg: Config, plan: Plan, failed: list[str]) -> None:
-    con = Console(width=max(Console().width, 120))
+    con = Console(width=max(Console().width, 120), highlight=False)
     tzname = plan.start.astimezone(cfg.tz).tzname()
     con.print(f"[bold]forwardd plan[/] {_when(plan.start, cfg)} .. {_when(plan.end, cfg)} ({cfg.timezone}, {tzname})")
-    warns = failed + [f"{v + ': ' if v else ''}{m}" for v, m in plan.warnings]
+    warns = failed + [f"{v + ': ' if v else ''}{f.message}" for v, f in plan.warnings]
     if warns:
         con.print(f"\n[yellow bold]{len(warns)} warning(s)[/]")
         for w in warns:
-            con.print(f"  [yellow]![/] {w}")
+            con.print(f"  [yellow]![/] {escape(w)}")
     for n in plan.numbers:
-        con.print(f"\n[bold]Number {n.voipnumber}[/]")
+        number = cfg.number(n.voipnumber)
+        con.print(f"\n[bold]Number {escape(number.label)}[/]")
         if n.error:
-            con.print(f"  [red]{n.error}[/]")
+            con.print(f"  [red]{escape(n.error)}[/]")
             continue
         t = Table("from", "until", "calls go to", "why", box=None, pad_edge=False)
         for s in n.segments:
-            t.add_row(_when(s.start, cfg), _when(s.end, cfg), s.forwardto or "[dim]not forwarded[/]", s.reason)
+            who = escape(_person(cfg, s.forwardto, s.person)) if s.forwardto else "[dim]not forwarded[/]"
+            t.add_row(_when(s.start, cfg), _when(s.end, cfg), who, escape(s.reason))
         con.print(t)
         exact = sum(c.exact for c in n.changes)
         con.print(f"  [bold]{len(n.changes)} change(s) to send[/], {exact} exact hand-over(s)")
         c_t = Table("send between", "and", "slack", "program", box=None, pad_edge=False)
         for i, c in enumerate(n.changes):
             slack = "in force at start" if i == 0 else ("[red]exact[/]" if c.exact else _duration(c.slack.total_seconds()))
-            c_t.add_row(_when(c.apply_from, cfg), _when(c.apply_by, cfg), slack, c.program.describe())
+            c_t.add_row(_when(c.apply_from, cfg), _when(c.apply_by, cfg), slack, escape(c.program.describe()))
         con.print(c_t)
 
 
@@ -160,18 +234,25 @@ def _print_plan(cfg: Config, plan: Plan, failed: list[str]) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .service.simulate import Outage, simulate
+    from .clock import VirtualClock
+    from .service.simulate import Outage, fresh_account, simulate
 
     cfg = _load(args)
-    now = now_utc()
-    start = _parse_start(args.start, now)
+    if args.days <= 0:
+        raise ForwarddError(f"--days {args.days:g}: simulate more than 0 days")
+    start = parse_when(args.start, cfg, "--start")
     try:
         outages = [Outage.parse(o) for o in args.outage]
     except ValueError as err:
         raise ForwarddError(f"--outage: {err}") from None
-    sources = _sources(cfg, now)
-    plan = plan_from(cfg, sources, start, days=args.days)
-    result = simulate(cfg, plan, outages, naive=args.naive)
+    clock = VirtualClock(start)
+
+    async def body(sv: Services) -> dict[str, Any]:
+        await sv.refresh_calendars()
+        plan = await sv.make_plan(start, days=args.days)
+        return await simulate(sv, clock, plan, outages, naive=args.naive)
+
+    result = _run(cfg, body, aql=True, clock=clock, simulated_account=fresh_account(cfg, clock))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -188,52 +269,68 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from .service.daemon import one_pass
-
     cfg = _load(args)
-    outcomes = asyncio.run(one_pass(cfg))
-    bad = [o for o in outcomes if not o.ok]
+
+    async def body(sv: Services) -> list[Any]:
+        await sv.refresh_calendars()
+        sv.plan = await sv.make_plan()
+        assert sv.reconciler is not None
+        rec = sv.reconciler
+        return list(await asyncio.gather(*(rec.reconcile(n) for n in sv.plan.numbers)))
+
+    outcomes = _run(cfg, body, aql=True, exclusive=True, journal="write")
     for o in outcomes:
         print(f"{o.voipnumber}: {'OK' if o.ok else 'FAILED'}{' (changed)' if o.changed else ''}"
               f"{' (drift)' if o.drift else ''}{': ' + o.error if o.error else ''}")
-    return 1 if bad else 0
+    return 1 if any(not o.ok for o in outcomes) else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from .service.reconcile import differing
 
     cfg = _load(args)
-    now = now_utc()
-    sources = _sources(cfg, now)
-    plan = plan_from(cfg, sources, horizon_start(now))
 
-    async def read() -> tuple[dict[str, Any], set[str] | None]:
-        client, _ = make_client(cfg, state_dir(cfg))
-        async with client:
+    async def body(sv: Services) -> tuple[dt.datetime, Plan, dict[str, Any], set[str] | None, str | None]:
+        assert sv.client is not None
+        now = sv.clock.now()
+        await sv.refresh_calendars()
+        plan = await sv.make_plan()
+        try:
+            owned: set[str] | None = set(await sv.client.listusers())
+        except AqlError as err:
+            print(f"aql: listusers failed: {err}", file=sys.stderr)
+            owned = None
+        got: dict[str, Any] = {}
+        for n in cfg.numbers:
             try:
-                owned: set[str] | None = set(await client.listusers())
+                got[n.voipnumber] = await sv.client.getuser(n.voipnumber)
             except AqlError as err:
-                print(f"aql: listusers failed: {err}", file=sys.stderr)
-                owned = None
-            got: dict[str, Any] = {}
-            for n in cfg.numbers:
-                try:
-                    got[n.voipnumber] = await client.getuser(n.voipnumber)
-                except AqlError as err:
-                    got[n.voipnumber] = err
-            return got, owned
+                got[n.voipnumber] = err
+        journal_problem = None
+        if sv.journal is not None:
+            try:
+                sv.journal.entries(limit=1)
+            except ForwarddError as err:
+                journal_problem = str(err)
+        return now, plan, got, owned, journal_problem
 
-    accounts, owned = asyncio.run(read())
+    now, plan, accounts, owned, journal_problem = _run(cfg, body, aql=True, journal="read")
     rows, bad = [], 0
     for n in cfg.numbers:
         np_ = plan.for_number(n.voipnumber)
         found = program_at(np_.changes, now)
         acct = accounts[n.voipnumber]
-        row: dict[str, Any] = {"voipnumber": n.voipnumber, "in_account": None if owned is None else n.voipnumber in owned}
+        row: dict[str, Any] = {"voipnumber": n.voipnumber, "name": n.name,
+                               "in_account": None if owned is None else n.voipnumber in owned}
         if isinstance(acct, Exception):
             row.update(error=str(acct), match=False)
         else:
-            row["account"] = {k: acct.get(k) for k in ("forwardto", "forwardactive", "forwardstart", "forwardend", "forwardcli")}
+            row["account"] = {k: acct.get(k) for k in ("forwardto", "forwardactive", "forwardstart", "forwardend",
+                                                       "forwardcli")}
+        seg = next((s for s in np_.segments if s.start <= now < s.end), None)
+        if seg is not None:
+            row["now"] = {"forwardto": seg.forwardto, "person": seg.person, "reason": seg.reason,
+                          "kind": seg.kind.value}
         if found:
             i, c = found
             row["should_be"] = c.program.describe()
@@ -245,40 +342,54 @@ def cmd_status(args: argparse.Namespace) -> int:
                                       "slack_s": int(nxt.slack.total_seconds()), "program": nxt.program.describe()}
         bad += not row.get("match") or row["in_account"] is False
         rows.append(row)
+    doc = {"at": now.isoformat(), "journal": {"ok": journal_problem is None, "problem": journal_problem},
+           "numbers": rows}
     if args.json:
-        print(json.dumps({"at": now.isoformat(), "numbers": rows}, indent=2))
+        print(json.dumps(doc, indent=2))
     else:
+        if journal_problem:
+            print(f"DEGRADED: {journal_problem}")
         for r in rows:
             acct_desc = r.get("error") or (
                 "forwarding off" if r["account"]["forwardactive"] != "1"
                 else f"{r['account']['forwardto']} {r['account']['forwardstart']}-{r['account']['forwardend']}")
-            print(f"{r['voipnumber']}: account has {acct_desc}; should be {r.get('should_be', '?')}: "
+            who = r.get("now", {})
+            who_text = f" ({_person(cfg, who.get('forwardto'), who.get('person'))}: {who.get('reason')})" if who else ""
+            label = cfg.number(r["voipnumber"]).label
+            print(f"{label}: account has {acct_desc}; should be {r.get('should_be', '?')}{who_text}: "
                   f"{'MATCH' if r.get('match') else 'MISMATCH'}"
                   f"{'' if r['in_account'] is not False else ' (NOT IN THIS ACCOUNT)'}")
             if "next_change" in r:
                 nc = r["next_change"]
                 print(f"    next: {nc['program']} between {nc['apply_from']} and {nc['apply_by']} "
                       f"(slack {_duration(nc['slack_s'])})")
-    return 1 if bad else 0
+    return 1 if bad or journal_problem else 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from .store.journal import Journal
-
     cfg = _load(args)
-    since = _parse_start(args.since, now_utc() - dt.timedelta(days=7)) if args.since else None
-    path = state_dir(cfg) / "journal.sqlite"
+    since = parse_when(args.since, cfg, "--since") if args.since else None
+    path = cfg.resolve_state_dir() / "journal.sqlite"
     if not path.exists():
-        print("no journal yet (forwardd has not run with this state directory)")
+        print(f"no journal yet in {path.parent} (forwardd has not run with this state directory)")
         return 0
-    rows = Journal(path).entries(voipnumber=args.number, since=since)
+
+    async def body(sv: Services) -> list[dict[str, Any]]:
+        assert sv.journal is not None
+        return sv.journal.entries(voipnumber=args.number, since=since)
+
+    rows = _run(cfg, body, journal="read")
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    names = {p.phone: name for name, p in cfg.people.items()}
     for r in rows:
         extra = {k: v for k, v in r.items() if k not in ("id", "at", "kind", "voipnumber", "ok")}
         ok = "" if r["ok"] is None else (" ok" if r["ok"] else " FAILED")
-        print(f"{r['at']} {r['kind']:<9} {r['voipnumber'] or '-':<7}{ok} {json.dumps(extra)}")
+        fields = extra.get("fields")
+        who = names.get(str(fields.get("forwardto", ""))) if isinstance(fields, dict) else None
+        print(f"{r['at']} {r['kind']:<9} {r['voipnumber'] or '-':<7}{ok}{' [' + who + ']' if who else ''} "
+              f"{json.dumps(extra)}")
     return 0
 
 
@@ -320,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep aql VoIP numbers forwarded to whoever the rota and holiday calendars say.",
         epilog="Start with: forwardd check --config config/example.toml, then forwardd plan, then forwardd run.",
     )
+    p.add_argument("--version", action="version", version=f"forwardd {__version__}")
     p.add_argument("--log-level", help="debug, info, warning (default: info; warning for simulate)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -332,14 +444,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_run)
     sp = with_config("check", "validate the config and load every calendar")
     sp.add_argument("--online", action="store_true", help="also confirm the numbers belong to the aql account")
+    sp.add_argument("--days", type=float, default=60, help="look this far ahead for gaps and unknown names (default 60)")
     sp.set_defaults(func=cmd_check)
     sp = with_config("plan", "show who gets each number's calls, and the changes forwardd will send")
-    sp.add_argument("--start", help="ISO 8601 instant with offset (default now)")
+    sp.add_argument("--start", help="ISO 8601 instant, or a local date or 'YYYY-MM-DD HH:MM' (default now)")
     sp.add_argument("--days", type=float, default=7, help="days to show (default 7)")
     sp.add_argument("--json", action="store_true", help="print the stable JSON form")
     sp.set_defaults(func=cmd_plan)
     sp = with_config("simulate", "run the reconcile logic on a virtual clock and count misrouted seconds")
-    sp.add_argument("--start", required=True, help="ISO 8601 instant with offset")
+    sp.add_argument("--start", required=True, help="ISO 8601 instant, or a local date")
     sp.add_argument("--days", type=float, required=True, help="days to simulate")
     sp.add_argument("--outage", action="append", default=[], help="daemon down: START/DURATION, e.g. 2027-03-26T17:00:00+00:00/PT2H")
     sp.add_argument("--naive", action="store_true", help="one change per transition, at the transition")
@@ -352,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_status)
     sp = with_config("history", "show the journal: changes, read-backs, alerts, calendar refreshes")
     sp.add_argument("--number", help="only this voipnumber")
-    sp.add_argument("--since", help="ISO 8601 instant with offset")
+    sp.add_argument("--since", help="a date (2026-12-01), a local 'YYYY-MM-DD HH:MM', or ISO 8601 with offset")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_history)
     sp = sub.add_parser("fake-aql", help="serve a fake aql account on 127.0.0.1 (for tests and trials)")
@@ -377,7 +490,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ForwarddError as err:
         print(f"forwardd: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("forwardd: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `forwardd plan | head`: the reader left; that is not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -386,3 +500,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+

@@ -8,6 +8,8 @@ collected and reported at once, each at its key path, in one ConfigError.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import functools
 import os
 import re
 import stat
@@ -15,7 +17,7 @@ import tomllib
 import warnings
 import zoneinfo
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -78,6 +80,19 @@ def _phone(value: Any) -> str:
 
 
 Phone = Annotated[str, BeforeValidator(_phone)]
+
+
+class Person(BaseModel):
+    """Someone calls can go to: ``alice = "07700 900001"`` or
+    ``alice = { phone = "07700 900001", notify = ["mailto://...", "ntfy://..."] }``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    phone: Phone = Field(description="the number calls are forwarded to")
+    notify: list[str] = Field(default_factory=list, description="apprise URLs that get this person's notices")
+
+
+def _person(value: Any) -> Any:
+    return {"phone": value} if isinstance(value, (str, int)) and not isinstance(value, bool) else value
 
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _HOURS = re.compile(r"^\s*([A-Za-z,\- ]+?)\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -162,13 +177,30 @@ class AqlSettings(_Strict):
 
     @model_validator(mode="after")
     def _http(self) -> AqlSettings:
-        if self.url.startswith("http://") and not self.allow_http and not _is_loopback(self.url):
+        if self.url.startswith("http://") and not self.allow_http and not is_loopback_url(self.url):
             raise ValueError("a plain http:// URL sends the password in clear; use https or set allow_http = true")
         return self
 
 
-def _is_loopback(url: str) -> bool:
-    return bool(re.match(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/|$)", url))
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` points at this machine (127.x, localhost, ::1): plain http is fine there."""
+    return bool(re.match(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/|$)", url, re.IGNORECASE))
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB)?\s*$", re.IGNORECASE)
+
+
+def parse_size(value: Any) -> int:
+    """'20MB', '500 KB', '1GB' or a number of bytes -> bytes (> 0)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    m = _SIZE.match(value) if isinstance(value, str) else None
+    if not m or int(m.group(1)) <= 0:
+        raise ValueError(f"{value!r} is not a size such as '20MB' or '500KB'")
+    return int(m.group(1)) * {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}[(m.group(2) or "B").upper()]
+
+
+Size = Annotated[int, BeforeValidator(parse_size)]
 
 
 class CalendarSettings(_Strict):
@@ -179,13 +211,15 @@ class CalendarSettings(_Strict):
     refresh: Duration = Field(dt.timedelta(minutes=15), description="how often to re-read it")
     max_age: Duration = Field(dt.timedelta(days=2), description="alert when the last good copy is older")
     allow_http: bool = Field(False, description="allow a plain http:// feed")
-    timeout: Duration = Field(dt.timedelta(seconds=20), description="how long one fetch may take")
+    timeout: Duration = Field(dt.timedelta(seconds=20), description="how long one whole download may take")
+    max_bytes: Size = Field(20 * 1024 * 1024, description="largest feed accepted, e.g. '20MB'")
+    max_occurrences: int = Field(50_000, ge=1, le=1_000_000, description="most occurrences in the horizon")
 
     @model_validator(mode="after")
     def _one_kind(self) -> CalendarSettings:
         if (self.source is None) == (self.builtin is None):
             raise ValueError("give exactly one of 'source' or 'builtin'")
-        if self.source and self.source.startswith("http://") and not (self.allow_http or _is_loopback(self.source)):
+        if self.source and self.source.startswith("http://") and not (self.allow_http or is_loopback_url(self.source)):
             raise ValueError("plain http:// feeds need allow_http = true")
         return self
 
@@ -204,7 +238,7 @@ class NumberSettings(_Strict):
     office_hours: list[Annotated[OfficeHours, BeforeValidator(_office_hours)]] = Field(
         default_factory=list, description="inside these, no forwarding; without any, follow the rota all day"
     )
-    fallback: Phone | Literal["none"] = Field("none", description="number when no event covers an instant, or 'none'")
+    fallback: str = Field("none", description="a person, a number, or 'none': who gets calls no event covers")
     forwardcli: bool = Field(True, description="pass the caller's number through")
     on_drift: Literal["restore", "alert"] | None = Field(None, description="overrides the global on_drift")
 
@@ -216,14 +250,19 @@ class NumberSettings(_Strict):
             raise ValueError(f"{v!r} is not an aql VoIP number (6 digits beginning with 6 or 7)")
         return v
 
+    name: str | None = Field(None, max_length=80, description="what people call this line ('Support line')")
+
     @field_validator("fallback", mode="before")
     @classmethod
     def _fallback(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
         return "none" if isinstance(v, str) and v.strip().lower() == "none" else v
 
     @property
-    def fallback_number(self) -> str | None:
-        return None if self.fallback == "none" else self.fallback
+    def label(self) -> str:
+        """How the line is shown: ``Support line (606309)``, or the bare number."""
+        return f"{self.name} ({self.voipnumber})" if self.name else self.voipnumber
 
 
 class EmailSettings(_Strict):
@@ -247,6 +286,14 @@ class DaemonSettings(_Strict):
     replan_every: Duration = Field(dt.timedelta(hours=6), description="re-plan at least this often")
     horizon: Duration = Field(dt.timedelta(days=14), description="how far ahead to plan")
     metrics_port: int | None = Field(None, ge=1, le=65535, description="Prometheus endpoint on 127.0.0.1")
+    calendar_deadline: Duration = Field(dt.timedelta(seconds=60),
+                                        description="longest a calendar may take to read before it is abandoned")
+
+
+def _prefix(v: str) -> str:
+    if not re.fullmatch(r"!?\d{1,15}", v):
+        raise ValueError(f"{v!r} is not a number prefix such as '07' or '!070'")
+    return v
 
 
 def _zone(v: str) -> str:
@@ -264,19 +311,40 @@ class Config(_Strict):
     state_dir: Path | None = Field(None, description="journal and cache folder")
     on_drift: Literal["restore", "alert"] = Field("restore", description="what to do about a hand-made change")
     aql: AqlSettings = Field(default_factory=AqlSettings)  # type: ignore[arg-type]
-    people: dict[str, Phone] = Field(default_factory=dict)
+    people: dict[str, Annotated[Person, BeforeValidator(_person)]] = Field(default_factory=dict)
     calendars: dict[str, CalendarSettings] = Field(default_factory=dict)
     numbers: list[NumberSettings] = Field(min_length=1)
+    allowed_numbers: list[Annotated[str, AfterValidator(_prefix)]] = Field(
+        default_factory=lambda: ["01", "02", "03", "07", "!070"],
+        description="prefixes a number written in an event must match to get calls; '!' excludes")
     alerts: AlertSettings = Field(default_factory=AlertSettings)  # type: ignore[arg-type]
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)  # type: ignore[arg-type]
 
     base_dir: Path = Field(Path("."), exclude=True)
     path: Path | None = Field(None, exclude=True)
-    resolved_password: SecretStr = Field(SecretStr(""), exclude=True, repr=False)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def phones(self) -> dict[str, str]:
+        """Each person's name and number, as the timeline needs them."""
+        return {name: p.phone for name, p in self.people.items()}
+
+    def person_named(self, text: str) -> str | None:
+        """The [people] key that ``text`` names (any case), or None."""
+        wanted = text.strip().lower()
+        return next((name for name in self.people if name.lower() == wanted), None)
+
+    def fallback_of(self, n: NumberSettings) -> tuple[str | None, str | None]:
+        """A number's fallback as (phone, person's name or None); (None, None) for 'none'."""
+        if n.fallback == "none":
+            return None, None
+        person = self.person_named(n.fallback)
+        if person is not None:
+            return self.people[person].phone, person
+        return normalise(n.fallback), None
 
     def calendar_path(self, name: str) -> Path:
         src = self.calendars[name].source or ""
@@ -292,15 +360,20 @@ class Config(_Strict):
         xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         return Path(xdg) / "forwardd"
 
+    @functools.cached_property
+    def _numbers_by_voip(self) -> dict[str, NumberSettings]:
+        return {n.voipnumber: n for n in self.numbers}
+
     def number(self, voipnumber: str) -> NumberSettings:
-        for n in self.numbers:
-            if n.voipnumber == voipnumber:
-                return n
-        raise KeyError(voipnumber)
+        """A managed number's settings. Raises KeyError."""
+        return self._numbers_by_voip[voipnumber]
 
 
 # --------------------------------------------------------------------------------------------
 # loading
+
+# Keys that existed once: a config that still has one is told what replaced it.
+REPLACED: dict[str, str] = {}
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -315,61 +388,138 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _logical_problems(cfg: Config) -> list[tuple[str, str]]:
-    """Cross-field rules: names that must be defined, numbers that must be unique."""
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model whose keys live at ``loc`` (for "did you mean"), following fields, lists and tables."""
+    annotation: Any = Config
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        model = _inner_model(annotation)
+        if isinstance(part, int) or model is None:
+            if model is None:
+                return None
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        if _is_table(annotation) and parts:
+            parts.pop(0)  # the table's own key (a calendar's or a person's name)
+    return _inner_model(annotation)
+
+
+def _is_table(annotation: Any) -> bool:
+    if get_origin(annotation) is dict:
+        return True
+    return any(_is_table(a) for a in get_args(annotation) if a is not type(None))
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    """The BaseModel inside ``X``, ``X | None``, ``list[X]``, ``dict[str, X]``, ``Annotated[X, ...]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _unknown_key_reason(loc: tuple[Any, ...]) -> str:
+    path = _loc(loc)
+    generic = re.sub(r"\[\d+\]", "", path)
+    if path in REPLACED or generic in REPLACED:
+        return f"is no longer a setting: {REPLACED.get(path) or REPLACED[generic]}"
+    model = _model_at(loc[:-1])
+    known = sorted(model.model_fields) if model is not None else []
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else (f"; known keys: {', '.join(known)}" if known else "")
+    return f"unknown key{hint}"
+
+
+def _logical_problems(data: dict[str, Any], base_dir: Path) -> list[tuple[str, str]]:
+    """Cross-field rules, checked on the raw document so that they are reported together with the
+    schema's problems: names that must be defined, numbers that must be unique, files that must exist."""
     problems: list[tuple[str, str]] = []
+    calendars: dict[str, Any] = data["calendars"] if isinstance(data.get("calendars"), dict) else {}
+    people: dict[str, Any] = data["people"] if isinstance(data.get("people"), dict) else {}
+    known = ", ".join(sorted(map(str, calendars))) or "none defined"
+    numbers: list[Any] = data["numbers"] if isinstance(data.get("numbers"), list) else []
     seen: dict[str, int] = {}
-    for i, n in enumerate(cfg.numbers):
-        if n.voipnumber in seen:
-            problems.append((f"numbers[{i}].voipnumber", f"{n.voipnumber} is already configured at numbers[{seen[n.voipnumber]}]"))
-        seen.setdefault(n.voipnumber, i)
-        refs = [("rota", n.rota)] if n.rota else []
-        refs += [(f"overrides[{j}]", c) for j, c in enumerate(n.overrides)]
-        refs += [(f"holidays[{j}]", c) for j, c in enumerate(n.holidays)]
+    for i, n in enumerate(numbers):
+        if not isinstance(n, dict):
+            continue
+        v = str(n.get("voipnumber"))
+        if v in seen:
+            problems.append((f"numbers[{i}].voipnumber", f"{v} is already configured at numbers[{seen[v]}]"))
+        seen.setdefault(v, i)
+        refs: list[tuple[str, Any]] = [("rota", n["rota"])] if n.get("rota") is not None else []
+        for key in ("overrides", "holidays"):
+            if isinstance(n.get(key), list):
+                refs += [(f"{key}[{j}]", c) for j, c in enumerate(n[key])]
         for key, name in refs:
-            if name not in cfg.calendars:
-                known = ", ".join(sorted(cfg.calendars)) or "none defined"
-                problems.append((f"numbers[{i}].{key}", f"calendar {name!r} is not defined in [calendars] ({known})"))
-        if n.rota is None and not n.overrides and n.fallback == "none":
+            if isinstance(name, str) and name not in calendars:
+                close = difflib.get_close_matches(name, list(map(str, calendars)), n=1, cutoff=0.6)
+                hint = f"; did you mean '{close[0]}'?" if close else f" ({known})"
+                problems.append((f"numbers[{i}].{key}", f"calendar {name!r} is not defined in [calendars]{hint}"))
+        fallback = n.get("fallback", "none")
+        if isinstance(fallback, str) and fallback.strip().lower() not in ("none",):
+            if not any(str(p).lower() == fallback.strip().lower() for p in people):
+                try:
+                    normalise(fallback)
+                except PhoneError as err:
+                    problems.append((f"numbers[{i}].fallback", f"{err}, nor a person in [people]"))
+        has_rota = n.get("rota") is not None or bool(n.get("overrides"))
+        if not has_rota and (not isinstance(fallback, str) or fallback.strip().lower() == "none"):
             problems.append((f"numbers[{i}]", "has no rota, no overrides and no fallback: it would never forward"))
-    for name, c in cfg.calendars.items():
-        if c.source and not c.is_url and not cfg.calendar_path(name).is_file():
-            problems.append((f"calendars.{name}.source", f"file {cfg.calendar_path(name)} does not exist"))
-    for person in cfg.people:
-        if not re.search(r"\w", person):
+    for name, c in calendars.items():
+        if not isinstance(c, dict) or not isinstance(c.get("source"), str):
+            continue
+        src = c["source"]
+        if not re.match(r"^https?://", src) and not (base_dir / src).resolve().is_file():
+            problems.append((f"calendars.{name}.source", f"file {(base_dir / src).resolve()} does not exist"))
+    for person in people:
+        if not re.search(r"\w", str(person)):
             problems.append((f"people.{person}", "a person's name needs at least one letter or digit"))
     return problems
 
 
-def _resolve_password(cfg: Config, env: dict[str, str]) -> tuple[SecretStr | None, list[tuple[str, str]]]:
+def aql_password(cfg: Config, env: dict[str, str] | None = None) -> SecretStr:
+    """The aql password, for the commands that talk to aql (the others never need it).
+
+    Looked for in ``aql.password``, ``aql.password_file``, ``aql.password_env``, then the systemd
+    credential ``aql-password``. Raises ConfigError naming the key and the reason."""
+    env = dict(os.environ) if env is None else env
     a = cfg.aql
+    where = str(cfg.path) if cfg.path else None
     given = [k for k in ("password", "password_file", "password_env") if getattr(a, k) is not None]
     if len(given) > 1:
-        return None, [("aql", f"give only one of {', '.join(given)}")]
+        raise ConfigError([("aql", f"give only one of {', '.join(given)}")], where)
     if a.password is not None:
-        return a.password, []
+        return a.password
     if a.password_env is not None:
         if a.password_env not in env:
-            return None, [("aql.password_env", f"environment variable {a.password_env} is not set")]
-        return SecretStr(env[a.password_env]), []
+            raise ConfigError([("aql.password_env", f"environment variable {a.password_env} is not set")], where)
+        return SecretStr(env[a.password_env])
     if a.password_file is not None:
         path = cfg.base_dir / a.password_file
         try:
-            return SecretStr(path.read_text().strip()), []
+            return SecretStr(path.read_text().strip())
         except OSError as err:
-            return None, [("aql.password_file", f"cannot read {path}: {err.strerror}")]
+            raise ConfigError([("aql.password_file", f"cannot read {path}: {err.strerror}")], where) from None
     cred = env.get("CREDENTIALS_DIRECTORY")
     if cred and (Path(cred) / CREDENTIAL_NAME).is_file():
-        return SecretStr((Path(cred) / CREDENTIAL_NAME).read_text().strip()), []
+        return SecretStr((Path(cred) / CREDENTIAL_NAME).read_text().strip())
     if a.url == SIMULATED:
-        return SecretStr("simulated"), []
-    return None, [("aql.password", "no password: set password_file, password_env, or a systemd credential 'aql-password'")]
+        return SecretStr(SIMULATED)
+    raise ConfigError(
+        [("aql.password", "no password: set password_file, password_env, or a systemd credential 'aql-password'")],
+        where)
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     """Read and validate a config file. Raises ConfigError listing every problem at its key path."""
     path = Path(path)
-    env = dict(os.environ) if env is None else env
     try:
         raw = path.read_bytes()
     except OSError as err:
@@ -384,21 +534,30 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
 def config_from_dict(
     data: dict[str, Any], base_dir: Path = Path("."), path: Path | None = None, env: dict[str, str] | None = None
 ) -> Config:
-    """Validate an already-parsed TOML document. Raises ConfigError."""
-    env = dict(os.environ) if env is None else env
-    for reserved in ("base_dir", "path", "resolved_password"):
+    """Validate an already-parsed TOML document. Raises ConfigError with every problem at once.
+
+    ``env`` is accepted for symmetry with ``aql_password``; validation itself reads no environment."""
+    where = str(path) if path else None
+    for reserved in ("base_dir", "path"):
         if reserved in data:
-            raise ConfigError([(reserved, "extra inputs are not permitted")], str(path) if path else None)
+            raise ConfigError([(reserved, "unknown key")], where)
+    problems: list[tuple[str, str]] = []
+    cfg: Config | None = None
     try:
         cfg = Config.model_validate({**data, "base_dir": base_dir, "path": path})
     except ValidationError as err:
-        problems = [(_loc(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in err.errors()]
-        raise ConfigError(problems, str(path) if path else None) from None
-    problems = _logical_problems(cfg)
-    password, pw_problems = _resolve_password(cfg, env)
-    problems += pw_problems
-    if problems:
-        raise ConfigError(problems, str(path) if path else None)
+        for e in err.errors():
+            if e["type"] == "extra_forbidden":
+                problems.append((_loc(e["loc"]), _unknown_key_reason(e["loc"])))
+            else:
+                loc = e["loc"]
+                if loc[:1] == ("people",) and loc[-1:] == ("phone",) and isinstance(
+                        data.get("people", {}).get(loc[1]), (str, int)):
+                    loc = loc[:-1]  # the short form: people.alice = "...", so the key is people.alice
+                problems.append((_loc(loc), e["msg"].removeprefix("Value error, ")))
+    problems += [p for p in _logical_problems(data, base_dir) if p not in problems]
+    if problems or cfg is None:
+        raise ConfigError(problems, where)
     if cfg.aql.password is not None and path is not None:
         mode = path.stat().st_mode
         if mode & (stat.S_IRGRP | stat.S_IROTH):
@@ -407,4 +566,4 @@ def config_from_dict(
                 f"use password_file or chmod 600 {path}",
                 stacklevel=2,
             )
-    return cfg.model_copy(update={"resolved_password": password})
+    return cfg

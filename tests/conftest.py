@@ -50,3 +50,20 @@ def fake_proc(tmp_path: Path):
     f = FakeProc(tmp_path)
     yield f
     f.stop()
+
+
+def small_config(numbers: tuple[str, ...] = ("606309", "606310", "700001"), **extra: object):  # noqa: ANN201
+    """A config holding ``numbers`` (each with a fallback, so no calendar is needed)."""
+    from forwardd.config import config_from_dict
+
+    return config_from_dict({"numbers": [{"voipnumber": n, "fallback": "07700 900999"} for n in numbers], **extra},
+                            env={})
+
+
+def make_reconciler(client, alerts=None, clock=None, journal=None, cfg=None, **kw):  # noqa: ANN001, ANN201
+    """A Reconciler on a small config, a virtual clock (sleeping on it costs no real time) by default."""
+    from forwardd.clock import VirtualClock
+    from forwardd.service.reconcile import Reconciler
+
+    return Reconciler(cfg or small_config(), client, journal, alerts,
+                      clock or VirtualClock(dt.datetime(2026, 12, 1, 12, tzinfo=UTC)), **kw)

@@ -131,10 +131,31 @@ def misrouted_samples(history: list[dict], timeline: list[Segment], step: float 
 
 
 def journal(tmp: Path) -> list[dict]:
-    db = sqlite3.connect(str(tmp / "state" / "journal.sqlite"))
-    rows = db.execute("SELECT kind, voipnumber, ok, detail FROM entries ORDER BY id").fetchall()
-    db.close()
+    """Every journal entry, read-only (a daemon may be writing); [] before the journal exists."""
+    path = tmp / "state" / "journal.sqlite"
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = db.execute("SELECT kind, voipnumber, ok, detail FROM entries ORDER BY id").fetchall()
+    except sqlite3.OperationalError as err:
+        if "no such table" in str(err):
+            return []
+        raise
+    finally:
+        db.close()
     return [{"kind": k, "voipnumber": v, "ok": ok, **json.loads(d)} for k, v, ok, d in rows]
+
+
+def integrity(path: Path) -> str:
+    """SQLite's integrity check of a journal that may have been left by a killed process."""
+    if not path.exists():
+        return "ok"
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        db.close()
 
 
 def wait_for(cond, timeout: float = 15) -> None:  # noqa: ANN001
@@ -149,3 +170,18 @@ def wait_for(cond, timeout: float = 15) -> None:  # noqa: ANN001
     raise AssertionError("condition not met in time")
 
 
+
+
+def passes(tmp: Path, name: str = "daemon") -> int:
+    """How many reconcile passes the daemon has logged so far."""
+    return (tmp / f"{name}.log").read_text().count('"event": "reconcile_pass"')
+
+
+def wait_for_passes(tmp: Path, more: int, name: str = "daemon", timeout: float = 30) -> None:
+    """Wait until the daemon has logged ``more`` further reconcile passes (an event, not a guess of time)."""
+    start = passes(tmp, name)
+    wait_for(lambda: passes(tmp, name) >= start + more, timeout)
+
+
+def calendar_checks(tmp: Path) -> int:
+    return sum(1 for e in journal(tmp) if e["kind"] == "calendar")

@@ -15,14 +15,14 @@ import pytest
 from forwardd.aql.account import Account
 from forwardd.aql.client import AqlClient
 from forwardd.aql.fake import FakeAqlServer
+from forwardd.clock import VirtualClock
 from forwardd.config import AlertSettings
 from forwardd.core.compiler import Change
 from forwardd.core.plan import NumberPlan
 from forwardd.core.provider import Program
 from forwardd.notify.alerts import Alerts
-from forwardd.service.reconcile import Reconciler
 
-from .conftest import PASSWORD, UTC
+from .conftest import PASSWORD, UTC, make_reconciler
 
 T0 = dt.datetime(2026, 12, 1, 12, tzinfo=UTC)
 
@@ -129,8 +129,8 @@ def _reconcile(fake: FakeAqlServer, alerts: Alerts, now: dt.datetime, password: 
 
     async def go():  # noqa: ANN202
         async with AqlClient(fake.url, "acme", password) as c:
-            rec = Reconciler(c, None, alerts, clock=lambda: now, sleep=lambda s: asyncio.sleep(0), attempts_per_pass=2)
-            return await rec.reconcile(plan, True)
+            rec = make_reconciler(c, alerts, clock=VirtualClock(now), attempts_per_pass=2)
+            return await rec.reconcile(plan)
 
     return asyncio.run(go())
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from forwardd.aql.account import Account
 from forwardd.aql.client import AqlClient, parse_fields, parse_numbers, parse_status
 from forwardd.aql.fake import FakeAqlServer
+from forwardd.clock import VirtualClock
 from forwardd.core.compiler import Change
 from forwardd.core.plan import NumberPlan
 from forwardd.core.provider import Program
@@ -28,9 +29,8 @@ from forwardd.errors import (
     AqlTransportError,
 )
 from forwardd.logs import configure, register_secret
-from forwardd.service.reconcile import Reconciler
 
-from .conftest import PASSWORD, UTC
+from .conftest import PASSWORD, UTC, make_reconciler
 
 
 def client_for(fake: FakeAqlServer, password: str = PASSWORD, timeout: float = 5.0) -> AqlClient:
@@ -163,8 +163,8 @@ def test_read_back_that_disagrees_is_detected_and_retried(fake: FakeAqlServer, a
 
     async def go():  # noqa: ANN202
         async with client_for(fake) as c:
-            rec = Reconciler(c, None, None, clock=lambda: now, sleep=lambda s: asyncio.sleep(0))
-            return await rec.reconcile(plan, True)
+            rec = make_reconciler(c, clock=VirtualClock(now))
+            return await rec.reconcile(plan)
 
     out = run(go())
     assert out.ok and out.changed and out.attempts == 2

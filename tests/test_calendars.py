@@ -25,7 +25,7 @@ def timeline_of(path: Path, start: dt.datetime, days: float, people: dict[str, s
     end = start + dt.timedelta(days=days)
     events, notes = cal.events_between(start, end)
     segments, warnings = build_timeline(start, end, LONDON, Policy(people), rota=events)
-    return segments, [*cal.warnings, *notes, *warnings]
+    return segments, [*cal.warnings, *notes, *map(str, warnings)]
 
 
 @pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)

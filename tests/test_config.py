@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forwardd.config import config_from_dict, load_config, parse_duration
+from forwardd.config import aql_password, config_from_dict, load_config, parse_duration
 from forwardd.errors import ConfigError
 
 from .conftest import ROOT, run_cli
@@ -48,8 +48,8 @@ def problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> li
 
 def test_good_config_loads_and_normalises_numbers(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, GOOD), env={})
-    assert cfg.people["alice"] == "07700900001"
-    assert cfg.numbers[0].fallback == "07700900999"
+    assert cfg.phones["alice"] == "07700900001"
+    assert cfg.fallback_of(cfg.numbers[0]) == ("07700900999", None)
     assert cfg.numbers[0].office_hours[0].weekdays == frozenset(range(5))
     assert cfg.aql.min_slack == dt.timedelta(minutes=5)
 
@@ -57,7 +57,8 @@ def test_good_config_loads_and_normalises_numbers(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "path", "reason"),
     [
-        (("[[numbers]]", "[[numbers]]\ncolour = 'red'"), "numbers[0].colour", "Extra inputs are not permitted"),
+        (("[[numbers]]", "[[numbers]]\ncolour = 'red'"), "numbers[0].colour", "unknown key"),
+        (("[[numbers]]", "[[numbers]]\nrotaa = 'rota'"), "numbers[0].rotaa", "did you mean 'rota'"),
         (('voipnumber = "606309"', 'voipnumber = "506309"'), "numbers[0].voipnumber", "not an aql VoIP number"),
         (('voipnumber = "606309"', 'voipnumber = "60630"'), "numbers[0].voipnumber", "6 digits"),
         (('alice = "07700 900001"', 'alice = "12345"'), "people.alice", "not a valid phone number"),
@@ -81,15 +82,22 @@ def test_each_mistake_names_its_key_path_and_reason(tmp_path: Path, change: tupl
     assert any(p == path and reason in r for p, r in found), found
 
 
+def password_problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    cfg = load_config(write(tmp_path, text), env={})  # the config itself is fine without a password
+    with pytest.raises(ConfigError) as info:
+        aql_password(cfg, env or {})
+    return info.value.problems
+
+
 def test_missing_password_file_is_reported_at_its_key(tmp_path: Path) -> None:
     text = GOOD.replace('url = "simulated"', 'url = "https://gw.aql.com/reseller/voipapi.php"\npassword_file = "nope"')
-    found = problems(tmp_path, text)
+    found = password_problems(tmp_path, text)
     assert found[0][0] == "aql.password_file" and "cannot read" in found[0][1]
 
 
 def test_real_account_without_any_password_is_an_error(tmp_path: Path) -> None:
     text = GOOD.replace('url = "simulated"', 'url = "https://gw.aql.com/reseller/voipapi.php"')
-    assert problems(tmp_path, text)[0][0] == "aql.password"
+    assert password_problems(tmp_path, text)[0][0] == "aql.password"
 
 
 def test_password_is_found_in_systemd_credentials(tmp_path: Path) -> None:
@@ -97,8 +105,8 @@ def test_password_is_found_in_systemd_credentials(tmp_path: Path) -> None:
     creds.mkdir()
     (creds / "aql-password").write_text("from-credential\n")
     text = GOOD.replace('url = "simulated"', 'url = "https://gw.aql.com/reseller/voipapi.php"')
-    cfg = load_config(write(tmp_path, text), env={"CREDENTIALS_DIRECTORY": str(creds)})
-    assert cfg.resolved_password.get_secret_value() == "from-credential"
+    cfg = load_config(write(tmp_path, text), env={})
+    assert aql_password(cfg, {"CREDENTIALS_DIRECTORY": str(creds)}).get_secret_value() == "from-credential"
     assert "from-credential" not in repr(cfg)
 
 
@@ -193,3 +201,37 @@ def test_fuzzed_values_give_path_and_reason_never_a_traceback(tmp_path_factory: 
         config_from_dict(data, base_dir=base, env={})
     except ConfigError as err:
         assert err.problems and all(isinstance(p, str) and r for p, r in err.problems)
+
+
+def test_schema_and_cross_reference_errors_are_reported_in_one_run(tmp_path: Path) -> None:
+    text = (GOOD.replace('voipnumber = "606309"', 'voipnumber = "1"').replace('rota = "rota"', 'rota = "rotaa"')
+            .replace("[aql]", "[aql]\npasword = 'x'"))
+    found = dict(problems(tmp_path, text))
+    assert "not an aql VoIP number" in found["numbers[0].voipnumber"]
+    assert "calendar 'rotaa' is not defined" in found["numbers[0].rota"] and "did you mean 'rota'" in found["numbers[0].rota"]
+    assert found["aql.pasword"] == "unknown key; did you mean 'password'?"
+
+
+def test_unknown_keys_in_tables_get_a_suggestion(tmp_path: Path) -> None:
+    text = GOOD.replace('rota = { source = "rota.ics" }', 'rota = { sorce = "rota.ics" }').replace(
+        'alice = "07700 900001"', 'alice = { phone = "07700 900001", notfy = [] }')
+    found = dict(problems(tmp_path, text))
+    assert "did you mean 'source'" in found["calendars.rota.sorce"]
+    assert "did you mean 'notify'" in found["people.alice.notfy"]
+
+
+def test_fallback_may_name_a_person_in_any_case(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD.replace('fallback = "07700 900999"', 'fallback = "Alice"')), env={})
+    assert cfg.fallback_of(cfg.numbers[0]) == ("07700900001", "alice")
+    found = dict(problems(tmp_path, GOOD.replace('fallback = "07700 900999"', 'fallback = "alicia"')))
+    assert "nor a person in [people]" in found["numbers[0].fallback"]
+
+
+def test_people_in_table_form_with_notify_urls(tmp_path: Path) -> None:
+    text = GOOD.replace('alice = "07700 900001"',
+                        'alice = { phone = "07700 900001", notify = ["json://127.0.0.1:9/x"] }\nbob = "07700 900002"')
+    cfg = load_config(write(tmp_path, text), env={})
+    assert cfg.phones == {"alice": "07700900001", "bob": "07700900002"}
+    assert cfg.people["alice"].notify == ["json://127.0.0.1:9/x"] and cfg.people["bob"].notify == []
+    found = dict(problems(tmp_path, GOOD.replace('alice = "07700 900001"', 'alice = "12345"')))
+    assert "not a valid phone number" in found["people.alice"]  # the short form's key, not people.alice.phone

@@ -27,12 +27,14 @@ from .e2e import (
     C,
     FakeProc,
     ics,
+    integrity,
     journal,
     misrouted_samples,
     sleep_until,
     start_daemon,
     stop,
     wait_for,
+    wait_for_passes,
     write_config,
 )
 
@@ -110,13 +112,13 @@ def test_a_hand_made_change_is_alerted_and_restored_or_only_reported(
     proc = start_daemon(cfg, tmp_path)
     try:
         wait_for(lambda: fake_proc.get("state")[NUMBER]["forwardto"] == A)
-        time.sleep(0.5)
+        wait_for(lambda: any(e["kind"] == "readback" and e["ok"] for e in journal(tmp_path)))  # confirmed first
         fake_proc.post("set", {"voipnumber": NUMBER, "fields": {"forwardto": "07700900777"}})
         wait_for(lambda: any(e["kind"] == "drift" for e in journal(tmp_path)))
         if on_drift == "restore":
             wait_for(lambda: fake_proc.get("state")[NUMBER]["forwardto"] == A)
         else:
-            time.sleep(3)  # several periodic passes: still only reported
+            wait_for_passes(tmp_path, 3)  # several periodic passes: still only reported
             assert fake_proc.get("state")[NUMBER]["forwardto"] == "07700900777"
     finally:
         assert stop(proc) == 0
@@ -187,6 +189,7 @@ def test_prometheus_metrics_on_loopback(tmp_path: Path, fake_proc: FakeProc) -> 
         wait_for(lambda: f'forwardd_last_success_timestamp_seconds{{voipnumber="{NUMBER}"}}' in scrape())
         text = scrape()
         assert 'forwardd_calendar_age_seconds{calendar="rota"}' in text
+        assert "process_resident_memory_bytes" in text  # prometheus-client's standard process metrics
     finally:
         stop(proc)
 
@@ -217,3 +220,61 @@ def test_status_and_check_online_use_listusers(tmp_path: Path, fake_proc: FakePr
     rows = {row["voipnumber"]: row for row in json.loads(r.stdout)["numbers"]}
     assert rows["799999"]["in_account"] is False and rows[NUMBER]["in_account"] is True
     assert r.returncode == 1
+
+
+def test_fifty_sighups_within_a_second_while_a_change_is_retried(tmp_path: Path, fake_proc: FakeProc) -> None:
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    cfg = write_config(tmp_path, fake_proc.url, [(now - dt.timedelta(hours=1), now + dt.timedelta(hours=2), "Alice")])
+    fake_proc.post("latency", {"seconds": 0.02})
+    fake_proc.post("faults", {"faults": [{"kind": "http5xx", "count": 25, "action": "changeuser"}]})
+    proc = start_daemon(cfg, tmp_path)
+    try:
+        wait_for(lambda: sum(e["kind"] == "error" for e in journal(tmp_path)) >= 2, timeout=30)
+        for _ in range(50):
+            proc.send_signal(signal.SIGHUP)
+            time.sleep(0.02)
+        wait_for(lambda: fake_proc.get("state")[NUMBER]["forwardto"] == A, timeout=90)
+        wait_for(lambda: "reloaded" in (tmp_path / "daemon.log").read_text(), timeout=30)
+        assert proc.poll() is None
+    finally:
+        assert stop(proc) == 0
+    log = (tmp_path / "daemon.log").read_text()
+    for bad in ("Traceback", "RuntimeError", "ProgrammingError", "closed"):
+        assert bad not in log, bad
+    # the 50 signals were folded into a few reloads, not 50 of them
+    assert 1 <= log.count('"event": "reloaded"') <= 5
+    assert integrity(tmp_path / "state" / "journal.sqlite") == "ok"
+    entries = journal(tmp_path)
+    assert sum(e["kind"] == "error" and "HTTP 503" in e["error"] for e in entries) == 25
+    assert any(e["kind"] == "readback" and e["ok"] == 1 and e["fields"]["forwardto"] == A for e in entries)
+    # never two passes on one number at once: the fake never saw two of its requests in flight together
+    assert fake_proc.get("requests")["max_in_flight_per_number"] == 1
+
+
+def test_a_second_instance_on_the_same_state_directory_exits_at_once(tmp_path: Path, fake_proc: FakeProc) -> None:
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    cfg = write_config(tmp_path, fake_proc.url, [(now - dt.timedelta(hours=1), now + dt.timedelta(hours=2), "Alice")])
+    proc = start_daemon(cfg, tmp_path)
+    env = {**os.environ, "AQL_PW": PASSWORD}
+    try:
+        wait_for(lambda: fake_proc.get("state")[NUMBER]["forwardto"] == A)
+        for command in ("run", "apply"):
+            t = time.monotonic()
+            r = subprocess.run([sys.executable, "-m", "forwardd", command, "--config", str(cfg)], capture_output=True,
+                               text=True, cwd=ROOT, env=env, timeout=30)
+            took = time.monotonic() - t
+            assert r.returncode == 1, (command, r.stdout, r.stderr)
+            assert f"another forwardd (pid {proc.pid}) is running on {tmp_path / 'state'}" in r.stderr
+            assert took < 3.5  # the interpreter's own start-up included; the lock itself does not wait
+        # read-only commands do not take the lock
+        for command in (["status"], ["history"], ["plan", "--days", "1"]):
+            r = subprocess.run([sys.executable, "-m", "forwardd", *command, "--config", str(cfg)], capture_output=True,
+                               text=True, cwd=ROOT, env=env, timeout=60)
+            assert r.returncode == 0, (command, r.stdout, r.stderr)
+        assert proc.poll() is None
+    finally:
+        assert stop(proc) == 0
+    # once it has gone, the lock is free again
+    r = subprocess.run([sys.executable, "-m", "forwardd", "apply", "--config", str(cfg)], capture_output=True,
+                       text=True, cwd=ROOT, env=env, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr

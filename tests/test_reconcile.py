@@ -8,12 +8,13 @@ import datetime as dt
 from forwardd.aql.account import Account
 from forwardd.aql.client import AqlClient
 from forwardd.aql.fake import FakeAqlServer
+from forwardd.clock import VirtualClock
+from forwardd.config import config_from_dict
 from forwardd.core.compiler import Change
 from forwardd.core.plan import NumberPlan
 from forwardd.core.provider import Program
-from forwardd.service.reconcile import Reconciler
 
-from .conftest import PASSWORD, UTC
+from .conftest import PASSWORD, UTC, make_reconciler
 
 T0 = dt.datetime(2026, 12, 1, 12, tzinfo=UTC)
 
@@ -25,8 +26,10 @@ def test_forwardcli_is_kept_and_unmanaged_fields_are_never_sent(account: Account
 
     async def go():  # noqa: ANN202
         async with AqlClient(fake.url, "acme", PASSWORD) as c:
-            rec = Reconciler(c, None, None, clock=lambda: T0, sleep=lambda s: asyncio.sleep(0))
-            return await rec.reconcile(plan, forwardcli=False)
+            cfg = config_from_dict({"numbers": [{"voipnumber": "606309", "fallback": "07700 900999",
+                                                 "forwardcli": False}]}, env={})
+            rec = make_reconciler(c, cfg=cfg, clock=VirtualClock(T0))
+            return await rec.reconcile(plan)
 
     with FakeAqlServer(account) as fake:
         out = asyncio.run(go())
@@ -38,31 +41,20 @@ def test_forwardcli_is_kept_and_unmanaged_fields_are_never_sent(account: Account
     assert sent <= {"forwardto", "forwardactive", "forwardstart", "forwardend", "forwardcli"}
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
-
-
 def _outage_of(failures: int, keep_trying: dt.timedelta | None, account: Account):  # noqa: ANN202
     program = Program("07700900001", True)
     plan = NumberPlan("606309", [], [Change(T0, T0, program, True)])
-    clock = _Clock()
+    clock = VirtualClock(T0)
 
     async def go():  # noqa: ANN202
         async with AqlClient(fake.url, "acme", PASSWORD) as c:
-            rec = Reconciler(c, None, None, clock=clock, sleep=clock.sleep)
+            rec = make_reconciler(c, clock=clock)
             until = T0 + keep_trying if keep_trying else None
-            return await rec.reconcile(plan, True, keep_trying_until=until)
+            return await rec.reconcile(plan, keep_trying_until=until)
 
     with FakeAqlServer(account) as fake:
         fake.add_fault("http5xx", count=failures)
-        return asyncio.run(go()), clock.now - T0
+        return asyncio.run(go()), clock.now() - T0
 
 
 def test_a_pass_gives_up_after_its_attempts_but_a_due_change_keeps_trying(account: Account) -> None:

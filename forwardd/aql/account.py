@@ -5,6 +5,7 @@ does in process.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import re
@@ -13,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
+from ..clock import SystemClock
 from ..core.provider import parse_hms
+from ..files import atomic_write
+from .client import MANAGED
 
-MANAGED = ("forwardto", "forwardactive", "forwardstart", "forwardend", "forwardcli")
 WRITABLE = frozenset(
     {
         *MANAGED,
@@ -95,11 +98,12 @@ class Account:
     password: str
     users: dict[str, dict[str, str]] = field(default_factory=dict)
     wraps: bool = False  # whether a window with forwardstart > forwardend is accepted
-    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
+    clock: Callable[[], dt.datetime] = field(default_factory=lambda: SystemClock().now)
     history: list[HistoryEntry] = field(default_factory=list)
     ignore_next_changes: int = 0  # fault: answer OK to changeuser but apply nothing
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     on_change: Callable[[], None] | None = None
+    requests: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)  # (number, action)
 
     @classmethod
     def with_numbers(cls, username: str, password: str, numbers: list[str], **kw: object) -> Account:
@@ -111,9 +115,10 @@ class Account:
     def handle(self, form: Mapping[str, str]) -> str:
         """Answer one API request (form fields) with the body aql would send."""
         with self.lock:
+            action = form.get("action", "")
+            self.requests[(form.get("voipnumber", ""), action)] += 1
             if form.get("username") != self.username or form.get("password") != self.password:
                 return "ERR:Invalid username or password"
-            action = form.get("action", "")
             if action == "listusers":
                 return "\n".join(sorted(self.users))
             if action not in ("getuser", "changeuser"):
@@ -149,6 +154,12 @@ class Account:
             self.on_change()
         return "OK"
 
+    def add_numbers(self, numbers: list[str]) -> None:
+        """Numbers a reloaded config adds to the simulated account, as new ones."""
+        with self.lock:
+            for n in numbers:
+                self.users.setdefault(n, default_user(n))
+
     def set_fields(self, number: str, fields: Mapping[str, str]) -> None:
         """Change a number as the aql portal would (a hand-made change): recorded in the history."""
         with self.lock:
@@ -161,23 +172,24 @@ class Account:
     def save(self, path: Path) -> None:
         with self.lock:
             data = {"users": self.users, "history": [h.as_json() for h in self.history[-5000:]]}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(path)
+        atomic_write(path, json.dumps(data))
 
     def load(self, path: Path) -> None:
+        """Take the saved state; a missing or unreadable file leaves the account as it is."""
         try:
             data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return
-        with self.lock:
-            for number, fields in data.get("users", {}).items():
-                if number in self.users:
-                    self.users[number].update(fields)
-            self.history = [
+            users = {str(n): {str(k): str(v) for k, v in f.items()} for n, f in data.get("users", {}).items()}
+            history = [
                 HistoryEntry(dt.datetime.fromisoformat(h["at"]), h["voipnumber"], h["fields"], h["changed"])
                 for h in data.get("history", [])
             ]
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return
+        with self.lock:
+            for number, fields in users.items():
+                if number in self.users:
+                    self.users[number].update(fields)
+            self.history = history
 
 
 def _field_problem(key: str, value: str) -> str | None:

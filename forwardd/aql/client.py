@@ -18,8 +18,9 @@ import httpx
 from pydantic import SecretStr
 
 from ..errors import AqlAuthError, AqlProtocolError, AqlRejected, AqlTransportError
-from .account import Account
 
+# The fields forwardd owns on a number; every other field (voicemail, fax, SIP...) is left as it is.
+MANAGED = ("forwardto", "forwardactive", "forwardstart", "forwardend", "forwardcli")
 REQUIRED_FIELDS = ("forwardto", "forwardactive", "forwardstart", "forwardend")
 _AUTH = re.compile(r"password|username|auth|login|credential", re.IGNORECASE)
 _FIELD_LINE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -160,18 +161,3 @@ class AqlClient:
     async def listusers(self) -> list[str]:
         """The account's VoIP numbers. Raises AqlError."""
         return parse_numbers(await self._post("listusers", {}))
-
-
-class SimulatedTransport(httpx.MockTransport):
-    """The built-in simulated account (``url = "simulated"``): the fake server's model, in process."""
-
-    def __init__(self, account: Account) -> None:
-        self.account = account
-
-        def handler(request: httpx.Request) -> httpx.Response:
-            from urllib.parse import parse_qs
-
-            form = {k: v[-1] for k, v in parse_qs(request.content.decode(), keep_blank_values=True).items()}
-            return httpx.Response(200, text=account.handle(form))
-
-        super().__init__(handler)

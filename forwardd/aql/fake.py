@@ -4,6 +4,9 @@ injection. Used by the tests, the benchmarks and ``forwardd fake-aql``.
 Control endpoints (JSON), for tests in other processes:
 - ``GET  /_fake/state``    every number's fields
 - ``GET  /_fake/history``  every recorded change, with its time
+- ``GET  /_fake/requests`` every API request: time it arrived and was answered, action, number, the
+  ``X-Forwardd-Instance`` header; and ``max_in_flight_per_number`` (two passes on one number at once
+  show as 2)
 - ``POST /_fake/faults``   ``{"faults": [{"kind": ..., "count": N, ...}]}`` queued in order; kinds:
   ``delay`` (``seconds``), ``http5xx`` (``status``), ``drop`` (close without answering), ``err``
   (``message``), ``ignore`` (answer OK to a changeuser but apply nothing), ``body`` (answer ``body``
@@ -67,6 +70,9 @@ class FakeAqlServer:
         self.account = account
         self.faults = FaultPlan()
         self.requests = 0
+        self.log: list[dict[str, Any]] = []
+        self._in_flight: dict[str, int] = {}
+        self.max_in_flight_per_number = 0
         self._port = port
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.AbstractServer | None = None
@@ -126,8 +132,8 @@ class FakeAqlServer:
                 request = await self._read_request(reader)
                 if request is None:
                     break
-                method, path, body = request
-                answer = await self._answer(method, path, body)
+                method, path, body, headers = request
+                answer = await self._logged(method, path, body, headers)
                 if answer is None:  # a dropped connection, as a fault
                     writer.transport.abort()
                     return
@@ -143,8 +149,27 @@ class FakeAqlServer:
         finally:
             writer.close()
 
+    async def _logged(self, method: str, path: str, body: str, headers: dict[str, str]) -> tuple[int, str, str] | None:
+        if path.startswith("/_fake/") or method != "POST":
+            return await self._answer(method, path, body)
+        form = {k: v[-1] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
+        number = form.get("voipnumber", "")
+        entry: dict[str, Any] = {"at": self.account.clock().timestamp(), "action": form.get("action", ""), "voipnumber": number,
+                                 "instance": headers.get("x-forwardd-instance")}
+        self._in_flight[number] = self._in_flight.get(number, 0) + 1
+        if number:
+            self.max_in_flight_per_number = max(self.max_in_flight_per_number, self._in_flight[number])
+        try:
+            answer = await self._answer(method, path, body)
+        finally:
+            self._in_flight[number] -= 1
+            entry["done"] = self.account.clock().timestamp()
+            entry["status"] = answer[0] if answer is not None else None
+            self.log.append(entry)
+        return answer
+
     @staticmethod
-    async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, str] | None:
+    async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, str, dict[str, str]] | None:
         line = await reader.readline()
         if not line:
             return None
@@ -152,15 +177,17 @@ class FakeAqlServer:
         if len(parts) < 2:
             return None
         length = 0
+        headers: dict[str, str] = {}
         while True:
             header = await reader.readline()
             if header in (b"\r\n", b"\n", b""):
                 break
             name, _, value = header.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
             if name.strip().lower() == "content-length":
                 length = int(value.strip() or 0)
         body = (await reader.readexactly(length)).decode("utf-8", "replace") if length else ""
-        return parts[0], parts[1], body
+        return parts[0], parts[1], body, headers
 
     async def _answer(self, method: str, path: str, body: str) -> tuple[int, str, str] | None:
         acct = self.account
@@ -170,6 +197,9 @@ class FakeAqlServer:
                     return 200, json.dumps(acct.users), "application/json"
                 if path == "/_fake/history":
                     return 200, json.dumps([h.as_json() for h in acct.history]), "application/json"
+            if path == "/_fake/requests":
+                return 200, json.dumps({"requests": self.log, "in_flight": sum(self._in_flight.values()),
+                                        "max_in_flight_per_number": self.max_in_flight_per_number}), "application/json"
             return 404, "not found", "text/plain"
         if path.startswith("/_fake/"):
             return self._control(path, json.loads(body or "{}"))

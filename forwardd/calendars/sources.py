@@ -1,62 +1,108 @@
 """Calendar sources: files, https feeds and built-in bank holidays, each with a last good copy. An edge.
 
-A feed is fetched with a conditional request (ETag / Last-Modified) and a timeout; parsing checks that
-the body really is iCalendar (an HTML login page is named as such). A good copy is parsed once, kept in memory and written to ``<state>/calendars/`` so that a
-restart with the feed down still plans. A failure never replaces the last good copy: it is reported
-(``SourceState.error``) and the old events keep serving.
+A feed is fetched with a conditional request (ETag / Last-Modified) under one deadline for the whole
+download (not per read), at most ``max_bytes``, following at most a few redirects and only to URLs the
+feed's own rules allow (no https -> http unless ``allow_http``). Its bytes are expanded, in a worker
+process with a deadline and bounds (``worker``, ``limits``), into occurrences over a window around the
+horizon; that *copy* is what the planner gets, as plain events. A copy is kept in memory and written to
+``<state>/calendars/`` (the bytes and the occurrences, keyed by the feed's source, its SHA-256, the time
+zone and the code's versions), so a restart with unchanged feeds expands nothing and a restart with the
+feed down still plans. A failure never replaces the last good copy: it is reported (``SourceState.error``)
+and the old events keep serving. So does a feed that suddenly has no events at all in the horizon,
+until its copy is older than ``max_age``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
 import httpx
 
-from ..config import CalendarSettings, Config
-from ..core.timeline import UTC, Event
+from ..aio import off_loop
+from ..config import CalendarSettings, Config, is_loopback_url
+from ..core.plan import CalendarEvents
+from ..core.timeline import UTC, Event, Finding
 from ..errors import CalendarError
-from .parse import (
-    REMEMBER_AHEAD,
-    REMEMBER_BEHIND,
-    ParsedCalendar,
-    RememberedCalendar,
-    parse_calendar,
-    recall,
-    remember,
-)
+from ..files import atomic_write, private_dir
+from .expand import Expansion
+from .limits import Limits
+from .worker import Expander
+
+MAX_REDIRECTS = 5
+# Occurrences are kept for a window a little wider than the horizon, so that the horizon can move on
+# by the hour for days before the feed must be expanded again.
+KEEP_BEHIND = dt.timedelta(days=1)
+KEEP_AHEAD = dt.timedelta(days=7)
 
 
-class EventSource(Protocol):
-    def events_between(self, start: dt.datetime, end: dt.datetime) -> tuple[list[Event], list[str]]: ...
+@functools.lru_cache(maxsize=1)
+def cache_version() -> str:
+    from importlib.metadata import version
+
+    from .. import __version__
+
+    return f"forwardd {__version__}, icalendar {version('icalendar')}, rie {version('recurring-ical-events')}"
+
+
+def _findings(name: str, texts: list[str]) -> tuple[Finding, ...]:
+    return tuple(Finding("calendar", t, key=f"calendar:{name}:{hashlib.sha256(t.encode()).hexdigest()[:16]}")
+                 for t in texts)
+
+
+@dataclass
+class FeedCopy:
+    """A good copy of a feed: its occurrences over a window. The bytes stay on disk when there is a
+    state directory (``data`` None), else in memory, for the next expansion."""
+
+    name: str
+    source: str
+    digest: str
+    expansion: Expansion
+    data: bytes | None = None
+
+    @functools.cached_property
+    def events(self) -> CalendarEvents:
+        e = self.expansion
+        return CalendarEvents(self.name, f"{self.digest[:16]}@{e.window[0].isoformat()}", tuple(e.events),
+                              _findings(self.name, [*e.warnings, *e.notes]))
+
+    def covers(self, start: dt.datetime, end: dt.datetime) -> bool:
+        return self.expansion.window[0] <= start and end <= self.expansion.window[1]
+
+    def count_between(self, start: dt.datetime, end: dt.datetime) -> int:
+        return len(self.events.between(start, end))
 
 
 @dataclass
 class BuiltinHolidays:
-    """Bank holidays from the ``holidays`` package: GB-ENG (England and Wales), GB-SCT, GB-NIR."""
+    """Bank holidays from the ``holidays`` package: GB-ENG (England and Wales), GB-WLS, GB-SCT, GB-NIR."""
 
     name: str
     region: str
     tz: ZoneInfo
 
-    def events_between(self, start: dt.datetime, end: dt.datetime) -> tuple[list[Event], list[str]]:
+    def between(self, start: dt.datetime, end: dt.datetime) -> CalendarEvents:
         subdiv = {"GB-ENG": "ENG", "GB-WLS": "WLS", "GB-SCT": "SCT", "GB-NIR": "NIR"}[self.region]
-        years = range(start.astimezone(self.tz).year, end.astimezone(self.tz).year + 1)
-        days = holidays_lib.country_holidays("GB", subdiv=subdiv, years=list(years))
+        years = list(range(start.astimezone(self.tz).year, end.astimezone(self.tz).year + 1))
+        days = holidays_lib.country_holidays("GB", subdiv=subdiv, years=years)
         out = []
         for day, title in sorted(days.items()):
             a = dt.datetime.combine(day, dt.time(), self.tz).astimezone(UTC)
             b = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), self.tz).astimezone(UTC)
             if b > start and a < end:
                 out.append(Event(a, b, title, uid=f"{self.region}-{day}", calendar=self.name))
-        return out, []
+        return CalendarEvents(self.name, f"builtin:{self.region}:{years[0]}-{years[-1]}", tuple(out))
 
 
 @dataclass
@@ -65,8 +111,8 @@ class SourceState:
 
     name: str
     settings: CalendarSettings
-    calendar: EventSource | None = None
-    good_at: dt.datetime | None = None  # when the last good copy was fetched (or the file changed)
+    copy: FeedCopy | BuiltinHolidays | None = None
+    good_at: dt.datetime | None = None  # when the last good copy was fetched (or last confirmed unchanged)
     checked_at: dt.datetime | None = None
     error: str | None = None
     digest: str | None = None
@@ -74,8 +120,14 @@ class SourceState:
     last_modified: str | None = None
 
     @property
+    def loaded(self) -> bool:
+        return self.copy is not None
+
+    @property
     def warnings(self) -> list[str]:
-        return list(getattr(self.calendar, "warnings", []))
+        if isinstance(self.copy, FeedCopy):
+            return list(self.copy.expansion.warnings) + list(self.copy.expansion.notes)
+        return []
 
     def age(self, now: dt.datetime) -> dt.timedelta | None:
         return None if self.good_at is None else now - self.good_at
@@ -89,129 +141,263 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
-class Sources:
-    """All calendars of a config. ``refresh(name, now)`` returns True when the events changed."""
+def _source_id(cfg: Config, name: str) -> str:
+    s = cfg.calendars[name]
+    return str(s.source) if s.is_url else str(cfg.calendar_path(name))
 
-    def __init__(self, cfg: Config, state_dir: Path | None, transport: httpx.BaseTransport | None = None) -> None:
+
+class Sources:
+    """All calendars of a config. ``await refresh(name, now)`` returns True when the events changed;
+    ``await snapshot(start, end)`` gives the planner every calendar's events over a horizon."""
+
+    def __init__(
+        self, cfg: Config, state_dir: Path | None, expander: Expander,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.cfg = cfg
         self.tz = cfg.tz
         self.cache_dir = state_dir / "calendars" if state_dir else None
         self.states = {name: SourceState(name, s) for name, s in cfg.calendars.items()}
+        self.expander = expander
         self._transport = transport
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def __getitem__(self, name: str) -> SourceState:
         return self.states[name]
 
-    def refresh_all(self, now: dt.datetime) -> list[str]:
-        """Refresh every source; returns the names whose events changed."""
-        return [name for name in self.states if self.refresh(name, now)]
+    def adopt(self, old: Sources) -> None:
+        """Keep ``old``'s copies of calendars whose settings did not change (a reload)."""
+        for name, st in old.states.items():
+            if name in self.states and st.settings == self.states[name].settings:
+                self.states[name] = st
+
+    def limits(self, name: str) -> Limits:
+        return Limits(max_occurrences=self.cfg.calendars[name].max_occurrences)
+
+    def window_for(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        start = now.replace(minute=0, second=0, microsecond=0) - KEEP_BEHIND
+        return start, start + KEEP_BEHIND + self.cfg.daemon.horizon + KEEP_AHEAD
+
+    def horizon_for(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        """What a remembered copy must cover to be of use now: this hour and the horizon after it."""
+        start = now.replace(minute=0, second=0, microsecond=0)
+        return start, start + self.cfg.daemon.horizon
 
     def due(self, now: dt.datetime) -> list[str]:
-        return [
-            n
-            for n, st in self.states.items()
-            if st.checked_at is None or now - st.checked_at >= st.settings.refresh
-        ]
+        return [n for n, st in self.states.items()
+                if st.checked_at is None or now - st.checked_at >= st.settings.refresh]
 
-    def refresh(self, name: str, now: dt.datetime) -> bool:
-        st = self.states[name]
+    async def refresh_all(self, now: dt.datetime, names: list[str] | None = None) -> list[str]:
+        """Refresh the named sources (default all) concurrently; returns the names whose events changed."""
+        names = list(self.states) if names is None else names
+        changed = await asyncio.gather(*(self.refresh(n, now) for n in names))
+        return [n for n, c in zip(names, changed) if c]
+
+    async def refresh(self, name: str, now: dt.datetime) -> bool:
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            return await self._refresh(self.states[name], now)
+
+    async def _refresh(self, st: SourceState, now: dt.datetime) -> bool:
         st.checked_at = now
         s = st.settings
         if s.builtin:
-            if st.calendar is None:
-                st.calendar, st.good_at = BuiltinHolidays(name, s.builtin, self.tz), now
+            st.good_at, st.error = now, None
+            if st.copy is None:
+                st.copy = BuiltinHolidays(st.name, s.builtin, self.tz)
                 return True
-            st.good_at = now
             return False
         try:
-            data, meta = self._read(st)
+            data, meta = await self._read(st)
         except CalendarError as err:
             st.error = err.reason
-            return self._fall_back_to_cache(st)
+            return await self._fall_back_to_cache(st, now)
         if data is None:  # 304 Not Modified
             st.error, st.good_at = None, now
             return False
         digest = hashlib.sha256(data).hexdigest()
-        if digest == st.digest:
+        if digest == st.digest and st.copy is not None:
             st.error, st.good_at = None, now
             st.etag, st.last_modified = meta.get("etag"), meta.get("last_modified")
             return False
-        remembered = self._recall(name, data, digest) if st.calendar is None else None
-        if remembered is not None:  # a restart, same bytes as last time: no need to parse
-            st.calendar = remembered
-        else:
+        source = _source_id(self.cfg, st.name)
+        window = self.window_for(now)
+        copy = self._recall(st.name, source, digest, self.horizon_for(now), data)
+        if copy is None:
             try:
-                parsed = parse_calendar(name, data, self.tz)
+                expansion = await self.expander.expand(st.name, data, self.tz, *window, self.limits(st.name))
             except CalendarError as err:
                 st.error = err.reason
-                return self._fall_back_to_cache(st)
-            st.calendar = self._keep(st, data, now, parsed, digest)
-        st.digest, st.error, st.good_at = digest, None, now
+                return await self._fall_back_to_cache(st, now)
+            copy = FeedCopy(st.name, source, digest, expansion, data)
+        suspicious = self._suddenly_empty(st, copy, now)
+        if suspicious:
+            st.error = suspicious
+            return False
+        st.copy, st.digest, st.error, st.good_at = copy, digest, None, now
         st.etag, st.last_modified = meta.get("etag"), meta.get("last_modified")
+        await self._keep(st, copy, data)
         return True
 
-    def _read(self, st: SourceState) -> tuple[bytes | None, dict[str, str | None]]:
+    def _suddenly_empty(self, st: SourceState, new: FeedCopy, now: dt.datetime) -> str | None:
+        """Why a new copy with no events in the horizon is not taken yet, or None to take it."""
+        horizon = (now, now + self.cfg.daemon.horizon)
+        old = st.copy
+        if not isinstance(old, FeedCopy) or new.count_between(*horizon) > 0 or st.stale(now):
+            return None
+        had = old.count_between(*horizon) if old.covers(*horizon) else len(old.events.events)
+        if had == 0:
+            return None
+        return (f"the feed suddenly has no events in the horizon (its last good copy has {had}); keeping that "
+                f"copy until it is older than max_age ({st.settings.max_age})")
+
+    async def snapshot(self, start: dt.datetime, end: dt.datetime) -> dict[str, CalendarEvents | None]:
+        """Every calendar's events over ``[start, end)``: from the copies, expanding a feed again (from
+        its bytes) where its copy's window does not cover the horizon. A calendar without a good copy
+        maps to None."""
+        out: dict[str, CalendarEvents | None] = {}
+        for name, st in self.states.items():
+            copy = st.copy
+            if isinstance(copy, BuiltinHolidays):
+                out[name] = copy.between(start - KEEP_BEHIND, end + KEEP_BEHIND)
+            elif isinstance(copy, FeedCopy):
+                if not copy.covers(start, end):
+                    copy = await self._widen(st, copy, start, end)
+                out[name] = copy.events
+            else:
+                out[name] = None
+        return out
+
+    async def _widen(self, st: SourceState, copy: FeedCopy, start: dt.datetime, end: dt.datetime) -> FeedCopy:
+        lock = self._locks.setdefault(st.name, asyncio.Lock())
+        async with lock:
+            if st.copy is not copy:  # replaced meanwhile
+                return st.copy if isinstance(st.copy, FeedCopy) else copy
+            data = copy.data if copy.data is not None else await self._cached_bytes(st.name)
+            if data is None or hashlib.sha256(data).hexdigest() != copy.digest:
+                return copy  # cannot widen: serve what there is (the horizon's far end may be thin)
+            window = (start - KEEP_BEHIND, end + KEEP_AHEAD)
+            try:
+                expansion = await self.expander.expand(st.name, data, self.tz, *window, self.limits(st.name))
+            except CalendarError as err:
+                st.error = err.reason
+                return copy
+            wider = FeedCopy(st.name, copy.source, copy.digest, expansion, copy.data)
+            st.copy = wider
+            await self._keep(st, wider, None)
+            return wider
+
+    # --------------------------------------------------------------------------------------- fetching
+
+    async def _read(self, st: SourceState) -> tuple[bytes | None, dict[str, str | None]]:
         s = st.settings
+        limit = s.max_bytes
         if not s.is_url:
             path = self.cfg.calendar_path(st.name)
+
+            def read() -> bytes:
+                if path.stat().st_size > limit:
+                    raise CalendarError(st.name, f"the file is larger than max_bytes ({_size(limit)})")
+                with path.open("rb") as f:
+                    data = f.read(limit + 1)
+                if len(data) > limit:
+                    raise CalendarError(st.name, f"the file is larger than max_bytes ({_size(limit)})")
+                return data
+
             try:
-                return path.read_bytes(), {}
+                return await off_loop(read, timeout=s.timeout.total_seconds()), {}
+            except TimeoutError:
+                raise CalendarError(st.name, f"reading {path} took longer than {s.timeout.total_seconds():g} s") from None
             except OSError as err:
-                raise CalendarError(st.name, f"cannot read {path}: {err.strerror}") from None
-        headers = {"Accept": "text/calendar, */*;q=0.5", "User-Agent": "forwardd"}
-        if st.calendar is not None and st.etag:
-            headers["If-None-Match"] = st.etag
-        if st.calendar is not None and st.last_modified:
-            headers["If-Modified-Since"] = st.last_modified
+                raise CalendarError(st.name, f"cannot read {path}: {err.strerror or err}") from None
         try:
-            with httpx.Client(timeout=s.timeout.total_seconds(), transport=self._transport, follow_redirects=True) as c:
-                resp = c.get(str(s.source), headers=headers)
-        except httpx.TimeoutException:
-            raise CalendarError(st.name, f"the feed did not answer within {s.timeout.total_seconds():g} s") from None
+            async with asyncio.timeout(s.timeout.total_seconds()):
+                return await self._download(st)
+        except TimeoutError:
+            raise CalendarError(st.name, f"the feed did not finish within {s.timeout.total_seconds():g} s "
+                                         "(timeout, for the whole download)") from None
         except httpx.HTTPError as err:
             raise CalendarError(st.name, f"cannot fetch the feed: {type(err).__name__}: {err}") from None
-        if resp.status_code == 304 and st.calendar is not None:
-            return None, {}
-        if resp.status_code != 200:
-            raise CalendarError(st.name, f"the feed answered HTTP {resp.status_code}")
-        return resp.content, {"etag": resp.headers.get("ETag"), "last_modified": resp.headers.get("Last-Modified")}
+
+    async def _download(self, st: SourceState) -> tuple[bytes | None, dict[str, str | None]]:
+        s = st.settings
+        headers = {"Accept": "text/calendar, */*;q=0.5", "User-Agent": "forwardd"}
+        if st.copy is not None and st.etag:
+            headers["If-None-Match"] = st.etag
+        if st.copy is not None and st.last_modified:
+            headers["If-Modified-Since"] = st.last_modified
+        url = str(s.source)
+        async with httpx.AsyncClient(transport=self._transport, follow_redirects=False,
+                                     timeout=s.timeout.total_seconds()) as client:
+            for _hop in range(MAX_REDIRECTS + 1):
+                async with client.stream("GET", url, headers=headers) as resp:
+                    if resp.status_code in (301, 302, 303, 307, 308):
+                        url = self._redirect_target(st, url, resp.headers.get("location", ""))
+                        continue
+                    if resp.status_code == 304 and st.copy is not None:
+                        return None, {}
+                    if resp.status_code != 200:
+                        raise CalendarError(st.name, f"the feed answered HTTP {resp.status_code}")
+                    declared = resp.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > s.max_bytes:
+                        raise CalendarError(st.name, f"the feed is {_size(int(declared))}, larger than max_bytes "
+                                                     f"({_size(s.max_bytes)})")
+                    chunks, total = [], 0
+                    async for chunk in resp.aiter_bytes():
+                        total += len(chunk)
+                        if total > s.max_bytes:
+                            raise CalendarError(st.name, f"the feed sent more than max_bytes ({_size(s.max_bytes)}); "
+                                                         "stopped reading")
+                        chunks.append(chunk)
+                    return b"".join(chunks), {"etag": resp.headers.get("ETag"),
+                                              "last_modified": resp.headers.get("Last-Modified")}
+        raise CalendarError(st.name, f"the feed redirected more than {MAX_REDIRECTS} times")
+
+    @staticmethod
+    def _redirect_target(st: SourceState, url: str, location: str) -> str:
+        if not location:
+            raise CalendarError(st.name, "the feed redirected without saying where")
+        target = urllib.parse.urljoin(url, location)
+        scheme = urllib.parse.urlsplit(target).scheme.lower()
+        if scheme == "https":
+            return target
+        if scheme == "http" and (st.settings.allow_http or is_loopback_url(target)):
+            return target
+        shown = target if len(target) < 120 else target[:117] + "..."
+        raise CalendarError(st.name, f"the feed redirected to {shown}, which its settings do not allow "
+                                     "(plain http needs allow_http = true)")
+
+    # ------------------------------------------------------------------------------------ the cache
 
     def _cache_paths(self, name: str) -> tuple[Path, Path] | None:
         if self.cache_dir is None:
             return None
         return self.cache_dir / f"{_safe_name(name)}.ics", self.cache_dir / f"{_safe_name(name)}.json"
 
-    def _keep(self, st: SourceState, data: bytes, now: dt.datetime, parsed: ParsedCalendar, digest: str) -> EventSource:
-        """Keep a good copy: on disk (with its occurrences around now, so that a restart need not parse
-        it) and in memory as those occurrences rather than the parsed tree. Without a state directory,
-        the parsed calendar itself."""
+    async def _keep(self, st: SourceState, copy: FeedCopy, data: bytes | None) -> None:
+        """Write the copy beside the bytes (when given) in the state directory. A cache that cannot be
+        written costs only a re-expansion after a restart: the in-memory copy still serves."""
         paths = self._cache_paths(st.name)
         if paths is None:
-            return parsed
-        try:
-            saved = remember(parsed, digest, now - REMEMBER_BEHIND, now + self.cfg.daemon.horizon + REMEMBER_AHEAD)
-        except CalendarError:
-            return parsed
+            return
         ics, meta = paths
-        record = {"good_at": now.isoformat(), "etag": st.etag, "last_modified": st.last_modified, "occurrences": saved}
+        record = {"source": copy.source, "digest": copy.digest, "tz": self.tz.key, "version": cache_version(),
+                  "good_at": st.good_at.isoformat() if st.good_at else None, "etag": st.etag,
+                  "last_modified": st.last_modified, "expansion": copy.expansion.to_json()}
 
-        def write_meta(occurrences: dict[str, Any]) -> None:
-            try:
-                meta.write_text(json.dumps({**record, "occurrences": occurrences}))
-            except OSError:
-                pass  # the cache is a convenience; the in-memory copy still serves
+        def write() -> None:
+            private_dir(ics.parent)
+            if data is not None:
+                atomic_write(ics, data)
+            atomic_write(meta, json.dumps(record))
 
         try:
-            ics.parent.mkdir(parents=True, exist_ok=True)
-            ics.with_suffix(".tmp").write_bytes(data)
-            ics.with_suffix(".tmp").replace(ics)
-        except OSError:
+            await off_loop(write, timeout=30)
+            copy.data = None  # on disk now: free the memory
+        except (OSError, TimeoutError):
             pass
-        write_meta(saved)
-        return RememberedCalendar(st.name, data, self.tz, saved, on_remember=write_meta)
 
     def _meta(self, name: str) -> dict[str, Any]:
-        """What was saved beside the cached copy (when it was good, its ETag, its occurrences), or {}."""
         paths = self._cache_paths(name)
         try:
             meta = json.loads(paths[1].read_text()) if paths is not None and paths[1].is_file() else {}
@@ -219,24 +405,63 @@ class Sources:
             return {}
         return meta if isinstance(meta, dict) else {}
 
-    def _recall(self, name: str, data: bytes, digest: str) -> EventSource | None:
-        return recall(name, data, digest, self.tz, self._meta(name).get("occurrences"))
+    async def _cached_bytes(self, name: str) -> bytes | None:
+        paths = self._cache_paths(name)
+        if paths is None:
+            return None
+        try:
+            return await off_loop(paths[0].read_bytes, timeout=30)
+        except (OSError, TimeoutError):
+            return None
 
-    def _fall_back_to_cache(self, st: SourceState) -> bool:
-        """After a failure: keep the in-memory copy, or load the cached one. True if events changed."""
-        if st.calendar is not None:
+    def _recall(self, name: str, source: str, digest: str, window: tuple[dt.datetime, dt.datetime],
+                data: bytes | None) -> FeedCopy | None:
+        """The saved copy, if it was made from exactly these bytes, from this source, by this code, and
+        covers ``window``; anything else (including impossible contents) is a cache miss."""
+        meta = self._meta(name)
+        try:
+            if (meta.get("source"), meta.get("digest"), meta.get("tz"), meta.get("version")) != (
+                    source, digest, self.tz.key, cache_version()):
+                return None
+            expansion = Expansion.from_json(name, meta["expansion"])
+            copy = FeedCopy(name, source, digest, expansion, data)
+            return copy if copy.covers(*window) else None
+        except (KeyError, TypeError, ValueError, OverflowError, OSError):
+            return None
+
+    async def _fall_back_to_cache(self, st: SourceState, now: dt.datetime) -> bool:
+        """After a failure: keep the in-memory copy, or take the cached one. True if events changed."""
+        if st.copy is not None:
             return False
         paths = self._cache_paths(st.name)
         if paths is None or not paths[0].is_file():
             return False
         meta = self._meta(st.name)
-        try:
-            data = paths[0].read_bytes()
-            digest = hashlib.sha256(data).hexdigest()
-            cal = self._recall(st.name, data, digest) or parse_calendar(st.name, data, self.tz)
-        except (CalendarError, OSError):
+        source = _source_id(self.cfg, st.name)
+        if meta.get("source") != source:
+            return False  # made from another URL or file: never serve it for this one
+        data = await self._cached_bytes(st.name)
+        if data is None:
             return False
-        st.calendar, st.digest = cal, digest
-        st.good_at = dt.datetime.fromisoformat(meta["good_at"]) if meta.get("good_at") else None
+        digest = hashlib.sha256(data).hexdigest()
+        copy = self._recall(st.name, source, digest, self.horizon_for(now), None)
+        if copy is None:
+            try:
+                expansion = await self.expander.expand(st.name, data, self.tz, *self.window_for(now),
+                                                       self.limits(st.name))
+            except CalendarError:
+                return False
+            copy = FeedCopy(st.name, source, digest, expansion, None)
+        try:
+            good_at = dt.datetime.fromisoformat(meta["good_at"]) if meta.get("good_at") else None
+            if good_at is not None and good_at.tzinfo is None:
+                good_at = None
+        except (TypeError, ValueError):
+            good_at = None
+        st.copy, st.digest, st.good_at = copy, digest, good_at
         st.etag, st.last_modified = meta.get("etag"), meta.get("last_modified")
         return True
+
+
+def _size(n: int) -> str:
+    return f"{n / 1048576:.0f} MB" if n >= 1048576 else f"{n / 1024:.0f} KB"

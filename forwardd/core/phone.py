@@ -100,3 +100,14 @@ def find_numbers(text: str) -> list[str]:
         if n not in found:
             found.append(n)
     return found
+
+
+def number_allowed(number: str, patterns: tuple[str, ...] | list[str]) -> bool:
+    """Whether a normalised number (``07700900001``, ``0033...``) may receive calls: it starts with one
+    of ``patterns`` and with none of the ``!``-prefixed ones. The default, ``01 02 03 07 !070``, is UK
+    geographic, non-geographic 03 and mobile numbers, but not 070 personal numbers; premium rate (09),
+    08 and international numbers are never reached by a number someone merely typed into an event."""
+    digits = re.sub(r"\D", "", number)
+    if any(p.startswith("!") and digits.startswith(p[1:]) for p in patterns):
+        return False
+    return any(not p.startswith("!") and digits.startswith(p) for p in patterns)

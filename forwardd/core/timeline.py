@@ -1,26 +1,35 @@
 """From calendar events and a number's policy to who gets its calls, second by second. Pure.
 
 Rules, in order, for every instant of the horizon:
+0. a one-off override from the command line: its target, or no forwarding for ``off`` ("override by
+   USER: NOTE"); it wins over everything else, office hours included;
 1. inside office hours on a day that is not a holiday: no forwarding ("office hours");
 2. else an override event: its person ("override: Bob");
 3. else a rota event: its person ("rota: Alice");
-4. else the fallback number ("fallback"), or no forwarding with a warning when the fallback is "none".
+4. else the fallback ("fallback"), or no forwarding and a gap when the fallback is "none".
 A holiday calendar's all-day event closes the office for whole local days, a timed one ("shut from
-13:00") for its span; during what would have been office hours then, the reason says so
-("holiday: Christmas Day (rota: Alice)"). Where events of one calendar overlap, the one that started later wins for the overlap
-(a swap usually covers part of a shift); equal starts: the one ending sooner; then by UID.
+13:00") for its span; during what would have been office hours then, the segment carries the holiday's
+name. Where events of one calendar overlap, the one that started later wins for the overlap (a swap
+usually covers part of a shift); equal starts: the one ending sooner; equal spans: the one changed last
+(LAST-MODIFIED, else DTSTAMP), then the greater UID, with a warning.
+
+Each segment carries a ``kind`` (which rule decided it) and the person's name beside the number, so
+that alerts and pages key on structure, never on wording. Overlaps are resolved by a sweep over the
+cut points with a heap of the events in force: n log n in the number of events.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import functools
+import heapq
 import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
-from .phone import find_numbers
+from .phone import find_numbers, number_allowed
 
 UTC = dt.timezone.utc
 
@@ -38,7 +47,8 @@ def from_epoch(t: int) -> dt.datetime:
 
 @dataclass(frozen=True)
 class Event:
-    """One occurrence of a calendar event, as aware UTC instants."""
+    """One occurrence of a calendar event, as aware UTC instants. ``stamp`` is when it was last changed
+    (LAST-MODIFIED, else DTSTAMP), used only to break a tie between two identical spans."""
 
     start: dt.datetime
     end: dt.datetime
@@ -47,16 +57,63 @@ class Event:
     description: str = ""
     uid: str = ""
     calendar: str = ""
+    stamp: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Manual:
+    """A one-off override from the command line: ``forwardto`` None means no forwarding. Of two that
+    overlap, the higher ``rank`` (the later one made) wins."""
+
+    start: dt.datetime
+    end: dt.datetime
+    forwardto: str | None
+    person: str | None
+    reason: str
+    rank: int = 0
+
+
+class Kind(str, enum.Enum):
+    """Which rule decided a segment."""
+
+    MANUAL = "manual"  # a command-line override
+    OFFICE_HOURS = "office_hours"
+    OVERRIDE = "override"  # an override calendar's event
+    ROTA = "rota"
+    FALLBACK = "fallback"
+    GAP = "gap"  # nobody on call and no fallback: calls are not forwarded
 
 
 @dataclass(frozen=True)
 class Segment:
-    """``[start, end)`` (aware UTC) in which calls go to ``forwardto`` (None: not forwarded)."""
+    """``[start, end)`` (aware UTC) in which calls go to ``forwardto`` (None: not forwarded).
+
+    ``person`` is the name behind the number, when known; ``holiday`` the holiday that opened office
+    hours to forwarding; ``reason`` the same in words, for people."""
 
     start: dt.datetime
     end: dt.datetime
     forwardto: str | None
     reason: str
+    kind: Kind = Kind.ROTA
+    person: str | None = None
+    holiday: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something a person should look at: an event naming nobody, an overlap, a gap. ``kind`` is for
+    code (``unnamed``, ``two_names``, ``disallowed``, ``overlap``, ``tie``, ``gap``, ``calendar``);
+    ``key`` identifies it across re-plans, so that it is alerted once."""
+
+    kind: str
+    message: str
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    key: str = ""
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -70,11 +127,17 @@ class OfficeRule:
 
 @dataclass
 class Policy:
-    """Everything that decides one number's routing, apart from the events themselves."""
+    """Everything that decides one number's routing, apart from the events themselves.
+
+    ``people`` maps names to numbers; ``allowed`` are the prefixes a number written in an event's text
+    must match to be used (see ``phone.number_allowed``); numbers of known people and the fallback are
+    always allowed."""
 
     people: Mapping[str, str]
     office_hours: Sequence[OfficeRule] = ()
     fallback: str | None = None
+    fallback_person: str | None = None
+    allowed: tuple[str, ...] = ("01", "02", "03", "07", "!070")
     name_patterns: list[tuple[str, re.Pattern[str]]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -91,33 +154,54 @@ def display_name(name: str) -> str:
     return name.title() if name.islower() else name
 
 
-def resolve_person(event: Event, policy: Policy) -> tuple[str | None, str | None, str | None]:
-    """Who an event names: (number, label, warning). A warning means the event counts as none."""
-    return _resolve(event.summary, event.location, event.description, tuple(policy.people.items()))
+def resolve_person(event: Event, policy: Policy) -> tuple[str | None, str | None, Finding | None]:
+    """Who an event names: (number, label, finding). A finding means the event counts as naming nobody."""
+    known = tuple(policy.people.items())
+    extra = tuple(n for n in (policy.fallback,) if n)
+    return _resolve(event.summary, event.location, event.description, known, policy.allowed, extra)
+
+
+# "Alice covers Bob", "Alice covering Bob", "Alice for Bob", "Swap: Alice covers Bob": the shift is Alice's.
+_COVERS = re.compile(r"^\W*(?:swap\W+)?(?P<a>.+?)\s+(?:covers|covering|for)\s+(?P<b>.+?)\W*$", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=65536)
 def _resolve(
-    summary: str, location: str, description: str, people_items: tuple[tuple[str, str], ...]
-) -> tuple[str | None, str | None, str | None]:
+    summary: str, location: str, description: str, people_items: tuple[tuple[str, str], ...],
+    allowed: tuple[str, ...], always_allowed: tuple[str, ...],
+) -> tuple[str | None, str | None, Finding | None]:
     people = dict(people_items)
     names = [n for n in people if _name_pattern(n).search(summary)]
+    if len(names) == 2:
+        m = _COVERS.match(summary)
+        if m:
+            first = [n for n in names if _name_pattern(n).search(m.group("a"))]
+            second = [n for n in names if _name_pattern(n).search(m.group("b"))]
+            if len(first) == 1 and len(second) == 1 and first != second:
+                return people[first[0]], display_name(first[0]), None
     if len(names) == 1:
         return people[names[0]], display_name(names[0]), None
     if len(names) > 1:
-        return None, None, f"names more than one person ({', '.join(map(display_name, names))})"
+        listed = ", ".join(map(display_name, names))
+        return None, None, Finding("two_names", f"names more than one person ({listed}) and is not written "
+                                   "'A covers B'")
     numbers: list[str] = []
     for text in (summary, location, description):
         for n in find_numbers(text or ""):
             if n not in numbers:
                 numbers.append(n)
-    if len(numbers) == 1:
-        by_number = {v: k for k, v in people.items()}
-        label = display_name(by_number[numbers[0]]) if numbers[0] in by_number else numbers[0]
-        return numbers[0], label, None
     if len(numbers) > 1:
-        return None, None, f"carries more than one phone number ({', '.join(numbers)})"
-    return None, None, "names nobody in [people] and carries no phone number"
+        return None, None, Finding("two_names", f"carries more than one phone number ({', '.join(numbers)})")
+    if len(numbers) == 1:
+        number = numbers[0]
+        by_number = {v: k for k, v in people.items()}
+        if number in by_number:
+            return number, display_name(by_number[number]), None
+        if number not in always_allowed and not number_allowed(number, allowed):
+            return None, None, Finding("disallowed", f"carries {number}, which is not in [people] and does not "
+                                       "match allowed_numbers; calls are never sent there")
+        return number, number, None
+    return None, None, Finding("unnamed", "names nobody in [people] and carries no phone number")
 
 
 def _local(day: dt.date, t: dt.time | None, tz: ZoneInfo) -> dt.datetime:
@@ -139,47 +223,103 @@ def describe_span(a: dt.datetime, b: dt.datetime, tz: ZoneInfo) -> str:
     return f"{la:%a %d %b %H:%M}-{lb:%a %d %b %H:%M} {lb:%Z}"
 
 
+_NO_STAMP = dt.datetime.min.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class _Claim:
     start: int
     end: int
-    number: str
-    label: str
-    rank: tuple[int, int, str]  # higher wins an overlap: later start, then sooner end, then uid
+    number: str | None
+    label: str | None
+    reason: str
+    kind: Kind
+    # higher wins an overlap: later start, then sooner end, then later stamp, then greater uid
+    rank: tuple[object, ...]
 
 
-def _claims(events: Sequence[Event], policy: Policy, kind: str, tz: ZoneInfo, warnings: list[str]) -> list[_Claim]:
+def _claims(
+    events: Sequence[Event], policy: Policy, kind: Kind, tz: ZoneInfo, findings: list[Finding]
+) -> list[_Claim]:
+    word = kind.value
     out = []
     for ev in events:
         number, label, problem = resolve_person(ev, policy)
         if problem:
-            warnings.append(
-                f"{kind} event {ev.summary!r} ({describe_span(ev.start, ev.end, tz)}) in calendar "
-                f"{ev.calendar!r} {problem}; ignored"
-            )
+            findings.append(Finding(
+                problem.kind,
+                f"{word} event {ev.summary!r} ({describe_span(ev.start, ev.end, tz)}) in calendar "
+                f"{ev.calendar!r} {problem.message}; ignored",
+                ev.start, ev.end, key=f"{problem.kind}:{ev.calendar}:{ev.uid}:{epoch(ev.start)}"))
             continue
-        assert number is not None and label is not None
         s, e = epoch(ev.start), epoch(ev.end)
-        out.append(_Claim(s, e, number, label, (s, -e, ev.uid)))
+        out.append(_Claim(s, e, number, label, f"{word}: {label}", kind, (s, -e, ev.stamp or _NO_STAMP, ev.uid)))
     out.sort(key=lambda c: c.rank)
-    for a, b in zip(out, out[1:]):
-        if b.start < a.end and (a.number, a.label) != (b.number, b.label):
-            warnings.append(
-                f"{kind} events overlap: {b.label} ({describe_span(from_epoch(b.start), from_epoch(b.end), tz)}) "
-                f"starts during {a.label} ({describe_span(from_epoch(a.start), from_epoch(a.end), tz)}); "
-                f"{b.label} wins for the overlap"
-            )
+    # Overlaps of two people: after sorting by start, a claim overlaps the one before it that reaches
+    # furthest; comparing with that one alone keeps this linear.
+    reach: _Claim | None = None
+    for b in out:
+        if reach is not None and b.start < reach.end and b.number != reach.number:
+            if (b.start, b.end) == (reach.start, reach.end):
+                findings.append(Finding(
+                    "tie", f"{word} events for {reach.label} and {b.label} have the same start and end "
+                    f"({describe_span(from_epoch(b.start), from_epoch(b.end), tz)}); {b.label}'s was changed "
+                    "last (or has the greater UID) and wins", from_epoch(b.start), from_epoch(b.end),
+                    key=f"tie:{word}:{b.start}:{b.end}"))
+            else:
+                findings.append(Finding(
+                    "overlap", f"{word} events overlap: {b.label} "
+                    f"({describe_span(from_epoch(b.start), from_epoch(b.end), tz)}) starts during {reach.label} "
+                    f"({describe_span(from_epoch(reach.start), from_epoch(reach.end), tz)}); {b.label} wins "
+                    "for the overlap", from_epoch(b.start), from_epoch(min(b.end, reach.end)),
+                    key=f"overlap:{word}:{b.start}:{reach.start}"))
+        if reach is None or b.end > reach.end:
+            reach = b
     return out
 
 
-def _winner_at(claims: list[_Claim], t: int) -> _Claim | None:
-    best = None
-    for c in claims:
-        if c.start > t:
-            break
-        if c.end > t and (best is None or c.rank > best.rank):
-            best = c
-    return best
+class _Sweep:
+    """The claim in force at increasing instants: claims enter at their start and leave (lazily) at their
+    end; the heap's top is the highest-ranked claim still in force."""
+
+    def __init__(self, claims: list[_Claim]) -> None:
+        self._claims = sorted(claims, key=lambda c: c.start)
+        self._i = 0
+        self._heap: list[tuple[_Desc, int, _Claim]] = []
+
+    def at(self, t: int) -> _Claim | None:
+        while self._i < len(self._claims) and self._claims[self._i].start <= t:
+            c = self._claims[self._i]
+            heapq.heappush(self._heap, (_Desc(c.rank), self._i, c))
+            self._i += 1
+        while self._heap and self._heap[0][2].end <= t:
+            heapq.heappop(self._heap)
+        return self._heap[0][2] if self._heap else None
+
+
+class _Desc:
+    """Reverses the order of a rank, so that heapq's min-heap yields the highest rank first."""
+
+    __slots__ = ("rank",)
+
+    def __init__(self, rank: tuple[object, ...]) -> None:
+        self.rank = rank
+
+    def __lt__(self, other: _Desc) -> bool:
+        return self.rank > other.rank  # type: ignore[operator]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Desc) and self.rank == other.rank
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
 
 
 def build_timeline(
@@ -190,87 +330,91 @@ def build_timeline(
     rota: Sequence[Event] = (),
     overrides: Sequence[Event] = (),
     holidays: Sequence[Event] = (),
-) -> tuple[list[Segment], list[str]]:
-    """The desired routing over ``[start, end)`` as contiguous, merged segments, and warnings.
+    manual: Sequence[Manual] = (),
+) -> tuple[list[Segment], list[Finding]]:
+    """The desired routing over ``[start, end)`` as contiguous, merged segments, and findings.
 
     ``start``/``end`` must be aware; raises ValueError otherwise or when ``end <= start``.
     """
     h0, h1 = epoch(start), epoch(end)
     if h1 <= h0:
         raise ValueError("the horizon must end after it starts")
-    warnings: list[str] = []
+    findings: list[Finding] = []
 
-    # Holiday spans: an all-day event covers whole local days (the expander gives local midnights);
-    # a timed one ("office shuts at 13:00") just its own span.
-    closed = sorted((epoch(ev.start), epoch(ev.end), ev.summary or "holiday") for ev in holidays if ev.end > ev.start)
-
-    office: list[tuple[int, int]] = []
-    for day in _days(start, end, tz):
-        for rule in policy.office_hours:
-            if day.weekday() in rule.weekdays:
-                a, b = epoch(_local(day, rule.start, tz)), epoch(_local(day, rule.end, tz))
-                if a < h1 and b > h0 and a < b:
-                    office.append((a, b))
-    office.sort()
-
-    over = _claims(overrides, policy, "override", tz, warnings)
-    rot = _claims(rota, policy, "rota", tz, warnings)
+    office = _merged([
+        (a, b)
+        for day in _days(start, end, tz)
+        for rule in policy.office_hours if day.weekday() in rule.weekdays
+        for a, b in [(epoch(_local(day, rule.start, tz)), epoch(_local(day, rule.end, tz)))]
+        if a < h1 and b > h0 and a < b
+    ])
+    # Holiday spans: an all-day event covers whole local days (the expander gives local midnights); a
+    # timed one ("office shuts at 13:00") its own span. Of two at once, the one that started first names it.
+    closed = [_Claim(epoch(ev.start), epoch(ev.end), None, None, ev.summary or "holiday", Kind.OFFICE_HOURS,
+                     (-epoch(ev.start), ev.uid)) for ev in holidays if ev.end > ev.start]
+    manual_claims = [_Claim(epoch(m.start), epoch(m.end), m.forwardto, m.person, m.reason, Kind.MANUAL,
+                            (m.rank,)) for m in manual if m.end > m.start]
+    over = _claims(overrides, policy, Kind.OVERRIDE, tz, findings)
+    rot = _claims(rota, policy, Kind.ROTA, tz, findings)
 
     cuts = {h0, h1}
     for a, b in office:
         cuts.update((a, b))
-    for a, b, _name in closed:
-        cuts.update((a, b))
-    for c in (*over, *rot):
+    for c in (*closed, *manual_claims, *over, *rot):
         cuts.update((c.start, c.end))
     points = sorted(t for t in cuts if h0 <= t <= h1)
 
-    raw: list[tuple[int, int, str | None, str]] = []
+    raw: list[tuple[int, int, str | None, str, Kind, str | None, str | None]] = []
+    sweeps = [_Sweep(manual_claims), _Sweep(over), _Sweep(rot)]
+    holiday_sweep = _Sweep(closed)
     oi = 0
     for a, b in zip(points, points[1:]):
         while oi < len(office) and office[oi][1] <= a:
             oi += 1
         in_office = oi < len(office) and office[oi][0] <= a < office[oi][1]
-        holiday = next((name for ca, cb, name in closed if ca <= a < cb), None) if in_office else None
-        if in_office and holiday is None:
-            raw.append((a, b, None, "office hours"))
+        m, o, r = (s.at(a) for s in sweeps)
+        hol = holiday_sweep.at(a)
+        holiday = hol.reason if in_office and hol is not None else None
+        if m is not None:
+            raw.append((a, b, m.number, m.reason, Kind.MANUAL, m.label, None))
             continue
-        o = _winner_at(over, a)
-        r = _winner_at(rot, a) if o is None else None
-        if o is not None:
-            target, reason = o.number, f"override: {o.label}"
-        elif r is not None:
-            target, reason = r.number, f"rota: {r.label}"
+        if in_office and holiday is None:
+            raw.append((a, b, None, "office hours", Kind.OFFICE_HOURS, None, None))
+            continue
+        chosen = o or r
+        if chosen is not None:
+            target, reason, kind, person = chosen.number, chosen.reason, chosen.kind, chosen.label
         elif policy.fallback is not None:
-            target, reason = policy.fallback, "fallback"
+            person = display_name(policy.fallback_person) if policy.fallback_person else None
+            target, reason, kind = policy.fallback, "fallback", Kind.FALLBACK
         else:
-            target, reason = None, "nobody on call, no fallback"
+            target, reason, kind, person = None, "nobody on call, no fallback", Kind.GAP, None
         if holiday is not None:
             reason = f"holiday: {holiday} ({reason})"
-        raw.append((a, b, target, reason))
+        raw.append((a, b, target, reason, kind, person, holiday))
 
-    merged: list[tuple[int, int, str | None, str]] = []
+    merged: list[tuple[int, int, str | None, str, Kind, str | None, str | None]] = []
     for seg in raw:
         if merged and merged[-1][2:] == seg[2:]:
             merged[-1] = (merged[-1][0], seg[1], *seg[2:])
         else:
             merged.append(seg)
-    for a, b, target, reason in merged:
-        if target is None and "no fallback" in reason:
-            warnings.append(
-                f"gap: nobody is on call {describe_span(from_epoch(a), from_epoch(b), tz)} and the fallback "
-                "is 'none', so calls are not forwarded"
-            )
-    return [Segment(from_epoch(a), from_epoch(b), t, r) for a, b, t, r in merged], warnings
+    for a, b, _target, _reason, kind, _person, _holiday in merged:
+        if kind is Kind.GAP:
+            findings.append(Finding(
+                "gap", f"gap: nobody is on call {describe_span(from_epoch(a), from_epoch(b), tz)} and the fallback "
+                "is 'none', so calls are not forwarded", from_epoch(a), from_epoch(b), key=f"gap:{a}"))
+    segments = [Segment(from_epoch(a), from_epoch(b), t, r, k, p, h) for a, b, t, r, k, p, h in merged]
+    return segments, findings
 
 
 def target_at(segments: Sequence[Segment], instant: dt.datetime) -> str | None:
     """The desired target at ``instant``. Raises ValueError outside the timeline."""
-    i = _find(segments, instant)
-    return segments[i].forwardto
+    return segments[segment_index(segments, instant)].forwardto
 
 
-def _find(segments: Sequence[Segment], instant: dt.datetime) -> int:
+def segment_index(segments: Sequence[Segment], instant: dt.datetime) -> int:
+    """The index of the segment holding ``instant``. Raises ValueError outside the timeline."""
     lo, hi = 0, len(segments)
     while lo < hi:
         mid = (lo + hi) // 2

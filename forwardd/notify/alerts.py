@@ -1,20 +1,24 @@
 """Alerts: a webhook (JSON POST) and email (SMTP), each optional; every alert is also logged and
-journalled. A standing condition (same key) is re-sent no sooner than ``repeat_after``; when it clears,
-a recovery is announced once."""
+journalled (when the journal can take it: an alert never needs the journal). A standing condition (same
+key) is re-sent no sooner than ``repeat_after``; when it clears, a recovery is announced once. Which
+alerts stand is kept in the state directory, so a restart does not send them all again."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import smtplib
 import threading
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import httpx
 import structlog
 
 from ..config import AlertSettings
+from ..files import atomic_write
 from ..logs import redact
 from ..store.journal import Journal
 
@@ -22,11 +26,14 @@ log = structlog.get_logger("forwardd.alerts")
 
 
 class Alerts:
-    def __init__(self, settings: AlertSettings, journal: Journal | None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: AlertSettings, journal: Journal | None, env: dict[str, str] | None = None,
+                 state_path: Path | None = None, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.settings = settings
         self.journal = journal
         self.env = env or {}
-        self.active: dict[str, dt.datetime] = {}  # key -> when last sent
+        self.state_path = state_path
+        self.loop = loop
+        self.active: dict[str, dt.datetime] = self._load()  # key -> when last sent
         self.sent: list[dict[str, Any]] = []  # what was delivered (or attempted), for status and tests
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = threading.Lock()
@@ -38,6 +45,7 @@ class Alerts:
             if last is not None and now - last < self.settings.repeat_after:
                 return
             self.active[key] = now
+        self._save()
         self._emit({"kind": "alert", "key": key, "message": redact(message), "voipnumber": voipnumber,
                     "at": now.isoformat()}, now)
 
@@ -46,12 +54,47 @@ class Alerts:
             if key not in self.active:
                 return
             del self.active[key]
+        self._save()
         self._emit({"kind": "recovery", "key": key, "message": f"recovered: {key}", "at": now.isoformat()}, now)
+
+    def from_thread(self, key: str, message: str | None, now: dt.datetime) -> None:
+        """Raise (``message``) or clear (None) an alert from another thread (the journal's writer)."""
+
+        def act() -> None:
+            if message is None:
+                self.clear(key, now)
+            else:
+                self.raise_(key, message, now)
+
+        if self.loop is not None and not self.loop.is_closed():
+            try:
+                self.loop.call_soon_threadsafe(act)
+                return
+            except RuntimeError:
+                pass
+        act()
+
+    def _load(self) -> dict[str, dt.datetime]:
+        try:
+            data = json.loads(self.state_path.read_text()) if self.state_path else {}
+            return {str(k): dt.datetime.fromisoformat(v) for k, v in data.items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            return {}
+
+    def _save(self) -> None:
+        if self.state_path is None:
+            return
+        with self._lock:
+            data = json.dumps({k: v.isoformat() for k, v in self.active.items()})
+        try:
+            atomic_write(self.state_path, data)
+        except OSError:
+            pass  # a full disk: the alert still goes out; only a restart may repeat it
 
     def _emit(self, payload: dict[str, Any], now: dt.datetime) -> None:
         self.sent.append(payload)
         log.warning(payload["kind"], key=payload["key"], message=payload["message"])
-        if self.journal is not None:
+        if self.journal is not None and payload["key"] != "journal":
             self.journal.record(payload["kind"], now, payload.get("voipnumber"), payload["kind"] == "recovery",
                                 key=payload["key"], message=payload["message"])
         try:

@@ -1,11 +1,16 @@
-"""The daemon: APScheduler jobs around the reconciler, signals, sd_notify, metrics.
+"""The daemon: APScheduler jobs around the reconciler, signals, safe reloads, sd_notify, metrics.
 
 Jobs: calendar refresh (each source on its own interval; a change re-plans; a changed config file is
-reloaded as on SIGHUP), a re-plan at least every
-``replan_every``, a reconcile pass over every number every ``reconcile_every`` and at start-up, and one
-job per planned ``apply_from`` in the coming day (exact hand-overs are sent at the boundary and their
-lateness is logged). SIGHUP reloads config and calendars (a bad config is rejected, the old one kept);
-SIGTERM lets the passes in flight finish, then exits 0.
+reloaded as on SIGHUP), a re-plan at least every ``replan_every``, a reconcile pass over every number
+every ``reconcile_every`` and at start-up, and one job per planned ``apply_from`` in the coming hours
+(exact hand-overs are sent at the boundary and their lateness is logged). Calendar work never waits
+behind aql work: a refresh that changes a plan starts the passes it needs and returns.
+
+A reload (SIGHUP, or the config file changing) builds a whole new set of services, tells the old
+reconciler to stop at its next safe point, waits (bounded) for the passes in flight on the old set,
+swaps, then closes the old set; reloads asked for while one runs are folded into one more. Passes on
+one number never overlap: each number has one lock for the daemon's life. SIGTERM lets the passes in
+flight finish (bounded), then exits 0.
 """
 
 from __future__ import annotations
@@ -21,21 +26,17 @@ from typing import Any
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from ..calendars.sources import Sources
+from ..clock import Clock, SystemClock
 from ..config import Config, load_config
-from ..core.plan import NumberPlan, Plan, Planner
-from ..errors import ConfigError
-from ..notify.alerts import Alerts
-from ..store.journal import Journal
-from .reconcile import Outcome, Reconciler
-from .services import horizon_start, make_client, now_utc, plan_from, state_dir
+from ..core.plan import program_at
+from ..core.timeline import Kind
+from ..errors import ConfigError, ForwarddError
+from .metrics import Metrics
+from .reconcile import Outcome, differing
+from .services import Services
 
 log = structlog.get_logger("forwardd.daemon")
 UTC = dt.timezone.utc
-
-
-def precise_now() -> dt.datetime:
-    return dt.datetime.now(UTC)
 
 
 def sd_notify(message: str) -> bool:
@@ -56,82 +57,51 @@ def sd_notify(message: str) -> bool:
 
 
 class Daemon:
-    def __init__(self, cfg: Config, config_path: str | Path) -> None:
+    def __init__(self, cfg: Config, config_path: str | Path, clock: Clock | None = None) -> None:
+        self.cfg = cfg
         self.config_path = Path(config_path)
         self.config_mtime = self._config_mtime()
+        self.clock = clock or SystemClock()
         self.stopping = asyncio.Event()
-        self.in_flight: set[asyncio.Task[Any]] = set()
-        self.metrics: dict[str, dict[str, float]] = {
-            "last_success": {}, "failures": {}, "lateness": {}, "calendar_age": {}}
-        self._setup(cfg)
-
-    def _setup(self, cfg: Config) -> None:
-        self.cfg = cfg
-        self.state = state_dir(cfg)
-        self.journal = Journal(self.state / "journal.sqlite")
-        self.client, self.account = make_client(cfg, self.state)
-        old = getattr(self, "sources", None)
-        self.sources = Sources(cfg, self.state)
-        if old is not None:  # keep last good copies of calendars whose settings did not change
-            for name, st in old.states.items():
-                if name in self.sources.states and st.settings == self.sources.states[name].settings:
-                    self.sources.states[name] = st
-        self.alerts = Alerts(cfg.alerts, self.journal, dict(os.environ))
-        self.reconciler = Reconciler(self.client, self.journal, self.alerts, clock=precise_now)
-        self.limit = asyncio.Semaphore(cfg.aql.concurrency)
+        self.metrics = Metrics()
         self.locks: dict[str, asyncio.Lock] = {}
-        self.plan: Plan | None = None
-        self.planner = Planner(cfg)
+        self.tasks: dict[int, set[asyncio.Task[Any]]] = {}  # id(services) -> passes running on them
+        self.services: Services | None = None
+        self.ready = False
+        self._reloading = False
+        self._reload_again = False
+        self._background: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------------------------- planning
 
-    def refresh_sources(self, names: list[str] | None = None) -> bool:
-        now = now_utc()
-        changed = False
-        for name in names if names is not None else list(self.sources.states):
-            st = self.sources[name]
-            was_error = st.error
-            changed |= self.sources.refresh(name, now)
-            self.journal.record("calendar", now, None, st.error is None, calendar=name, error=st.error,
-                                events_loaded=st.calendar is not None)
-            if st.error:
-                what = "keeping the last good copy" if st.calendar is not None else "no good copy yet"
-                self.alerts.raise_(f"calendar:{name}", f"calendar {name}: {st.error} ({what})", now)
-            elif st.stale(now):
-                self.alerts.raise_(f"calendar:{name}", f"calendar {name} is older than its max_age", now)
-            else:
-                self.alerts.clear(f"calendar:{name}", now)
-            if was_error != st.error:
-                log.info("calendar_refresh", calendar=name, ok=st.error is None, error=st.error)
-            age = st.age(now)
-            if age is not None:
-                self.metrics["calendar_age"][name] = age.total_seconds()
-        return changed
-
-    def replan(self) -> None:
-        now = now_utc()
-        self.plan = plan_from(self.cfg, self.sources, horizon_start(now), planner=self.planner)
-        for v, msg in self.plan.warnings:
-            log.info("plan_warning", voipnumber=v, message=msg)
+    async def replan(self) -> None:
+        sv = self._sv()
+        now = self.clock.now()
+        sv.plan = await sv.make_plan()
+        for v, finding in sv.plan.warnings:
+            log.info("plan_warning", voipnumber=v, kind=finding.kind, message=finding.message)
         soon = now + dt.timedelta(hours=24)
-        for n in self.plan.numbers:
-            gaps = [s for s in n.segments if s.forwardto is None and "no fallback" in s.reason and s.start < soon]
-            if gaps:
-                self.alerts.raise_(f"gap:{n.voipnumber}", f"{n.voipnumber}: nobody on call and no fallback from "
-                                   f"{gaps[0].start.isoformat()} to {gaps[0].end.isoformat()}", now, n.voipnumber)
-            else:
-                self.alerts.clear(f"gap:{n.voipnumber}", now)
+        gaps_now: set[str] = set()
+        for n in sv.plan.numbers:
+            for s in n.segments:
+                if s.kind is Kind.GAP and s.end > now and s.start < soon:
+                    key = f"gap:{n.voipnumber}:{int(s.start.timestamp())}"
+                    gaps_now.add(key)
+                    sv.alerts.raise_(key, f"{n.voipnumber}: nobody on call and no fallback from "
+                                          f"{s.start.isoformat()} to {s.end.isoformat()}", now, n.voipnumber)
+        for key in [k for k in sv.alerts.active if k.startswith("gap:") and k not in gaps_now]:
+            sv.alerts.clear(key, now)
         self._schedule_changes(now)
-        log.info("replanned", numbers=len(self.plan.numbers),
-                 changes=sum(len(n.changes) for n in self.plan.numbers))
+        log.info("replanned", numbers=len(sv.plan.numbers), changes=sum(len(n.changes) for n in sv.plan.numbers))
 
     def _schedule_changes(self, now: dt.datetime) -> None:
-        assert self.plan is not None
+        sv = self._sv()
+        assert sv.plan is not None
         for job in self.scheduler.get_jobs():
             if job.id.startswith("change:"):
                 job.remove()
         until = now + max(self.cfg.daemon.replan_every, dt.timedelta(hours=1)) + dt.timedelta(hours=1)
-        for n in self.plan.numbers:
+        for n in sv.plan.numbers:
             for c in n.changes[1:]:
                 if now < c.apply_from <= until:
                     self.scheduler.add_job(
@@ -140,55 +110,79 @@ class Daemon:
                         misfire_grace_time=None,
                     )
 
+    def _needs_change(self, sv: Services) -> list[str]:
+        """Numbers whose program for now differs from what was last confirmed (or was never confirmed)."""
+        if sv.plan is None or sv.reconciler is None:
+            return []
+        now = self.clock.now()
+        out = []
+        for n in sv.plan.numbers:
+            found = program_at(n.changes, now)
+            confirmed = sv.reconciler.confirmed.get(n.voipnumber)
+            number = self.cfg.number(n.voipnumber)
+            if found is not None and (confirmed is None or differing(confirmed, found[1].program, number.forwardcli)):
+                out.append(n.voipnumber)
+        return out
+
     # ----------------------------------------------------------------------------------- reconciling
 
+    def _sv(self) -> Services:
+        assert self.services is not None
+        return self.services
+
     async def _change_job(self, voipnumber: str, at: dt.datetime, exact: bool) -> None:
-        wait = (at - precise_now()).total_seconds()
+        wait = (at - self.clock.now()).total_seconds()
         if wait > 0:
             await asyncio.sleep(wait)
         # a planned change keeps retrying until the next periodic pass would take over
         out = await self.reconcile_number(voipnumber, exact_at=at if exact else None,
-                                          keep_trying_until=precise_now() + self.cfg.daemon.reconcile_every)
+                                          keep_trying_until=self.clock.now() + self.cfg.daemon.reconcile_every)
         if exact and out is not None and out.lateness_s is not None:
-            self.metrics["lateness"][voipnumber] = out.lateness_s
+            self.metrics.lateness.labels(voipnumber).set(out.lateness_s)
             log.info("exact_handover", voipnumber=voipnumber, boundary=at.isoformat(), lateness_s=out.lateness_s)
 
     async def reconcile_number(
-        self, voipnumber: str, exact_at: dt.datetime | None = None, keep_trying_until: dt.datetime | None = None
+        self, voipnumber: str, exact_at: dt.datetime | None = None, keep_trying_until: dt.datetime | None = None,
     ) -> Outcome | None:
-        if self.plan is None or self.stopping.is_set():
+        if self.stopping.is_set() or self.services is None:
             return None
-        try:
-            plan: NumberPlan = self.plan.for_number(voipnumber)
-        except KeyError:
-            return None
-        number = self.cfg.number(voipnumber)
         lock = self.locks.setdefault(voipnumber, asyncio.Lock())
         task = asyncio.current_task()
-        if task is not None:
-            self.in_flight.add(task)
-        try:
-            async with lock, self.limit:
-                out = await self.reconciler.reconcile(plan, number.forwardcli, number.on_drift or self.cfg.on_drift,
-                                                      exact_at=exact_at, keep_trying_until=keep_trying_until)
-        finally:
+        async with lock:
+            sv = self.services  # the newest set, even if a reload swapped it while this pass waited
+            if sv is None or sv.reconciler is None or sv.number_plan(voipnumber) is None or self.stopping.is_set():
+                return None
+            running = self.tasks.setdefault(id(sv), set())
             if task is not None:
-                self.in_flight.discard(task)
+                running.add(task)
+            try:
+                out = await sv.reconciler.reconcile(lambda: sv.number_plan(voipnumber), exact_at=exact_at,
+                                                    keep_trying_until=keep_trying_until)
+            finally:
+                if task is not None:
+                    running.discard(task)
         if out.ok:
-            self.metrics["last_success"][voipnumber] = precise_now().timestamp()
-        else:
-            self.metrics["failures"][voipnumber] = self.metrics["failures"].get(voipnumber, 0) + 1
+            self.metrics.last_success.labels(voipnumber).set(self.clock.now().timestamp())
+        elif not out.skipped:
+            self.metrics.failures.labels(voipnumber).inc()
         return out
 
-    async def reconcile_all(self) -> list[Outcome]:
-        if self.plan is None:
+    async def reconcile_all(self, numbers: list[str] | None = None) -> list[Outcome]:
+        sv = self.services
+        if sv is None or sv.plan is None:
             return []
-        outs = await asyncio.gather(*(self.reconcile_number(n.voipnumber) for n in self.plan.numbers))
+        wanted = numbers if numbers is not None else [n.voipnumber for n in sv.plan.numbers]
+        outs = await asyncio.gather(*(self.reconcile_number(v) for v in wanted))
         done = [o for o in outs if o is not None]
         ok = sum(o.ok for o in done)
         log.info("reconcile_pass", numbers=len(done), ok=ok, changed=sum(o.changed for o in done))
-        sd_notify(f"STATUS={ok}/{len(done)} numbers confirmed at {now_utc().isoformat()}")
+        sd_notify(f"STATUS={ok}/{len(done)} numbers confirmed at {self.clock.now().isoformat(timespec='seconds')}")
         return done
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # ------------------------------------------------------------------------------------------ jobs
 
@@ -200,36 +194,84 @@ class Daemon:
 
     async def _sources_job(self) -> None:
         if self._config_mtime() != self.config_mtime:  # the config file changed: reload it as SIGHUP would
-            await self.reload()  # (which notes the new mtime)
+            self.request_reload()
             return
-        due = self.sources.due(now_utc())
+        sv = self._sv()
+        due = sv.sources.due(self.clock.now())
         if not due:
             return
-        changed = await asyncio.get_running_loop().run_in_executor(None, self.refresh_sources, due)
-        if changed:
-            self.replan()
-            await self.reconcile_all()
+        changed = await sv.refresh_calendars(due)
+        self._calendar_metrics(sv)
+        if changed and sv is self.services:
+            await self.replan()
+            self._spawn(self.reconcile_all(self._needs_change(sv)))  # never wait for aql here
+
+    def _calendar_metrics(self, sv: Services) -> None:
+        now = self.clock.now()
+        for name, st in sv.sources.states.items():
+            age = st.age(now)
+            if age is not None:
+                self.metrics.calendar_age.labels(name).set(age.total_seconds())
 
     async def _replan_job(self) -> None:
-        self.replan()
+        await self.replan()
+
+    def request_reload(self) -> None:
+        if not self.ready:
+            self._reload_again = True  # still starting: reload once start-up is done
+            return
+        if self._reloading:
+            self._reload_again = True
+            return
+        self._spawn(self._reload_loop())
+
+    async def _reload_loop(self) -> None:
+        self._reloading = True
+        try:
+            while True:
+                self._reload_again = False
+                await self.reload()
+                if not self._reload_again or self.stopping.is_set():
+                    break
+        finally:
+            self._reloading = False
 
     async def reload(self) -> None:
+        """Build a new set of services from the config file, drain the old set, swap, close it."""
+        old = self._sv()
+        now = self.clock.now()
         self.config_mtime = self._config_mtime()
         try:
             cfg = load_config(self.config_path)
-        except ConfigError as err:
+            same_dir = old.state is not None and cfg.resolve_state_dir() == old.state.path
+            new = await Services.open(cfg, aql=True, journal="write", clock=self.clock, exclusive=not same_dir,
+                                      state=old.state if same_dir else None,
+                                      simulated_account=old.account if cfg.aql.url == old.cfg.aql.url else None)
+        except (ConfigError, ForwarddError) as err:
             log.error("reload_rejected", error=str(err))
-            self.alerts.raise_("config", f"new config rejected, still running on the old one: {err}", now_utc())
+            old.alerts.raise_("config", f"new config rejected, still running on the old one: {err}", now)
             return
-        await self.client.aclose()
-        self.journal.close()
-        self._setup(cfg)
-        self.alerts.clear("config", now_utc())
+        new.sources.adopt(old.sources)
+        if old.reconciler is not None and new.reconciler is not None:
+            new.reconciler.confirmed.update(old.reconciler.confirmed)
+            new.reconciler.read_at.update(old.reconciler.read_at)
+        missing = [n for n, st in new.sources.states.items() if not st.loaded]
+        if missing:
+            await new.refresh_calendars(missing)
+        new.plan = await new.make_plan()
+        # the old set stops at its next safe point; wait (bounded) for what is in flight on it
+        if old.reconciler is not None:
+            old.reconciler.retiring = True
+        running = self.tasks.pop(id(old), set())
+        if running:
+            await asyncio.wait(running, timeout=self.cfg.aql.timeout.total_seconds() + 5)
+        self.cfg, self.services = cfg, new
         self._add_jobs()
-        await asyncio.get_running_loop().run_in_executor(None, self.refresh_sources, None)
-        self.replan()
+        await self.replan()
+        await old.close(keep_state=same_dir)
+        new.alerts.clear("config", self.clock.now())
         log.info("reloaded", config=str(self.config_path))
-        await self.reconcile_all()
+        await self.reconcile_all(self._needs_change(new))
 
     def _add_jobs(self) -> None:
         d = self.cfg.daemon
@@ -243,79 +285,71 @@ class Daemon:
         self.scheduler.add_job(self._replan_job, "interval", seconds=d.replan_every.total_seconds(),
                                id="replan", replace_existing=True, max_instances=1, coalesce=True)
 
-    def _on_sighup(self) -> None:
-        if self.ready:
-            asyncio.get_running_loop().create_task(self.reload())
-        else:  # still starting: reload once start-up is done
-            self.reload_pending = True
+    # ------------------------------------------------------------------------------------------ life
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         # Signals first: a SIGHUP or SIGTERM during start-up must not kill the process mid-change.
-        self.ready, self.reload_pending = False, False
         loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
         loop.add_signal_handler(signal.SIGINT, self.stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
-        self.scheduler = AsyncIOScheduler(timezone=UTC, event_loop=loop)
-        simulated = self.account is not None
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        main = loop.create_task(self._main())
+        stop = loop.create_task(self.stopping.wait())
+        await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if main.done() and main.exception() is not None:
+            stop.cancel()
+            raise main.exception()  # type: ignore[misc]
+        self.stopping.set()
+        return await self._shutdown(main)
+
+    async def _main(self) -> None:
+        self.services = sv = await Services.open(self.cfg, aql=True, exclusive=True, journal="write", clock=self.clock)
+        self.scheduler = AsyncIOScheduler(timezone=UTC, event_loop=asyncio.get_running_loop())
         log.info("starting", config=str(self.config_path), numbers=len(self.cfg.numbers),
-                 account="simulated" if simulated else self.cfg.aql.url, state_dir=str(self.state))
-        self.journal.record("start", now_utc(), None, None, config=str(self.config_path))
-        await loop.run_in_executor(None, self.refresh_sources, None)
+                 account="simulated" if sv.account is not None else self.cfg.aql.url, state_dir=str(sv.state.path)
+                 if sv.state else None)
+        assert sv.journal is not None
+        sv.journal.record("start", self.clock.now(), None, None, config=str(self.config_path), pid=os.getpid())
+        for note in sv.notes:
+            sv.alerts.raise_("journal-moved", note, self.clock.now())
+        await sv.refresh_calendars()
+        self._calendar_metrics(sv)
         self.scheduler.start()
         self._add_jobs()
-        self.replan()
+        await self.replan()
         await self.reconcile_all()
         watchdog = os.environ.get("WATCHDOG_USEC")
         if watchdog:
             self.scheduler.add_job(sd_notify, "interval", seconds=int(watchdog) / 2e6, args=["WATCHDOG=1"],
                                    id="watchdog", replace_existing=True)
+        if self.cfg.daemon.metrics_port is not None:
+            self.metrics.serve(self.cfg.daemon.metrics_port)
         sd_notify("READY=1\nSTATUS=running")
         self.ready = True
-        if self.reload_pending:
-            loop.create_task(self.reload())
-        metrics = await self._start_metrics()
+        if self._reload_again:
+            self.request_reload()
         await self.stopping.wait()
+
+    async def _shutdown(self, main: asyncio.Task[Any]) -> int:
         sd_notify("STOPPING=1")
-        log.info("stopping", in_flight=len(self.in_flight))
-        self.scheduler.shutdown(wait=False)
-        if self.in_flight:
-            await asyncio.wait(list(self.in_flight), timeout=4)
-        if metrics is not None:
-            metrics.close()
-        await self.alerts.drain()
-        await self.client.aclose()
-        self.journal.record("stop", now_utc(), None, None)
-        self.journal.close()
+        in_flight = [t for ts in self.tasks.values() for t in ts if not t.done()]
+        log.info("stopping", in_flight=len(in_flight))
+        if getattr(self, "scheduler", None) is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=3)
+        for task in [main, *self._background, *in_flight]:
+            task.cancel()
+        self.metrics.stop()
+        sv = self.services
+        if sv is not None:
+            if sv.journal is not None:
+                sv.journal.record("stop", self.clock.now(), None, None)
+            try:
+                await asyncio.wait_for(sv.close(), 3)
+            except TimeoutError:
+                log.warning("close_timeout")
         return 0
-
-    # --------------------------------------------------------------------------------------- metrics
-
-    async def _start_metrics(self) -> asyncio.AbstractServer | None:
-        port = self.cfg.daemon.metrics_port
-        if port is None:
-            return None
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await reader.readline()
-            body = self.metrics_text().encode()
-            writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: "
-                         + str(len(body)).encode() + b"\r\n\r\n" + body)
-            await writer.drain()
-            writer.close()
-
-        return await asyncio.start_server(handle, "127.0.0.1", port)
-
-    def metrics_text(self) -> str:
-        lines = []
-        spec = [("last_success", "forwardd_last_success_timestamp_seconds", "voipnumber", "gauge"),
-                ("failures", "forwardd_reconcile_failures_total", "voipnumber", "counter"),
-                ("lateness", "forwardd_handover_lateness_seconds", "voipnumber", "gauge"),
-                ("calendar_age", "forwardd_calendar_age_seconds", "calendar", "gauge")]
-        for key, name, label, kind in spec:
-            lines.append(f"# TYPE {name} {kind}")
-            lines += [f'{name}{{{label}="{k}"}} {v}' for k, v in sorted(self.metrics[key].items())]
-        return "\n".join(lines) + "\n"
 
 
 def run_daemon(cfg: Config, config_path: str | Path) -> int:
@@ -323,28 +357,3 @@ def run_daemon(cfg: Config, config_path: str | Path) -> int:
         return await Daemon(cfg, config_path).run()
 
     return asyncio.run(main())
-
-
-async def one_pass(cfg: Config) -> list[Outcome]:
-    """``forwardd apply``: refresh calendars, plan from now, reconcile every number once."""
-    state = state_dir(cfg)
-    journal = Journal(state / "journal.sqlite")
-    client, _ = make_client(cfg, state)
-    sources = Sources(cfg, state)
-    now = now_utc()
-    sources.refresh_all(now)
-    plan = plan_from(cfg, sources, horizon_start(now))
-    alerts = Alerts(cfg.alerts, journal, dict(os.environ))
-    rec = Reconciler(client, journal, alerts, clock=precise_now)
-    limit = asyncio.Semaphore(cfg.aql.concurrency)
-
-    async def one(n: NumberPlan) -> Outcome:
-        number = cfg.number(n.voipnumber)
-        async with limit:
-            return await rec.reconcile(n, number.forwardcli, number.on_drift or cfg.on_drift)
-
-    async with client:
-        outs = list(await asyncio.gather(*(one(n) for n in plan.numbers)))
-    await alerts.drain()
-    journal.close()
-    return outs

@@ -1,18 +1,22 @@
 """Level-triggered reconciliation: make the account hold the program that should be in force now.
 
-For one number: work out the program in force now (from the plan), read the account (getuser); if it
-differs, send changeuser with the fields that differ, then read back until the account matches, with
-backoff and jitter, a bounded number of times per pass (the next pass carries on). Every request and
-its result goes to the journal. Repeating a pass is always safe: a change means "set the account to
-program P".
+For one number: work out the program in force now (from the newest plan, again at every attempt, so
+that a pass that outlives a re-plan or an outage never sends a stale program), read the account
+(getuser); if it differs, send changeuser with the fields that differ, then read back until the account
+matches, with backoff and jitter. An exact hand-over (a change of target while forwarding continues)
+is sent at its boundary without a read first, then read back. A pass gives up after a few attempts,
+except while a planned change is inside its send window (``keep_trying_until``), when it keeps going,
+through transient ``ERR:`` answers too. An authentication refusal stops this number and, for a
+minute, every other: one probe at a time then finds out whether the credentials work again.
 
-A difference from the program we last confirmed, while that program is still the one due, is drift (a
-hand-made change in the aql portal): restored or only reported, per ``on_drift``; alerted either way.
+Every request and its result goes to the journal. Repeating a pass is always safe: a change means
+"set the account to program P". A difference from the program last confirmed, while that program is
+still the one due, is drift (a hand-made change in the aql portal): restored or only reported, per
+``on_drift``; alerted either way.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import random
 from dataclasses import dataclass, field
@@ -20,19 +24,29 @@ from typing import Awaitable, Callable, Mapping, Protocol
 
 import structlog
 
-from ..aql.account import MANAGED
+from ..aql.client import MANAGED
+from ..clock import Clock
+from ..config import Config
 from ..core.phone import same_number
 from ..core.plan import NumberPlan, program_at
 from ..core.provider import Program
 from ..errors import AqlAuthError, AqlError, AqlRejected
-from ..store.journal import Journal
 
 log = structlog.get_logger("forwardd.reconcile")
+
+AUTH_COOLDOWN = dt.timedelta(seconds=60)
 
 
 class _Client(Protocol):
     async def getuser(self, voipnumber: str) -> dict[str, str]: ...
     async def changeuser(self, voipnumber: str, fields: Mapping[str, str]) -> str | None: ...
+
+
+class _Journal(Protocol):
+    def record(self, kind: str, at: dt.datetime, voipnumber: str | None = None, ok: bool | None = None,
+               **detail: object) -> None: ...
+
+    def last_confirmed(self, voipnumber: str) -> dict[str, str] | None: ...
 
 
 class _Alerts(Protocol):
@@ -69,34 +83,50 @@ class Outcome:
     attempts: int = 0
     error: str | None = None
     lateness_s: float | None = None  # for an exact hand-over: confirmation time minus the boundary
+    skipped: bool = False  # not tried (credentials refused a moment ago, or the services are retiring)
+    program: Program | None = None
+
+
+class Retired(Exception):
+    """The services this pass runs on are being replaced (a reload): stop at this safe point."""
+
+
+PlanSource = Callable[[], "NumberPlan | None"]
 
 
 @dataclass
 class Reconciler:
+    cfg: Config
     client: _Client
-    journal: Journal | None
+    journal: _Journal | None
     alerts: _Alerts | None
-    clock: Callable[[], dt.datetime]
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Clock
     attempts_per_pass: int = 5
     backoff_s: float = 0.5
     backoff_cap_s: float = 8.0
     rng: random.Random = field(default_factory=random.Random)
     confirmed: dict[str, dict[str, str]] = field(default_factory=dict)
+    read_at: dict[str, dt.datetime] = field(default_factory=dict)  # last getuser per number
+    retiring: bool = False
+    auth_failed_at: dt.datetime | None = None
+    # called before a read that is not part of a due change (a drift check): the request budget
+    before_background_read: Callable[[], Awaitable[None]] | None = None
+    # called before each changeuser: False means "do not send" (a standby, or a leader that may have lost its lease)
+    may_send: Callable[[], bool] | None = None
 
     def _journal(self, kind: str, voipnumber: str | None, ok: bool | None = None, **detail: object) -> None:
         if self.journal is not None:
-            self.journal.record(kind, self.clock(), voipnumber, ok, **detail)
+            self.journal.record(kind, self.clock.now(), voipnumber, ok, **detail)
 
     def _alert(self, key: str, message: str, voipnumber: str | None = None) -> None:
         if self.alerts is None:
             log.warning("alert", key=key, message=message, voipnumber=voipnumber)
         else:  # Alerts logs it, rate-limited
-            self.alerts.raise_(key, message, self.clock(), voipnumber)
+            self.alerts.raise_(key, message, self.clock.now(), voipnumber)
 
     def _clear(self, key: str) -> None:
         if self.alerts is not None:
-            self.alerts.clear(key, self.clock())
+            self.alerts.clear(key, self.clock.now())
 
     def _last_confirmed(self, voipnumber: str) -> dict[str, str] | None:
         if voipnumber not in self.confirmed and self.journal is not None:
@@ -106,39 +136,67 @@ class Reconciler:
         return self.confirmed.get(voipnumber)
 
     async def reconcile(
-        self, plan: NumberPlan, forwardcli: bool, on_drift: str = "restore", *, exact_at: dt.datetime | None = None,
-        keep_trying_until: dt.datetime | None = None,
+        self, plan: NumberPlan | PlanSource, *, exact_at: dt.datetime | None = None,
+        keep_trying_until: dt.datetime | None = None, background: bool = False,
     ) -> Outcome:
-        """One pass for one number: at least ``attempts_per_pass`` tries, and on through retryable
-        failures until ``keep_trying_until`` (a hand-over due now should not wait for the next periodic
-        pass). Never raises for aql trouble: the Outcome says what happened."""
-        n = plan.voipnumber
-        now = self.clock()
-        found = program_at(plan.changes, now)
-        if plan.error or found is None:
-            return Outcome(n, ok=False, error=plan.error or "no program planned for now")
-        _, change = found
-        program = change.program
+        """One pass for one number: at least ``attempts_per_pass`` tries, and on through failures until
+        ``keep_trying_until`` (a hand-over due now should not wait for the next periodic pass). ``plan``
+        may be a function giving the newest plan. Never raises for aql trouble: the Outcome says what
+        happened."""
+        plan_of: PlanSource = plan if callable(plan) else (lambda: plan)  # type: ignore[assignment,return-value]
+        first = plan_of()
+        n = first.voipnumber if first is not None else "?"
         out = Outcome(n, ok=False)
+        if self.retiring:
+            out.skipped, out.error = True, "services retiring (reload)"
+            return out
+        if self.auth_failed_at is not None:
+            if self.clock.now() - self.auth_failed_at < AUTH_COOLDOWN:
+                out.skipped, out.error = True, "aql refused the credentials a moment ago; not trying yet"
+                return out
+            self.auth_failed_at = self.clock.now()  # this pass is the probe; the others keep waiting
+        number = self.cfg.number(n) if n != "?" else None
+        forwardcli = number.forwardcli if number is not None else True
+        on_drift = (number.on_drift if number is not None else None) or self.cfg.on_drift
         delay = self.backoff_s
+        change_due_until: dt.datetime | None = None
+
         def more() -> bool:
+            if self.retiring:
+                return False
             if out.attempts < self.attempts_per_pass:
                 return True
-            return keep_trying_until is not None and self.clock() < keep_trying_until
+            limit = max((t for t in (keep_trying_until, change_due_until) if t is not None), default=None)
+            return limit is not None and self.clock.now() < limit
 
         while more():
             out.attempts += 1
+            current = plan_of()
+            found = program_at(current.changes, self.clock.now()) if current is not None else None
+            if current is None or current.error or found is None:
+                out.error = (current.error if current is not None else None) or "no program planned for now"
+                return out
+            _, change = found
+            program = out.program = change.program
+            if change.apply_by > self.clock.now() and change.apply_from <= self.clock.now():
+                change_due_until = change.apply_by  # inside its send window: keep going
             try:
-                done = await self._attempt(n, program, forwardcli, on_drift, out, exact_at)
+                # at the boundary of this very exact hand-over, and only on the first attempt
+                exact_now = out.attempts == 1 and change.exact and change.apply_from == exact_at
+                done = await self._attempt(n, program, forwardcli, on_drift, out, exact_at, exact_now,
+                                           background and out.attempts == 1)
             except AqlAuthError as err:
                 out.error = str(err)
+                self.auth_failed_at = self.clock.now()
+                self._journal("error", n, False, error=str(err))
                 self._alert("auth", str(err))
                 return out
             except AqlRejected as err:
                 out.error = str(err)
                 self._journal("error", n, False, error=str(err))
-                self._alert(f"rejected:{n}", f"{n}: {err}", n)
-                return out
+                log.info("aql_rejected", voipnumber=n, error=str(err), attempt=out.attempts)
+                if not (change_due_until or keep_trying_until):
+                    break  # nothing due: a periodic pass will try again
             except AqlError as err:
                 out.error = str(err)
                 self._journal("error", n, False, error=str(err))
@@ -147,50 +205,76 @@ class Reconciler:
                 if done:
                     break
             if more():
-                await self.sleep(delay * (0.5 + self.rng.random()))
+                await self.clock.sleep(delay * (0.5 + self.rng.random()))
                 delay = min(delay * 2, self.backoff_cap_s)
-        if out.ok:
-            self._clear("auth")
-            self._clear(f"rejected:{n}")
-            self._clear(f"late:{n}")
-        elif not out.drift and self.clock() > change.apply_by:
-            self._alert(
-                f"late:{n}",
-                f"{n}: {program.describe()} not confirmed by {change.apply_by.isoformat()} ({out.error or 'mismatch'})",
-                n,
-            )
-        emit = log.info if (out.changed or not out.ok) else log.debug  # one line per pass that did something
-        emit(
-            "reconcile", voipnumber=n, ok=out.ok, changed=out.changed, drift=out.drift, attempts=out.attempts,
-            program=program.describe(), error=out.error, lateness_s=out.lateness_s,
-        )
+        self._finish(n, out, plan_of)
         return out
 
+    def _finish(self, n: str, out: Outcome, plan_of: PlanSource) -> None:
+        now = self.clock.now()
+        if out.ok:
+            self.auth_failed_at = None
+            for key in ("auth", f"rejected:{n}", f"late:{n}"):
+                self._clear(key)
+        else:
+            current = plan_of()
+            found = program_at(current.changes, now) if current is not None else None
+            if out.error and "aql rejected" in out.error:
+                self._alert(f"rejected:{n}", f"{n}: {out.error}", n)
+            if found is not None and not out.drift and not out.skipped and now > found[1].apply_by:
+                self._alert(f"late:{n}", f"{n}: {found[1].program.describe()} not confirmed by "
+                                         f"{found[1].apply_by.isoformat()} ({out.error or 'mismatch'})", n)
+        emit = log.info if (out.changed or not out.ok) and not out.skipped else log.debug
+        emit("reconcile", voipnumber=n, ok=out.ok, changed=out.changed, drift=out.drift, attempts=out.attempts,
+             program=out.program.describe() if out.program else None, error=out.error, lateness_s=out.lateness_s)
+
+    async def _read(self, n: str, background: bool) -> dict[str, str]:
+        if background and self.before_background_read is not None:
+            await self.before_background_read()
+        account = await self.client.getuser(n)
+        self.read_at[n] = self.clock.now()
+        return account
+
+    async def _send(self, n: str, fields: Mapping[str, str], program: Program) -> None:
+        if self.retiring:
+            raise Retired()
+        if self.may_send is not None and not self.may_send():
+            raise AqlError("not sending: this instance does not hold the lease")
+        self._journal("change", n, None, fields=dict(fields), program=program.describe())
+        await self.client.changeuser(n, fields)
+
     async def _attempt(
-        self, n: str, program: Program, forwardcli: bool, on_drift: str, out: Outcome, exact_at: dt.datetime | None
+        self, n: str, program: Program, forwardcli: bool, on_drift: str, out: Outcome,
+        exact_at: dt.datetime | None, exact_now: bool, background: bool,
     ) -> bool:
         """One read, and if needed one change and its read-back. True when done for this pass."""
-        account = await self.client.getuser(n)
-        diff = differing(account, program, forwardcli)
-        if not diff:
-            self._confirm(n, account, out)
-            return True
-        last = self._last_confirmed(n)
-        if last is not None and not out.changed and not differing(last, program, forwardcli):
-            out.drift = True
-            message = f"{n}: the account was changed by hand ({_describe(diff, account)}); " + (
-                "restoring it" if on_drift == "restore" else "left as it is (on_drift = alert)"
-            )
-            self._journal("drift", n, False, found={k: account.get(k) for k in MANAGED}, wanted=diff)
-            self._alert(f"drift:{n}", message, n)
-            if on_drift != "restore":
+        if exact_now:  # at the boundary: no read first
+            diff = wanted_fields(program, forwardcli)
+        else:
+            account = await self._read(n, background)
+            diff = differing(account, program, forwardcli)
+            if not diff:
+                self._confirm(n, account, out)
                 return True
-        self._journal("change", n, None, fields=diff, program=program.describe())
-        await self.client.changeuser(n, diff)
+            last = self._last_confirmed(n)
+            if last is not None and not out.changed and not differing(last, program, forwardcli):
+                out.drift = True
+                message = f"{n}: the account was changed by hand ({_describe(diff, account)}); " + (
+                    "restoring it" if on_drift == "restore" else "left as it is (on_drift = alert)"
+                )
+                self._journal("drift", n, False, found={k: account.get(k) for k in MANAGED}, wanted=diff)
+                self._alert(f"drift:{n}", message, n)
+                if on_drift != "restore":
+                    return True
+        try:
+            await self._send(n, diff, program)
+        except Retired:
+            out.error, out.skipped = "stopped for a reload before sending", True
+            return True
         out.changed = True
-        if exact_at is not None:
-            out.lateness_s = (self.clock() - exact_at).total_seconds()
-        account = await self.client.getuser(n)
+        if exact_at is not None and out.lateness_s is None:
+            out.lateness_s = (self.clock.now() - exact_at).total_seconds()
+        account = await self._read(n, False)
         if differing(account, program, forwardcli):
             self._journal("readback", n, False, fields={k: account.get(k, "") for k in MANAGED}, wanted=diff)
             out.error = "read-back does not match what was sent"

@@ -1,23 +1,41 @@
-"""Wiring shared by the commands: the aql client (real or simulated), sources, and planning from now."""
+"""The composition root: the one place where forwardd's edges are built, from a config.
+
+``Services`` owns the clock, the state directory (and its lock), the journal, the aql client (real, or
+the simulated account), the calendar sources and their expansion worker, the planner, the alerts and
+the reconciler, and closes them all with one ``close()``. Every command gets one: ``run`` (through the
+daemon, which builds a new one on reload), ``apply``, ``status``, ``history``, ``plan``, ``check`` and
+``simulate``. Nothing else constructs an edge. What a command needs is said by the flags of ``open``,
+so that commands which never talk to aql never need the password, and read-only ones never take the
+lock.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from pathlib import Path
+import os
+from dataclasses import dataclass, field
+from typing import Any
 
-from ..aql.account import Account
-from ..aql.client import AqlClient, SimulatedTransport
+import structlog
+
+from ..aio import off_loop
+from ..aql.client import AqlClient
 from ..calendars.sources import Sources
-from ..config import SIMULATED, Config
-from ..core.plan import Plan, Planner
+from ..calendars.worker import Expander, WorkerExpander
+from ..clock import Clock, SystemClock
+from ..config import SIMULATED, Config, aql_password
+from ..core.plan import NumberPlan, Plan, Planner
 from ..logs import register_secret
+from ..notify.alerts import Alerts
+from ..store.journal import Journal, open_journal
+from ..store.statedir import StateDir, StateDirError, check_state_dir
+from .reconcile import Reconciler
+
+log = structlog.get_logger("forwardd.services")
 
 SIMULATED_STATE = "simulated-account.json"
-
-
-def now_utc() -> dt.datetime:
-    """The one place the wall clock is read; the core gets instants passed in."""
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+JOURNAL = "journal.sqlite"
 
 
 def horizon_start(now: dt.datetime) -> dt.datetime:
@@ -26,36 +44,165 @@ def horizon_start(now: dt.datetime) -> dt.datetime:
     return now.replace(minute=0, second=0, microsecond=0)
 
 
-def state_dir(cfg: Config, create: bool = True) -> Path:
-    path = cfg.resolve_state_dir()
-    if create:
-        path.mkdir(parents=True, exist_ok=True)
-    return path
+@dataclass
+class Services:
+    cfg: Config
+    clock: Clock
+    state: StateDir | None
+    journal: Journal | None
+    client: AqlClient | None
+    sources: Sources
+    planner: Planner
+    alerts: Alerts
+    reconciler: Reconciler | None
+    expander: Expander
+    account: Any = None  # the simulated account, when url = "simulated" (for trials and tests)
+    notes: list[str] = field(default_factory=list)  # what opening found worth an alert
+    plan: Plan | None = None
+    _closed: bool = False
+
+    @classmethod
+    async def open(
+        cls,
+        cfg: Config,
+        *,
+        aql: bool = False,
+        exclusive: bool = False,
+        journal: str = "none",  # "none", "read" or "write"
+        clock: Clock | None = None,
+        expander: Expander | None = None,
+        simulated_account: Any = None,
+        env: dict[str, str] | None = None,
+        state: StateDir | None = None,
+    ) -> Services:
+        """Build what a command needs. ``aql``: a client (resolving the password); ``exclusive``: take the
+        state directory's lock (``run``, ``apply``); ``journal``: open it to read or to write.
+
+        ``state``: a state directory already open (and locked) by the set this one replaces.
+
+        Raises StateDirError (naming the path and the reason), AlreadyRunning, ConfigError (the password)."""
+        clock = clock or SystemClock()
+        env = dict(os.environ) if env is None else env
+        needs_state = exclusive or journal != "none" or (aql and cfg.aql.url == SIMULATED and simulated_account is None)
+        path = cfg.resolve_state_dir()
+        if state is not None and state.path == path:
+            pass  # handed over by a reload, lock and all
+        elif needs_state:
+            check_state_dir(path)
+            state = StateDir(path)
+            if exclusive:
+                state.lock()
+        else:
+            try:  # the calendar cache is welcome, not needed
+                check_state_dir(path)
+                state = StateDir(path)
+            except StateDirError:
+                state = None
+        notes: list[str] = []
+        alerts_ref: list[Alerts] = []
+
+        def journal_trouble(message: str | None) -> None:
+            if alerts_ref:
+                alerts_ref[0].from_thread("journal", message, clock.now())
+
+        the_journal: Journal | None = None
+        if journal == "write" and state is not None:
+            the_journal, note = open_journal(state / JOURNAL, clock.now(), journal_trouble)
+            if note:
+                notes.append(note)
+        elif journal == "read" and state is not None:
+            the_journal = Journal(state / JOURNAL, write=False)
+        alerts = Alerts(cfg.alerts, the_journal if journal == "write" else None, env,
+                        state_path=(state / "alerts.json") if state is not None and journal == "write" else None,
+                        loop=asyncio.get_running_loop())
+        alerts_ref.append(alerts)
+        client, account = None, simulated_account
+        if aql:
+            client, account = _client(cfg, state, clock, simulated_account, env)
+        expander = expander or WorkerExpander(cfg.daemon.calendar_deadline.total_seconds())
+        sources = Sources(cfg, state.path if state is not None else None, expander)
+        reconciler = Reconciler(cfg, client, the_journal, alerts, clock) if client is not None else None
+        return cls(cfg, clock, state, the_journal, client, sources, Planner(cfg), alerts, reconciler, expander,
+                   account, notes)
+
+    # ----------------------------------------------------------------------------------- calendars
+
+    async def refresh_calendars(self, names: list[str] | None = None) -> list[str]:
+        """Refresh sources (default: all), journal each outcome and alert on failures and staleness;
+        returns the names whose events changed."""
+        now = self.clock.now()
+        names = list(self.sources.states) if names is None else names
+        changed = await self.sources.refresh_all(now, names)
+        for name in names:
+            st = self.sources[name]
+            if self.journal is not None:
+                self.journal.record("calendar", now, None, st.error is None, calendar=name, error=st.error,
+                                    events_loaded=st.loaded)
+            if st.error:
+                what = "keeping the last good copy" if st.loaded else "no good copy yet"
+                self.alerts.raise_(f"calendar:{name}", f"calendar {name}: {st.error} ({what})", now)
+            elif st.stale(now):
+                self.alerts.raise_(f"calendar:{name}", f"calendar {name} is older than its max_age", now)
+            else:
+                self.alerts.clear(f"calendar:{name}", now)
+        return changed
+
+    # -------------------------------------------------------------------------------------- planning
+
+    async def make_plan(self, start: dt.datetime | None = None, days: float | None = None) -> Plan:
+        """Plan from ``start`` (default: this hour) for ``days`` (default: the horizon), with the sources'
+        last good copies. Planning runs off the event loop."""
+        start = start or horizon_start(self.clock.now())
+        end = start + (dt.timedelta(days=days) if days is not None else self.cfg.daemon.horizon)
+        calendars = await self.sources.snapshot(start, end)
+        return await off_loop(self.planner.plan, calendars, start, end, name="forwardd-plan")
+
+    def number_plan(self, voipnumber: str) -> NumberPlan | None:
+        if self.plan is None:
+            return None
+        try:
+            return self.plan.for_number(voipnumber)
+        except KeyError:
+            return None
+
+    # ------------------------------------------------------------------------------------- closing
+
+    async def close(self, keep_state: bool = False) -> None:
+        """Close every edge this object opened, in the reverse order of need. Safe to call twice.
+        ``keep_state``: leave the state directory locked (it was handed to the set replacing this one)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.alerts.drain()
+        if self.client is not None:
+            await self.client.aclose()
+        await self.expander.aclose()
+        if self.journal is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.journal.close)
+        if self.state is not None and not keep_state:
+            self.state.unlock()
 
 
-def make_client(cfg: Config, state: Path | None) -> tuple[AqlClient, Account | None]:
-    """The configured account's client. For ``url = "simulated"``, an in-process account kept in
-    ``<state>/simulated-account.json`` so that successive commands see the same account."""
+def _client(
+    cfg: Config, state: StateDir | None, clock: Clock, account: Any, env: dict[str, str]
+) -> tuple[AqlClient, Any]:
+    """The configured account's client. For ``url = "simulated"``, the simulated account (kept in the state
+    directory so that successive commands see the same account, unless one is handed in)."""
     timeout = cfg.aql.timeout.total_seconds()
-    if cfg.aql.url != SIMULATED:
-        password = cfg.resolved_password
+    if cfg.aql.url != SIMULATED and account is None:
+        password = aql_password(cfg, env)
         register_secret(password.get_secret_value())
         return AqlClient(cfg.aql.url, cfg.aql.username, password, timeout=timeout,
                          concurrency=cfg.aql.concurrency), None
-    account = Account.with_numbers("simulated", "simulated", [n.voipnumber for n in cfg.numbers],
-                                   wraps=cfg.aql.window_wraps_midnight)
-    if state is not None:
-        path = state / SIMULATED_STATE
-        account.load(path)
-        account.on_change = lambda: account.save(path)
-    client = AqlClient("http://simulated.invalid/reseller/voipapi.php", "simulated", "simulated",
-                       timeout=timeout, concurrency=cfg.aql.concurrency, transport=SimulatedTransport(account))
+    from ..aql.simulated import SIMULATED_CREDENTIAL, SIMULATED_URL, SimulatedTransport, simulated_account
+
+    if account is None:
+        path = (state / SIMULATED_STATE) if state is not None else None
+        account = simulated_account([n.voipnumber for n in cfg.numbers], wraps=cfg.aql.window_wraps_midnight,
+                                    clock=clock.now, path=path)
+    else:
+        account.add_numbers([n.voipnumber for n in cfg.numbers])
+    client = AqlClient(SIMULATED_URL, SIMULATED_CREDENTIAL, SIMULATED_CREDENTIAL, timeout=timeout,
+                       concurrency=cfg.aql.concurrency, transport=SimulatedTransport(account))
     return client, account
 
-
-def plan_from(
-    cfg: Config, sources: Sources, start: dt.datetime, days: float | None = None, planner: Planner | None = None
-) -> Plan:
-    """Plan from ``start`` for ``days`` (default: the configured horizon) with the sources' last good copies."""
-    end = start + (dt.timedelta(days=days) if days is not None else cfg.daemon.horizon)
-    return (planner or Planner(cfg)).plan({n: st.calendar for n, st in sources.states.items()}, start, end)

@@ -9,20 +9,20 @@ account actually held against the timeline.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
 from ..aql.account import Account
-from ..aql.client import AqlClient, SimulatedTransport
+from ..aql.simulated import SIMULATED_CREDENTIAL
+from ..clock import VirtualClock
 from ..config import Config
 from ..core.compiler import Change
 from ..core.plan import NumberPlan, Plan
 from ..core.provider import Program, forwarding_intervals
 from ..core.timeline import Segment, epoch
-from .reconcile import Reconciler
+from .services import Services
 
 
 def misrouted_seconds(
@@ -90,17 +90,6 @@ class Outage:
         return cls(start, start + dt.timedelta(days=d, hours=h, minutes=mi, seconds=s))
 
 
-class VirtualClock:
-    def __init__(self, start: dt.datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
-
-
 def _naive_changes(segments: Sequence[Segment]) -> list[Change]:
     out: list[Change] = []
     last_target: str | None = None
@@ -113,21 +102,21 @@ def _naive_changes(segments: Sequence[Segment]) -> list[Change]:
     return out
 
 
-def simulate(
-    cfg: Config, plan: Plan, outages: Sequence[Outage] = (), *, naive: bool = False
+def fresh_account(cfg: Config, clock: VirtualClock) -> Account:
+    """The simulated account a simulation starts from: every number with forwarding off."""
+    return Account.with_numbers(SIMULATED_CREDENTIAL, SIMULATED_CREDENTIAL, [n.voipnumber for n in cfg.numbers],
+                                wraps=cfg.aql.window_wraps_midnight, clock=clock.now)
+
+
+async def simulate(
+    services: Services, clock: VirtualClock, plan: Plan, outages: Sequence[Outage] = (), *, naive: bool = False
 ) -> dict[str, Any]:
-    """Simulate ``plan`` over its horizon; returns the ``--json`` figures."""
-    return asyncio.run(_simulate(cfg, plan, outages, naive))
-
-
-async def _simulate(cfg: Config, plan: Plan, outages: Sequence[Outage], naive: bool) -> dict[str, Any]:
-    clock = VirtualClock(plan.start)
+    """Simulate ``plan`` over its horizon on ``services`` (built on ``clock`` and a simulated account);
+    returns the ``--json`` figures."""
+    cfg, rec, account = services.cfg, services.reconciler, services.account
+    assert rec is not None and account is not None
+    rec.backoff_s = 0.5
     numbers = [n for n in plan.numbers if not n.error]
-    account = Account.with_numbers("simulated", "simulated", [n.voipnumber for n in numbers],
-                                   wraps=cfg.aql.window_wraps_midnight, clock=clock)
-    client = AqlClient("http://simulated.invalid/voipapi.php", "simulated", "simulated",
-                       transport=SimulatedTransport(account))
-    rec = Reconciler(client, None, None, clock=clock, sleep=clock.sleep)
 
     def up(t: dt.datetime) -> bool:
         return not any(o.start <= t < o.end for o in outages)
@@ -152,7 +141,7 @@ async def _simulate(cfg: Config, plan: Plan, outages: Sequence[Outage], naive: b
     for t in sorted(wakes):
         if t >= plan.end or not up(t):
             continue
-        clock.now = max(clock.now, t)
+        clock.set(t)
         for v in sorted(wakes[t]):
             if naive:
                 change = next((c for c in plans[v].changes if c.apply_from == t), None)
@@ -161,9 +150,7 @@ async def _simulate(cfg: Config, plan: Plan, outages: Sequence[Outage], naive: b
                 sub = NumberPlan(v, [], [change])
             else:
                 sub = plans[v]
-            cfg_n = cfg.number(v)
-            await rec.reconcile(sub, cfg_n.forwardcli, exact_at=t)
-    await client.aclose()
+            await rec.reconcile(sub, exact_at=t)
     results = []
     for v, p in plans.items():
         applied = [(h.at, Program.from_settings(h.fields)) for h in account.history if h.voipnumber == v]

@@ -1,0 +1,163 @@
+"""Parsing and expansion off the daemon: a worker process that can be killed.
+
+Whatever a calendar contains, the daemon never waits on it for longer than a deadline: the feed is
+handed to ``python -m forwardd.calendars.worker`` (one long-lived process, memory-capped with
+RLIMIT_AS), and if no answer comes in time, or the worker dies, it is killed, the feed gets a clear
+error and keeps its last good copy, and the next feed starts a fresh worker. The event loop only ever
+waits on a pipe, so SIGTERM is always heard.
+
+Frames on the pipes: a request is ``>II`` (header length, data length), a JSON header, the feed's bytes;
+an answer is ``>I`` (length) and a JSON document ``{"ok": expansion}`` or ``{"error": reason}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import struct
+import sys
+import zoneinfo
+from typing import Any, Protocol
+
+from ..aio import off_loop
+from ..errors import CalendarError
+from .expand import Expansion, expand
+from .limits import Limits
+
+DEFAULT_MEMORY_MB = 2048
+
+
+class Expander(Protocol):
+    async def expand(self, name: str, data: bytes, tz: zoneinfo.ZoneInfo, start: dt.datetime, end: dt.datetime,
+                     limits: Limits) -> Expansion: ...
+
+    async def aclose(self) -> None: ...
+
+
+class InProcessExpander:
+    """Expands in a thread of this process, with a deadline after which the thread is abandoned. For
+    tests and benchmarks that want no second process; the daemon and the commands use the worker."""
+
+    def __init__(self, deadline_s: float = 60.0) -> None:
+        self.deadline_s = deadline_s
+
+    async def expand(self, name: str, data: bytes, tz: zoneinfo.ZoneInfo, start: dt.datetime, end: dt.datetime,
+                     limits: Limits) -> Expansion:
+        try:
+            return await off_loop(expand, name, data, tz, start, end, limits, timeout=self.deadline_s)
+        except TimeoutError:
+            raise CalendarError(name, f"reading it took longer than {self.deadline_s:g} s; abandoned") from None
+
+    async def aclose(self) -> None:
+        pass
+
+
+class WorkerExpander:
+    """Expands in a separate process; one feed at a time."""
+
+    def __init__(self, deadline_s: float = 60.0, memory_mb: int = DEFAULT_MEMORY_MB) -> None:
+        self.deadline_s = deadline_s
+        self.memory_mb = memory_mb
+        self._proc: asyncio.subprocess.Process | None = None
+        self._lock: asyncio.Lock | None = None
+        self.restarts = 0
+
+    async def _start(self) -> asyncio.subprocess.Process:
+        if self._proc is None or self._proc.returncode is not None:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "forwardd.calendars.worker", str(self.memory_mb),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+                limit=1 << 20)
+            self.restarts += 1
+        return self._proc
+
+    async def expand(self, name: str, data: bytes, tz: zoneinfo.ZoneInfo, start: dt.datetime, end: dt.datetime,
+                     limits: Limits) -> Expansion:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            header = json.dumps({"name": name, "tz": tz.key, "start": start.isoformat(), "end": end.isoformat(),
+                                 "max_occurrences": limits.max_occurrences, "max_steps": limits.max_steps}).encode()
+            try:
+                answer = await asyncio.wait_for(self._ask(header, data), self.deadline_s)
+            except TimeoutError:
+                await self._kill()
+                raise CalendarError(name, f"reading it took longer than {self.deadline_s:g} s; abandoned") from None
+            except (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError) as err:
+                await self._kill()
+                raise CalendarError(name, f"the calendar worker stopped while reading it ({type(err).__name__}); "
+                                          "the feed may need more memory than forwardd allows") from None
+            except asyncio.CancelledError:
+                await self._kill()  # abandoned mid-answer: the pipe is out of step, start afresh next time
+                raise
+        if "error" in answer:
+            raise CalendarError(name, str(answer["error"]))
+        try:
+            return Expansion.from_json(name, answer["ok"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise CalendarError(name, f"the calendar worker answered something unreadable ({err})") from None
+
+    async def _ask(self, header: bytes, data: bytes) -> dict[str, Any]:
+        proc = await self._start()
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(struct.pack(">II", len(header), len(data)) + header + data)
+        await proc.stdin.drain()
+        (length,) = struct.unpack(">I", await proc.stdout.readexactly(4))
+        doc: dict[str, Any] = json.loads(await proc.stdout.readexactly(length))
+        return doc
+
+    async def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(proc.wait(), 2)
+
+    async def aclose(self) -> None:
+        await self._kill()
+
+
+# ---------------------------------------------------------------------------------------- the worker
+
+
+def _serve(memory_mb: int) -> None:
+    import resource
+    import warnings
+
+    warnings.simplefilter("ignore")  # the libraries' own warnings reach the user as our notes, or not at all
+    limit = memory_mb * 1024 * 1024
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        head = stdin.read(8)
+        if len(head) < 8:
+            return
+        hlen, dlen = struct.unpack(">II", head)
+        req = json.loads(stdin.read(hlen))
+        data = stdin.read(dlen)
+        try:
+            result = expand(req["name"], data, zoneinfo.ZoneInfo(req["tz"]), dt.datetime.fromisoformat(req["start"]),
+                            dt.datetime.fromisoformat(req["end"]),
+                            Limits(int(req["max_occurrences"]), int(req["max_steps"])))
+            doc: dict[str, Any] = {"ok": result.to_json()}
+        except CalendarError as err:
+            doc = {"error": err.reason}
+        except MemoryError:
+            doc = {"error": f"reading it needs more than the {memory_mb} MB forwardd allows"}
+        except RecursionError:
+            doc = {"error": "it is nested too deeply to read"}
+        except Exception as err:  # noqa: BLE001 - one feed's surprise must not end the worker
+            doc = {"error": f"cannot read it ({type(err).__name__}: {err})"}
+        body = json.dumps(doc).encode()
+        stdout.write(struct.pack(">I", len(body)) + body)
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_MEMORY_MB)
+    os._exit(0)

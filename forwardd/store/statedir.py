@@ -1,0 +1,95 @@
+"""The state directory: where the journal, the calendar cache and the simulated account live, and the
+lock that lets only one ``run`` or ``apply`` use it at a time. Read-only commands never take the lock."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from pathlib import Path
+
+from ..errors import ForwarddError
+from ..files import DIR_MODE, atomic_write, private_dir
+
+LOCK_NAME = "forwardd.lock"
+_KERNEL_FS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+class StateDirError(ForwarddError):
+    """The state directory cannot be used; the message names the path and the reason."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"state directory {path}: {reason}")
+
+
+class AlreadyRunning(ForwarddError):
+    def __init__(self, path: Path, pid: int | None) -> None:
+        self.path, self.pid = path, pid
+        super().__init__(f"another forwardd (pid {pid if pid is not None else '?'}) is running on {path}")
+
+
+def check_state_dir(path: Path) -> None:
+    """Make sure ``path`` is a directory forwardd can write (creating it, 0700, if missing).
+
+    Raises StateDirError naming the path and the reason: under a kernel filesystem, a file, not
+    writable. Writes and removes a probe file, because permissions alone do not say (root, read-only
+    mounts, full disks)."""
+    resolved = path.resolve()
+    for kernel in _KERNEL_FS:
+        if resolved == kernel or kernel in resolved.parents:
+            raise StateDirError(path, f"is under {kernel}, a kernel filesystem, not a place for files")
+    if resolved.exists() and not resolved.is_dir():
+        raise StateDirError(path, "is a file, not a directory")
+    try:
+        private_dir(resolved)
+        probe = resolved / f".probe-{os.getpid()}"
+        atomic_write(probe, b"ok")
+        probe.unlink()
+    except OSError as err:
+        raise StateDirError(path, f"is not writable ({err.strerror or err})") from None
+
+
+class StateDir:
+    """A usable state directory, optionally locked for this process (``lock()``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock_fd: int | None = None
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    def lock(self) -> None:
+        """Take the exclusive lock, at once or not at all. Raises AlreadyRunning naming the holder's pid."""
+        lock_path = self.path / LOCK_NAME
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            os.close(fd)
+            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise AlreadyRunning(self.path, _read_pid(lock_path)) from None
+            raise StateDirError(self.path, f"cannot lock {lock_path} ({err.strerror})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    @property
+    def locked(self) -> bool:
+        return self._lock_fd is not None
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+__all__ = ["AlreadyRunning", "DIR_MODE", "StateDir", "StateDirError", "check_state_dir"]
