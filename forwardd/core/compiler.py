@@ -65,62 +65,103 @@ def _wall_sod(t: int, pieces: Sequence[tuple[int, int, int]]) -> int:
 Spans = list[tuple[int, int]]
 
 
-def _runs(segs: Sequence[tuple[int, int, str | None]], want: str | None) -> Spans:
-    """The merged stretches in which the timeline wants ``want``."""
-    out: Spans = []
+def _by_target(segs: Sequence[tuple[int, int, str | None]]) -> list[tuple[int, int, str | None]]:
+    """The timeline with neighbours that want the same target joined: targets alternate."""
+    out: list[tuple[int, int, str | None]] = []
     for s, e, w in segs:
-        if w == want:
-            if out and out[-1][1] == s:
-                out[-1] = (out[-1][0], e)
-            else:
-                out.append((s, e))
-    return out
-
-
-def _intersect(xs: Spans, ys: Sequence[tuple[int, int]]) -> Spans:
-    out: Spans = []
-    i = j = 0
-    nx, ny = len(xs), len(ys)
-    while i < nx and j < ny:
-        (xa, xb), (ya, yb) = xs[i], ys[j]
-        a = xa if xa > ya else ya
-        b = xb if xb < yb else yb
-        if a < b:
-            out.append((a, b))
-        if xb < yb:
-            i += 1
+        if out and out[-1][2] == w:
+            out[-1] = (out[-1][0], e, w)
         else:
+            out.append((s, e, w))
+    return out
+
+
+class _Window:
+    """When one window forwards over the horizon (sorted, disjoint, never touching stretches), with the
+    lookups a walk along the timeline needs: each O(log k)."""
+
+    def __init__(self, fwd: Sequence[tuple[int, int]]) -> None:
+        self.fwd = fwd
+        self.starts = [a for a, _ in fwd]
+
+    def _at(self, t: int) -> int:
+        """Index of the stretch holding ``t``, or -1."""
+        i = bisect.bisect_right(self.starts, t) - 1
+        return i if i >= 0 and t < self.fwd[i][1] else -1
+
+    def first(self, s: int, e: int, forwarding: bool) -> int | None:
+        """The first instant of [s, e) at which the window forwards (or, ``forwarding`` False, is shut)."""
+        i = self._at(s)
+        if forwarding:
+            if i >= 0:
+                return s
+            j = bisect.bisect_right(self.starts, s)
+            return self.starts[j] if j < len(self.starts) and self.starts[j] < e else None
+        if i < 0:
+            return s
+        return self.fwd[i][1] if self.fwd[i][1] < e else None
+
+    def last(self, s: int, e: int, forwarding: bool) -> int | None:
+        """The last instant of [s, e) at which the window forwards (or, ``forwarding`` False, is shut)."""
+        t = e - 1
+        i = self._at(t)
+        if forwarding:
+            if i >= 0:
+                return t
+            j = bisect.bisect_left(self.starts, e) - 1
+            return self.fwd[j][1] - 1 if j >= 0 and self.fwd[j][1] - 1 >= s else None
+        if i < 0:
+            return t
+        return self.fwd[i][0] - 1 if self.fwd[i][0] - 1 >= s else None
+
+    def clip(self, s: int, e: int) -> Spans:
+        """Where the window forwards within [s, e)."""
+        out = []
+        j = max(0, bisect.bisect_right(self.starts, s) - 1)
+        while j < len(self.fwd) and self.fwd[j][0] < e:
+            a, b = max(self.fwd[j][0], s), min(self.fwd[j][1], e)
+            if a < b:
+                out.append((a, b))
             j += 1
-    return out
+        return out
 
 
-def _subtract(xs: Spans, ys: Sequence[tuple[int, int]]) -> Spans:
-    out: Spans = []
-    j = 0
-    for a, b in xs:
-        cur = a
-        while j < len(ys) and ys[j][1] <= cur:
+def _stretches(tl: Sequence[tuple[int, int, str | None]], seeds: Sequence[int], target: str, w: _Window) -> Spans:
+    """The maximal stretches in which the program (``target`` in window ``w``) is correct and that hold
+    a part of one of the ``seeds`` (indices of ``target``'s runs in ``tl``). A program is correct where
+    the timeline wants its target and it forwards, or wants nobody and it does not forward; a stretch
+    is found by walking out from the run, along the timeline, until the program is first wrong."""
+
+    def left(i: int) -> int:
+        j = i - 1
+        while j >= 0:
+            s, e, want = tl[j]
+            if want is not None and want != target:
+                return e
+            wrong = w.last(s, e, forwarding=want is None)  # forwarding while nobody is wanted, or shut for target
+            if wrong is not None:
+                return wrong + 1
+            j -= 1
+        return tl[0][0]
+
+    def right(i: int) -> int:
+        j = i + 1
+        while j < len(tl):
+            s, e, want = tl[j]
+            if want is not None and want != target:
+                return s
+            wrong = w.first(s, e, forwarding=want is None)
+            if wrong is not None:
+                return wrong
             j += 1
-        k = j
-        while k < len(ys) and ys[k][0] < b:
-            if ys[k][0] > cur:
-                out.append((cur, ys[k][0]))
-            cur = max(cur, ys[k][1])
-            k += 1
-        if cur < b:
-            out.append((cur, b))
-    return out
+        return tl[-1][1]
 
-
-def _union(xs: Spans, ys: Spans) -> Spans:
-    """Union of two sorted lists of disjoint spans, touching spans joined."""
-    out: Spans = []
-    for a, b in sorted(xs + ys):
-        if out and out[-1][1] >= a:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out
+    found: set[tuple[int, int]] = set()
+    for i in seeds:
+        s, e, _ = tl[i]
+        for x, y in w.clip(s, e):
+            found.add((x if x > s else left(i), y if y < e else right(i)))
+    return sorted(found)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -186,20 +227,37 @@ def compile_timeline(
     h0, h1 = segs[0][0], segs[-1][1]
     pieces = offset_pieces(tz, h0, h1)
 
-    # A program is right where the timeline wants its target and it forwards, or wants nothing and
-    # it does not forward.
-    nobody = _runs(segs, None)
+    # Options: the stretches in which each candidate program is correct. Forwarding off is correct on
+    # every stretch that wants nobody. A window can only carry a run of its target on into the quiet
+    # time around it where it starts forwarding exactly as the run starts, or stops exactly as the run
+    # ends (else it would forward while nobody is wanted, or be shut while the target is): at its
+    # opening time, or where the wall clock jumps into or out of it on a DST day. So each window is
+    # walked out from the runs that begin or end where one of its forwarding stretches does; any other
+    # stretch of it lies inside an option of the all-day window (the run alone) or of forwarding off
+    # (the quiet alone), which the filter below drops anyway. That keeps this near-linear in the number
+    # of runs instead of quadratic, with the same options.
+    tl = _by_target(segs)
+    runs: dict[str, list[int]] = {}
+    run_from: dict[tuple[str, int], int] = {}
+    run_until: dict[tuple[str, int], int] = {}
+    for i, (s, e, want) in enumerate(tl):
+        if want is None:
+            continue
+        runs.setdefault(want, []).append(i)
+        run_from[(want, s)] = i
+        run_until[(want, e)] = i
     programs: list[Program] = [Program(None, False)]
-    options = [(a, -b, 0) for a, b in nobody]  # (from, -until, program index): sorts natively
-    wanted: dict[str, Spans] = {}
-    quiet: dict[tuple[int, int], Spans] = {}  # where nobody is wanted and the window is shut
+    options = [(a, -b, 0) for a, b, want in tl if want is None]  # (from, -until, program index): sorts natively
     for target, a, b in _candidates(segs, pieces, wraps):
-        if target not in wanted:
-            wanted[target] = _runs(segs, target)
         fwd = _forwarding(a, b, tz, h0, h1)
-        if (a, b) not in quiet:
-            quiet[(a, b)] = _subtract(nobody, fwd)
-        right = _union(_intersect(wanted[target], fwd), quiet[(a, b)])
+        if (a, b) == ALL_DAY:
+            seeds = runs[target]
+        else:
+            seeds = sorted({i for x, y in fwd for i in (run_from.get((target, x)), run_until.get((target, y)))
+                            if i is not None})
+        if not seeds:
+            continue
+        right = _stretches(tl, seeds, target, _Window(fwd))
         if right:
             k = len(programs)
             programs.append(Program(target, True, a, b))
