@@ -26,7 +26,8 @@ from .core.plan import Plan, plan_json, program_at
 from .errors import AqlError, ConfigError, ForwarddError
 from .logs import configure
 from .service.services import Services, horizon_start
-from .store.statedir import check_state_dir
+from .store.journal import check_database
+from .store.statedir import check_state_dir, write_problem
 
 DEFAULT_CONFIG = os.environ.get("FORWARDD_CONFIG", "/etc/forwardd/forwardd.toml")
 T = TypeVar("T")
@@ -308,10 +309,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 got[n.voipnumber] = err
         journal_problem = None
         if sv.journal is not None:
-            try:
-                sv.journal.entries(limit=1)
-            except ForwarddError as err:
-                journal_problem = str(err)
+            journal_problem = write_problem(sv.journal.path.parent) or (
+                f"the journal {sv.journal.path} is damaged ({damage})"
+                if (damage := check_database(sv.journal.path)) else None)
         return now, plan, got, owned, journal_problem
 
     now, plan, accounts, owned, journal_problem = _run(cfg, body, aql=True, journal="read")

@@ -279,6 +279,7 @@ class AlertSettings(_Strict):
     webhook: str | None = Field(None, description="URL that receives a JSON POST per alert")
     email: EmailSettings | None = None
     repeat_after: Duration = Field(dt.timedelta(hours=1), description="re-send a standing alert no sooner")
+    gap_ahead: Duration = Field(dt.timedelta(hours=48), description="alert a coverage gap starting this soon")
 
 
 class DaemonSettings(_Strict):

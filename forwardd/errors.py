@@ -8,6 +8,7 @@
         ├── AqlRejected           an ``ERR:`` answer; ``.message`` is aql's text
         ├── AqlProtocolError      an answer we cannot understand (not OK/ERR, missing fields)
         └── AqlTransportError     the request did not complete (timeout, reset, HTTP 5xx)
+            └── AqlThrottled      aql asked us to slow down (HTTP 429 or 503); ``retry_after`` seconds
 
 Third-party exceptions are wrapped at the edge (``raise ... from err``).
 """
@@ -68,3 +69,11 @@ class AqlTransportError(AqlError):
     """The request did not complete: timeout, connection reset, HTTP 5xx."""
 
     retryable = True
+
+
+class AqlThrottled(AqlTransportError):
+    """aql answered HTTP 429 or 503: slow down, for ``retry_after`` seconds when it said (else None)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)

@@ -3,9 +3,11 @@ redacted by a processor wherever they would appear."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+import urllib.parse
 from typing import Any, MutableMapping
 
 import structlog
@@ -14,15 +16,25 @@ _SECRETS: set[str] = set()
 _SECRET_KEYS = re.compile(r"pass(word)?|secret|token", re.IGNORECASE)
 
 
+def secret_forms(value: str) -> set[str]:
+    """``value`` as forwardd itself may have written it: plain, form- and URL-encoded (how it travels to
+    aql), JSON-escaped (how it would sit in the journal or a webhook)."""
+    forms = {value, urllib.parse.quote_plus(value), urllib.parse.quote(value, safe=""),
+             json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    return {f for f in forms if f and len(f) >= 3}
+
+
 def register_secret(value: str) -> None:
-    """Never print ``value``: any log line containing it shows ``**********`` instead."""
+    """Never print ``value``, in any of its encodings: a log line holding one shows ``**********``."""
     if value and len(value) >= 3:
-        _SECRETS.add(value)
+        _SECRETS.update(secret_forms(value))
 
 
-def redact(text: str) -> str:
-    for s in _SECRETS:
-        text = text.replace(s, "**********")
+def redact(text: str, secrets: set[str] | None = None) -> str:
+    """``text`` with every registered secret (or those given) replaced, longest first."""
+    for s in sorted(secrets if secrets is not None else _SECRETS, key=len, reverse=True):
+        if s in text:
+            text = text.replace(s, "**********")
     return text
 
 
@@ -64,6 +76,22 @@ def configure(level: str = "info", json_lines: bool | None = None, stream: Any =
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
+    # The libraries' own records (APScheduler's missed-job warnings, asyncio's errors) go through the same
+    # processors: JSON lines like ours, redacted, never a bare traceback on stderr.
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, structlog.processors.add_log_level,
+                           structlog.processors.TimeStamper(fmt="iso", utc=True), _redact],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info if json_lines else _keep, renderer],
+    ))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
     # httpx logs every request at INFO; the URL carries no secret, but keep the journal to our lines
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _keep(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    return event

@@ -9,15 +9,18 @@ AqlTransportError. The password is held as a SecretStr and never appears in a me
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import re
 import ssl
-from typing import Mapping
+from typing import Callable, Mapping
 
 import certifi
 import httpx
 from pydantic import SecretStr
 
-from ..errors import AqlAuthError, AqlProtocolError, AqlRejected, AqlTransportError
+from ..clock import SystemClock
+from ..errors import AqlAuthError, AqlProtocolError, AqlRejected, AqlThrottled, AqlTransportError
+from ..logs import redact, secret_forms
 
 # The fields forwardd owns on a number; every other field (voicemail, fax, SIP...) is left as it is.
 MANAGED = ("forwardto", "forwardactive", "forwardstart", "forwardend", "forwardcli")
@@ -74,9 +77,38 @@ def _raise_if_err(text: str, action: str) -> None:
         raise AqlRejected(message or "(no message)", action)
 
 
+def retry_after(value: str | None) -> float | None:
+    """A Retry-After header (seconds, or an HTTP date) as seconds from now, within [0, 1 h]; None if absent
+    or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), 3600.0)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0.0, min((when - SystemClock().now()).total_seconds(), 3600.0))
+
+
 def _excerpt(text: str) -> str:
     text = " ".join(text.split())
     return repr(text[:120] + ("..." if len(text) > 120 else ""))
+
+
+class _Hidden:
+    """A value that never shows in a repr (the password's encodings, kept for redaction)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: set[str]) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "**********"
 
 
 class AqlClient:
@@ -91,10 +123,15 @@ class AqlClient:
         timeout: float = 10.0,
         concurrency: int = 20,
         transport: httpx.AsyncBaseTransport | None = None,
+        instance: str | None = None,
+        on_request: Callable[[str], None] | None = None,
     ) -> None:
         self.url = url
+        self.on_request = on_request  # told the action of every request sent (for the metrics)
+        self.gate: Callable[[str], None] | None = None  # may refuse a request at the last moment (raises)
         self.username = username
         self._password = password if isinstance(password, SecretStr) else SecretStr(password)
+        self._secret_forms = _Hidden(secret_forms(self._password.get_secret_value()))
         self._limit = asyncio.Semaphore(concurrency)
         # httpx's connection pool slows down sharply with many connections in one client (measured
         # against the fake server: 50 connections in one client, ~150 requests/s; 50 clients of one
@@ -108,7 +145,8 @@ class AqlClient:
                 transport=transport,
                 verify=tls,
                 limits=httpx.Limits(max_connections=max(1, concurrency // shards), max_keepalive_connections=1),
-                headers={"User-Agent": "forwardd"},
+                headers={"User-Agent": "forwardd", **({"X-Forwardd-Instance": instance} if instance else {})},
+                follow_redirects=False,  # the password travels in the body: never to another place
             )
             for _ in range(shards)
         ]
@@ -130,6 +168,10 @@ class AqlClient:
     async def _post(self, action: str, extra: Mapping[str, str]) -> str:
         form = {"username": self.username, "password": self._password.get_secret_value(), "action": action, **extra}
         async with self._limit:
+            if self.gate is not None:
+                self.gate(action)
+            if self.on_request is not None:
+                self.on_request(action)
             i = min(range(len(self._shards)), key=self._busy.__getitem__)  # a shard with a free connection
             self._busy[i] += 1
             try:
@@ -140,10 +182,17 @@ class AqlClient:
                 raise AqlTransportError(f"{action}: request failed ({type(err).__name__})") from None
             finally:
                 self._busy[i] -= 1
+        if resp.status_code in (429, 503):
+            wait = retry_after(resp.headers.get("retry-after"))
+            raise AqlThrottled(f"{action}: aql answered HTTP {resp.status_code}"
+                               + (f" (retry after {wait:g} s)" if wait is not None else ""), wait)
         if resp.status_code >= 500:
             raise AqlTransportError(f"{action}: aql answered HTTP {resp.status_code}")
-        secret = self._password.get_secret_value()
-        text = resp.text.replace(secret, "**********") if secret else resp.text  # an echo must not leak
+        if 300 <= resp.status_code < 400:
+            raise AqlProtocolError(f"{action}: aql answered HTTP {resp.status_code}, a redirect to "
+                                   f"{_excerpt(resp.headers.get('location', '?'))}; forwardd does not follow "
+                                   "redirects with the password (check aql.url)")
+        text = redact(resp.text, self._secret_forms.value)  # an echo of the request must not leak, in any encoding
         if resp.status_code >= 400 and not text.lstrip().startswith(("OK", "ERR")):
             raise AqlProtocolError(f"{action}: aql answered HTTP {resp.status_code}: {_excerpt(text)}")
         return text

@@ -36,6 +36,8 @@ class Fault:
     status: int = 503
     message: str = "Temporary failure"
     body: str = ""
+    retry_after: str | None = None
+    location: str | None = None
 
 
 @dataclass
@@ -55,7 +57,8 @@ class FaultPlan:
         return None
 
 
-_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error",
+_REASONS = {200: "OK", 204: "No Content", 302: "Found", 400: "Bad Request", 404: "Not Found",
+            429: "Too Many Requests", 500: "Internal Server Error",
             502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
@@ -137,10 +140,11 @@ class FakeAqlServer:
                 if answer is None:  # a dropped connection, as a fault
                     writer.transport.abort()
                     return
-                status, text, ctype = answer
+                status, text, ctype, *more = answer
                 data = text.encode()
+                extra = "".join(f"{k}: {v}\r\n" for k, v in (more[0] if more else {}).items())
                 writer.write(
-                    f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\nContent-Type: {ctype}\r\n"
+                    f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\nContent-Type: {ctype}\r\n{extra}"
                     f"Content-Length: {len(data)}\r\n\r\n".encode() + data
                 )
                 await writer.drain()
@@ -149,7 +153,7 @@ class FakeAqlServer:
         finally:
             writer.close()
 
-    async def _logged(self, method: str, path: str, body: str, headers: dict[str, str]) -> tuple[int, str, str] | None:
+    async def _logged(self, method: str, path: str, body: str, headers: dict[str, str]) -> tuple[Any, ...] | None:
         if path.startswith("/_fake/") or method != "POST":
             return await self._answer(method, path, body)
         form = {k: v[-1] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
@@ -189,7 +193,7 @@ class FakeAqlServer:
         body = (await reader.readexactly(length)).decode("utf-8", "replace") if length else ""
         return parts[0], parts[1], body, headers
 
-    async def _answer(self, method: str, path: str, body: str) -> tuple[int, str, str] | None:
+    async def _answer(self, method: str, path: str, body: str) -> tuple[Any, ...] | None:
         acct = self.account
         if method == "GET":
             with acct.lock:
@@ -219,6 +223,13 @@ class FakeAqlServer:
                 return 200, "ERR:" + fault.message, "text/plain"
             elif fault.kind == "body":
                 return 200, fault.body, "text/plain"
+            elif fault.kind == "echo":
+                return 200, f"ERR:Bad request {body}", "text/plain"
+            elif fault.kind == "status":
+                extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                if fault.location:
+                    extra["Location"] = fault.location
+                return fault.status, fault.body, "text/plain", extra
             elif fault.kind == "ignore":
                 with acct.lock:
                     acct.ignore_next_changes += 1

@@ -78,21 +78,38 @@ class Daemon:
         sv = self._sv()
         now = self.clock.now()
         sv.plan = await sv.make_plan()
-        for v, finding in sv.plan.warnings:
-            log.info("plan_warning", voipnumber=v, kind=finding.kind, message=finding.message)
-        soon = now + dt.timedelta(hours=24)
-        gaps_now: set[str] = set()
-        for n in sv.plan.numbers:
-            for s in n.segments:
-                if s.kind is Kind.GAP and s.end > now and s.start < soon:
-                    key = f"gap:{n.voipnumber}:{int(s.start.timestamp())}"
-                    gaps_now.add(key)
-                    sv.alerts.raise_(key, f"{n.voipnumber}: nobody on call and no fallback from "
-                                          f"{s.start.isoformat()} to {s.end.isoformat()}", now, n.voipnumber)
-        for key in [k for k in sv.alerts.active if k.startswith("gap:") and k not in gaps_now]:
-            sv.alerts.clear(key, now)
+        self._alert_findings(sv, now)
         self._schedule_changes(now)
         log.info("replanned", numbers=len(sv.plan.numbers), changes=sum(len(n.changes) for n in sv.plan.numbers))
+
+    def _alert_findings(self, sv: Services, now: dt.datetime) -> None:
+        """Alert what people must look at, once each (the alert state outlives restarts): an event that
+        routes calls nowhere (it names nobody, two people, or a number nobody allowed), and a coverage
+        gap starting within ``alerts.gap_ahead``, one alert per gap whatever the numbers it leaves
+        uncovered. Past ones never; a gap that is no longer planned is cleared."""
+        assert sv.plan is not None
+        ahead = now + self.cfg.alerts.gap_ahead
+        seen: set[str] = set()
+        for v, f in sv.plan.warnings:
+            if f.kind in ("unnamed", "two_names", "disallowed") and f.end is not None and f.end > now:
+                key = f"event:{f.key}"
+                seen.add(key)
+                sv.alerts.raise_(key, f"{v + ': ' if v else ''}{f.message}", now, v)
+            elif f.kind not in ("gap",):
+                log.info("plan_warning", voipnumber=v, kind=f.kind, message=f.message)
+        gaps: dict[tuple[dt.datetime, dt.datetime], list[str]] = {}
+        for n in sv.plan.numbers:
+            for s in n.segments:
+                if s.kind is Kind.GAP and s.end > now and s.start < ahead:
+                    gaps.setdefault((s.start, s.end), []).append(self.cfg.number(n.voipnumber).label)
+        for (a, b), labels in gaps.items():
+            key = f"gap:{int(a.timestamp())}:{int(b.timestamp())}"
+            seen.add(key)
+            tz = self.cfg.tz
+            sv.alerts.raise_(key, f"nobody on call and no fallback {a.astimezone(tz):%a %d %b %H:%M} to "
+                                  f"{b.astimezone(tz):%a %d %b %H:%M %Z} for {', '.join(labels)}", now)
+        for key in [k for k in sv.alerts.active if k.startswith(("gap:", "event:")) and k not in seen]:
+            sv.alerts.clear(key, now)
 
     def _schedule_changes(self, now: dt.datetime) -> None:
         sv = self._sv()
@@ -310,8 +327,6 @@ class Daemon:
                  if sv.state else None)
         assert sv.journal is not None
         sv.journal.record("start", self.clock.now(), None, None, config=str(self.config_path), pid=os.getpid())
-        for note in sv.notes:
-            sv.alerts.raise_("journal-moved", note, self.clock.now())
         await sv.refresh_calendars()
         self._calendar_metrics(sv)
         self.scheduler.start()

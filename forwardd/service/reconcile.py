@@ -17,6 +17,7 @@ still the one due, is drift (a hand-made change in the aql portal): restored or 
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import random
 from dataclasses import dataclass, field
@@ -35,6 +36,12 @@ from ..errors import AqlAuthError, AqlError, AqlRejected
 log = structlog.get_logger("forwardd.reconcile")
 
 AUTH_COOLDOWN = dt.timedelta(seconds=60)
+# Set in the one pass that may try the credentials again after a refusal (the probe).
+_PROBE: contextvars.ContextVar[bool] = contextvars.ContextVar("forwardd_auth_probe", default=False)
+
+
+class AuthBlocked(AqlError):
+    """Not sent: aql refused the credentials a moment ago, and this pass is not the probe."""
 
 
 class _Client(Protocol):
@@ -114,6 +121,12 @@ class Reconciler:
     # called before each changeuser: False means "do not send" (a standby, or a leader that may have lost its lease)
     may_send: Callable[[], bool] | None = None
 
+    def gate(self, action: str) -> None:
+        """Called by the client just before each request goes out (after waiting for a free slot):
+        once aql has refused the credentials, only the probe's requests go. Raises AuthBlocked."""
+        if self.auth_failed_at is not None and not _PROBE.get():
+            raise AuthBlocked(f"{action} not sent: aql refused the credentials a moment ago")
+
     def _journal(self, kind: str, voipnumber: str | None, ok: bool | None = None, **detail: object) -> None:
         if self.journal is not None:
             self.journal.record(kind, self.clock.now(), voipnumber, ok, **detail)
@@ -155,6 +168,7 @@ class Reconciler:
                 out.skipped, out.error = True, "aql refused the credentials a moment ago; not trying yet"
                 return out
             self.auth_failed_at = self.clock.now()  # this pass is the probe; the others keep waiting
+            _PROBE.set(True)
         number = self.cfg.number(n) if n != "?" else None
         forwardcli = number.forwardcli if number is not None else True
         on_drift = (number.on_drift if number is not None else None) or self.cfg.on_drift
@@ -185,6 +199,9 @@ class Reconciler:
                 exact_now = out.attempts == 1 and change.exact and change.apply_from == exact_at
                 done = await self._attempt(n, program, forwardcli, on_drift, out, exact_at, exact_now,
                                            background and out.attempts == 1)
+            except AuthBlocked as err:
+                out.skipped, out.error = True, str(err)
+                return out
             except AqlAuthError as err:
                 out.error = str(err)
                 self.auth_failed_at = self.clock.now()

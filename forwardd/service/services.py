@@ -29,7 +29,7 @@ from ..core.plan import NumberPlan, Plan, Planner
 from ..logs import register_secret
 from ..notify.alerts import Alerts
 from ..store.journal import Journal, open_journal
-from ..store.statedir import StateDir, StateDirError, check_state_dir
+from ..store.statedir import StateDir, check_state_dir
 from .reconcile import Reconciler
 
 log = structlog.get_logger("forwardd.services")
@@ -83,21 +83,18 @@ class Services:
         Raises StateDirError (naming the path and the reason), AlreadyRunning, ConfigError (the password)."""
         clock = clock or SystemClock()
         env = dict(os.environ) if env is None else env
-        needs_state = exclusive or journal != "none" or (aql and cfg.aql.url == SIMULATED and simulated_account is None)
+        # writing needs a usable directory (an error naming it otherwise); reading makes do with what is there
+        writes = exclusive or journal == "write" or (aql and cfg.aql.url == SIMULATED and simulated_account is None)
         path = cfg.resolve_state_dir()
         if state is not None and state.path == path:
             pass  # handed over by a reload, lock and all
-        elif needs_state:
+        elif writes:
             check_state_dir(path)
             state = StateDir(path)
             if exclusive:
                 state.lock()
         else:
-            try:  # the calendar cache is welcome, not needed
-                check_state_dir(path)
-                state = StateDir(path)
-            except StateDirError:
-                state = None
+            state = StateDir(path) if path.is_dir() else None
         notes: list[str] = []
         alerts_ref: list[Alerts] = []
 
@@ -122,6 +119,10 @@ class Services:
         expander = expander or WorkerExpander(cfg.daemon.calendar_deadline.total_seconds())
         sources = Sources(cfg, state.path if state is not None else None, expander)
         reconciler = Reconciler(cfg, client, the_journal, alerts, clock) if client is not None else None
+        if client is not None and reconciler is not None:
+            client.gate = reconciler.gate
+        for note in notes:
+            alerts.raise_("journal-moved", note, clock.now())
         return cls(cfg, clock, state, the_journal, client, sources, Planner(cfg), alerts, reconciler, expander,
                    account, notes)
 

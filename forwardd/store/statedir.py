@@ -50,6 +50,15 @@ def check_state_dir(path: Path) -> None:
         raise StateDirError(path, f"is not writable ({err.strerror or err})") from None
 
 
+def write_problem(path: Path) -> str | None:
+    """Why nothing can be written in ``path`` now (a full disk, a read-only mount), or None."""
+    try:
+        check_state_dir(path)
+    except StateDirError as err:
+        return str(err)
+    return None
+
+
 class StateDir:
     """A usable state directory, optionally locked for this process (``lock()``)."""
 
