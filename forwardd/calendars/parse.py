@@ -37,8 +37,9 @@ from ..errors import CalendarError
 
 MAX_BYTES = 20 * 1024 * 1024
 _KNOWN_ZONES = zoneinfo.available_timezones()
-_TZID_PARAM = re.compile(r";TZID=(\"[^\"]*\"|[^:;]*)")
-_UNFOLD = re.compile(r"\r?\n[ \t]")
+_LINE_BREAK = re.compile(r"\r?\n")
+_TZID_IN_LINE = re.compile(r";\s*TZID\s*=", re.IGNORECASE)
+_SAFE_TZID = re.compile(r"[^A-Za-z0-9+_./-]+")
 
 
 def looks_like_icalendar(data: bytes) -> bool:
@@ -48,34 +49,116 @@ def looks_like_icalendar(data: bytes) -> bool:
 
 
 def _known_zone(tzid: str) -> bool:
-    tzid = tzid.strip('"')
+    tzid = tzid.strip().strip('"')
     return tzid in _KNOWN_ZONES or tzid in WINDOWS_TO_OLSON or tzid.upper() in ("UTC", "GMT", "Z")
 
 
-def _isolate_custom_zones(text: str) -> tuple[str, set[str]]:
-    """Rename each non-standard VTIMEZONE's TZID to one unique to its definition; return the TZIDs defined."""
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """Unfold the text (RFC 5545 3.1): each content line with the number of its first physical line."""
+    out: list[tuple[int, str]] = []
+    for number, line in enumerate(_LINE_BREAK.split(text), 1):
+        if line[:1] in (" ", "\t") and out:
+            out[-1] = (out[-1][0], out[-1][1] + line[1:])
+        else:
+            out.append((number, line))
+    return out
+
+
+def _split_line(line: str) -> tuple[str, str]:
+    """A content line as (name and parameters, value): split at the first colon outside quotes."""
+    quoted = False
+    for i, ch in enumerate(line):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == ":" and not quoted:
+            return line[:i], line[i + 1:]
+    return line, ""
+
+
+def _split_params(head: str) -> list[str]:
+    """``NAME;P1=V1;P2="V;2"`` -> ``["NAME", "P1=V1", 'P2="V;2"']`` (semicolons inside quotes stay)."""
+    parts, quoted, last = [], False, 0
+    for i, ch in enumerate(head):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == ";" and not quoted:
+            parts.append(head[last:i])
+            last = i + 1
+    parts.append(head[last:])
+    return parts
+
+
+def _text_value(value: str) -> str:
+    """A TEXT value unescaped (RFC 5545 3.3.11): Exchange writes ``Bangkok\\, Hanoi`` in a TZID."""
+    return re.sub(r"\\([\\;,nN])", lambda m: "\n" if m.group(1) in "nN" else m.group(1), value)
+
+
+def _param_value(value: str) -> str:
+    """A parameter value unquoted and decoded (RFC 6868: ``^'`` is a quote, ``^n`` a newline)."""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return re.sub(r"\^([\^'nN])", lambda m: {"^": "^", "'": '"'}.get(m.group(1), "\n"), value)
+
+
+def _isolate_custom_zones(lines: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], set[str]]:
+    """Rename each non-standard VTIMEZONE's TZID to one unique to its definition, in the VTIMEZONE and in
+    every TZID parameter that names it; return the lines and the TZIDs the feed defines.
+
+    The TZID is TEXT in a VTIMEZONE (Exchange escapes its commas: ``Bangkok\\, Hanoi``) but a parameter,
+    perhaps quoted, in an event (``TZID="Bangkok, Hanoi"``), so both are compared decoded; and some
+    exporters write ``TZID: 1`` and ``TZID= 1``, which the parser trims on one side only, so surrounding
+    whitespace does not count either.
+    """
     defined: set[str] = set()
     renames: dict[str, str] = {}
-    for block in re.findall(r"BEGIN:VTIMEZONE.*?END:VTIMEZONE", text, flags=re.S):
-        m = re.search(r"^TZID[^:]*:(.*?)\r?$", block, flags=re.M)
-        if not m:
-            continue
-        tzid = m.group(1).strip()
-        defined.add(tzid)
-        if not _known_zone(tzid):
-            digest = hashlib.sha256(block.encode()).hexdigest()[:10]
-            renames[tzid] = f"forwardd-{digest}/{tzid}"
+    out = list(lines)
+    start = None
+    for i, (_, line) in enumerate(out):
+        key = line.strip().upper()
+        if key == "BEGIN:VTIMEZONE":
+            start = i
+        elif key == "END:VTIMEZONE" and start is not None:
+            block = [text for _, text in out[start:i + 1]]
+            for j in range(start + 1, i):
+                head, value = _split_line(out[j][1])
+                if _split_params(head)[0].strip().upper() == "TZID":
+                    tzid = _text_value(value).strip()
+                    defined.add(tzid)
+                    if not _known_zone(tzid):
+                        digest = hashlib.sha256("\n".join(block).encode()).hexdigest()[:10]
+                        renames[tzid] = f"forwardd-{digest}/{_SAFE_TZID.sub('_', tzid)[:40]}"
+                        out[j] = (out[j][0], f"TZID:{renames[tzid]}")
+                    break
+            start = None
     if not renames:
-        return text, defined
+        return out, defined
+    for i, (number, line) in enumerate(out):
+        if not _TZID_IN_LINE.search(line):
+            continue
+        head, value = _split_line(line)
+        parts = _split_params(head)
+        changed = False
+        for k, part in enumerate(parts[1:], 1):
+            pname, eq, pvalue = part.partition("=")
+            new = renames.get(_param_value(pvalue)) if eq and pname.strip().upper() == "TZID" else None
+            if new is not None:
+                parts[k], changed = f'{pname}="{new}"', True
+        if changed:
+            out[i] = (number, ";".join(parts) + ":" + value)
+    return out, defined | set(renames.values())
 
-    def param(m: re.Match[str]) -> str:
-        value = m.group(1).strip('"')
-        return f';TZID="{renames[value]}"' if value in renames else m.group(0)
 
-    text = _TZID_PARAM.sub(param, text)
-    for old, new in renames.items():
-        text = re.sub(r"^(TZID[^:]*:)" + re.escape(old) + r"\r?$", lambda m: m.group(1) + new, text, flags=re.M)
-    return text, defined | set(renames.values())
+def _tzid_params(lines: list[tuple[int, str]]) -> set[str]:
+    """Every TZID parameter value used in the feed, decoded."""
+    found = set()
+    for _, line in lines:
+        if _TZID_IN_LINE.search(line):
+            for part in _split_params(_split_line(line)[0])[1:]:
+                pname, eq, pvalue = part.partition("=")
+                if eq and pname.strip().upper() == "TZID":
+                    found.add(_param_value(pvalue))
+    return found
 
 
 @dataclass
@@ -176,13 +259,13 @@ def parse_calendar(name: str, data: bytes, tz: zoneinfo.ZoneInfo) -> ParsedCalen
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
-    text = _UNFOLD.sub("", text)
     if "END:VCALENDAR" not in text.upper():
         raise CalendarError(name, "the calendar is truncated (no END:VCALENDAR)")
-    text, defined = _isolate_custom_zones(text)
+    lines, defined = _isolate_custom_zones(_logical_lines(text))
+    text = "\r\n".join(line for _, line in lines) + "\r\n"
     warnings = []
-    tzids = {m.strip('"') for m in _TZID_PARAM.findall(text)}
-    unknown = sorted(t for t in tzids if t not in defined and not _known_zone(t))
+    stripped = {d.strip() for d in defined}
+    unknown = sorted(t for t in _tzid_params(lines) if t.strip() not in stripped and not _known_zone(t))
     for tzid in unknown:
         warnings.append(f"calendar {name!r}: unknown time zone {tzid!r}; its times are read as {tz.key} wall time")
     try:
