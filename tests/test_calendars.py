@@ -157,3 +157,27 @@ def test_x_wr_timezone_real_google_feed() -> None:
     events, _ = cal.events_between(dt.datetime(2021, 9, 1, tzinfo=UTC), dt.datetime(2021, 10, 1, tzinfo=UTC))
     # 21:00 in Europe/Brussels (CEST, +02:00) is 19:00 UTC; read as London it would be 20:00 UTC
     assert events and events[0].start == dt.datetime(2021, 9, 16, 19, 0, tzinfo=UTC)
+
+
+# ------------------------------------------------ the libraries' own behaviour that parse.py works around
+# Each test pins what the library does today. When one fails, upstream has changed: check whether the
+# workaround named in the message can go (and the test with it).
+
+def _vcalendar(*lines: str) -> bytes:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//forwardd tests//EN\r\nMETHOD:PUBLISH\r\n"
+            + "".join(line + "\r\n" for line in lines) + "END:VCALENDAR\r\n").encode()
+
+
+def test_upstream_rie_fails_the_whole_calendar_on_a_vevent_without_dtstart() -> None:
+    import icalendar
+    import recurring_ical_events
+
+    cal = icalendar.Calendar.from_ical(_vcalendar(
+        "BEGIN:VEVENT", "UID:ok", "DTSTART:20261201T100000Z", "DTEND:20261201T110000Z", "END:VEVENT",
+        "BEGIN:VEVENT", "UID:no-start", "SUMMARY:x", "END:VEVENT"))
+    try:
+        recurring_ical_events.of(cal, skip_bad_series=True)
+    except KeyError:
+        return
+    pytest.fail("recurring-ical-events now copes with a VEVENT without DTSTART (RFC 5545 3.6.1): "
+                "parse._usable_event may leave such events to the library (keep the warning)")

@@ -5,6 +5,12 @@ X-WR-TIMEZONE); icalendar maps Windows zone names (Outlook's "GMT Standard Time"
 them, forwardd settles what the libraries leave open:
 
 - bounds are always aware; instants come out as aware UTC;
+- a feed is refused (CalendarError) only when it is not iCalendar at all (empty, an HTML page,
+  truncated, too big). A component or property that cannot be read is skipped with a warning naming
+  the feed, the component (its UID, or TZID, and line) and the reason, and the rest of the feed is
+  used: a VEVENT without DTSTART (allowed under METHOD), an unreadable VTIMEZONE, a VFREEBUSY
+  forwardd never uses, an event whose RRULE or DTSTART is garbage. A series the expander cannot
+  build or expand is left out the same way, so one bad event never hides the others;
 - STATUS:CANCELLED occurrences are dropped;
 - all-day values cover whole local days of the configured zone; floating times are read in that zone;
 - a TZID that names no known zone and no VTIMEZONE of the feed is read as floating, with a warning;
@@ -29,8 +35,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import icalendar
-import recurring_ical_events
+import x_wr_timezone
+from icalendar.prop import vBroken, vDDDLists
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+from recurring_ical_events import CalendarQuery, EventAdapter, SelectComponents, Series
 
 from ..core.timeline import UTC, Event
 from ..errors import CalendarError
@@ -40,6 +48,13 @@ _KNOWN_ZONES = zoneinfo.available_timezones()
 _LINE_BREAK = re.compile(r"\r?\n")
 _TZID_IN_LINE = re.compile(r";\s*TZID\s*=", re.IGNORECASE)
 _SAFE_TZID = re.compile(r"[^A-Za-z0-9+_./-]+")
+# Components that sit directly in a VCALENDAR; one of these cannot begin inside another.
+_TOP_LEVEL = frozenset({"VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VTIMEZONE", "VAVAILABILITY"})
+# Where each VEVENT begins in the feed, so that a warning can name the line of an event without UID.
+_LINE_MARK = "X-FORWARDD-LINE"
+# Properties that place an event in time: if one cannot be read, neither can the event. (An unreadable
+# RDATE only adds dates nobody can know, so it alone is left out; any other property is just ignored.)
+_WHEN = ("DTSTART", "DTEND", "DURATION", "RRULE", "EXDATE", "RECURRENCE-ID")
 
 
 def looks_like_icalendar(data: bytes) -> bool:
@@ -161,6 +176,223 @@ def _tzid_params(lines: list[tuple[int, str]]) -> set[str]:
     return found
 
 
+def _mark_event_lines(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Add ``X-FORWARDD-LINE:<n>`` after each BEGIN:VEVENT, n being the line where the event begins."""
+    out = []
+    for number, line in lines:
+        out.append((number, line))
+        if line.strip().upper() == "BEGIN:VEVENT":
+            out.append((number, f"{_LINE_MARK}:{number}"))
+    return out
+
+
+def _clip(text: object, size: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= size else text[: size - 3] + "..."
+
+
+@dataclass
+class _Block:
+    """One component of a VCALENDAR, as text, to be read on its own when the whole feed cannot be."""
+
+    kind: str
+    line: int
+    lines: list[str] = field(default_factory=list)
+    closed: bool = False
+
+    def label(self) -> str:
+        key = "TZID" if self.kind == "VTIMEZONE" else "UID"
+        for text in self.lines:
+            head, value = _split_line(text)
+            if _split_params(head)[0].strip().upper() == key:
+                return f"{self.kind} {_text_value(value).strip()!r} (line {self.line})"
+        return f"{self.kind} at line {self.line}"
+
+
+@dataclass
+class _Frame:
+    """One VCALENDAR as text: its own properties and its components."""
+
+    header: list[tuple[int, str]] = field(default_factory=list)
+    blocks: list[_Block] = field(default_factory=list)
+
+
+def _frames(lines: list[tuple[int, str]]) -> tuple[list[_Frame], list[tuple[int, str]]]:
+    """Split the feed into VCALENDARs and their components; also return the lines outside any VCALENDAR."""
+    frames: list[_Frame] = []
+    stray: list[tuple[int, str]] = []
+    frame: _Frame | None = None
+    block: _Block | None = None
+    depth = 0
+    for number, line in lines:
+        key = line.strip().upper()
+        begin = key[6:] if key.startswith("BEGIN:") else None
+        end = key[4:] if key.startswith("END:") else None
+        if frame is None:
+            if begin == "VCALENDAR":
+                frame = _Frame()
+            elif key:
+                stray.append((number, line))
+            continue
+        if block is not None and (end == "VCALENDAR" or (begin in _TOP_LEVEL and block.kind in _TOP_LEVEL)):
+            frame.blocks.append(block)  # left open: it is reported as such
+            block = None
+        if end == "VCALENDAR":
+            frames.append(frame)
+            frame = None
+        elif block is None:
+            if begin is not None:
+                block, depth = _Block(begin, number, [line]), 1
+            elif line.strip():
+                frame.header.append((number, line))
+        else:
+            block.lines.append(line)
+            depth += 1 if begin is not None else -1 if end is not None else 0
+            if end == block.kind or depth == 0:
+                block.closed = end == block.kind
+                frame.blocks.append(block)
+                block = None
+    if frame is not None:
+        if block is not None:
+            frame.blocks.append(block)
+        frames.append(frame)
+    return frames, stray
+
+
+def _wrapped(lines: list[str]) -> str:
+    return "BEGIN:VCALENDAR\r\n" + "".join(line + "\r\n" for line in lines) + "END:VCALENDAR\r\n"
+
+
+def _read(name: str, lines: list[tuple[int, str]], warnings: list[str]) -> list[Any]:
+    """The feed's VCALENDARs. When icalendar cannot read the whole feed, each component is read on its
+    own and those it cannot read are skipped with a warning naming the feed, the component and why."""
+    try:
+        return list(icalendar.Calendar.from_ical("\r\n".join(text for _, text in lines) + "\r\n", multiple=True))
+    except Exception:  # icalendar raises ValueError, KeyError, IndexError... on broken input
+        pass
+    frames, stray = _frames(lines)
+    for number, text in stray:
+        warnings.append(f"calendar {name!r}: line {number} ({_clip(text, 60)!r}) is outside any VCALENDAR; ignored")
+    return [_read_frame(name, frame, warnings) for frame in frames]
+
+
+def _read_frame(name: str, frame: _Frame, warnings: list[str]) -> Any:
+    header = []
+    for number, text in frame.header:
+        try:
+            icalendar.Calendar.from_ical(_wrapped([text]))
+            header.append(text)
+        except Exception as err:  # see _read
+            warnings.append(f"calendar {name!r}: line {number} ({_clip(text, 60)!r}) cannot be read "
+                            f"({_clip(err)}); ignored")
+    cal = icalendar.Calendar.from_ical(_wrapped(header))
+    # VTIMEZONEs first: icalendar looks the zones of later components up by TZID
+    for block in sorted(frame.blocks, key=lambda b: b.kind != "VTIMEZONE"):
+        if not block.closed:
+            warnings.append(f"calendar {name!r}: {block.label()} has no END:{block.kind}; skipped")
+            continue
+        try:
+            parsed = icalendar.Calendar.from_ical(_wrapped(block.lines)).subcomponents
+            if len(parsed) != 1:
+                raise ValueError(f"{len(parsed)} components where one was expected")
+        except Exception as err:  # see _read
+            warnings.append(f"calendar {name!r}: {block.label()} cannot be read ({_clip(err)}); skipped")
+            continue
+        cal.add_component(parsed[0])
+    return cal
+
+
+def _who(ev: Any) -> str:
+    """An event as a warning names it: by UID (and line), else by summary and line."""
+    line = ev.get(_LINE_MARK)
+    at = f" (line {line})" if line else ""
+    if ev.get("UID"):
+        return f"event {str(ev['UID'])!r}{at}"
+    return f"event {str(ev.get('SUMMARY', ''))!r} without UID{at}"
+
+
+def _usable_event(name: str, ev: Any, warnings: list[str]) -> bool:
+    """Whether a VEVENT can be placed in time; leaves out (with a warning) what of it cannot be read."""
+    who = f"calendar {name!r}: {_who(ev)}"
+    errors = list(getattr(ev, "errors", []))
+    for prop, msg in errors:
+        if prop is None:
+            warnings.append(f"{who}: a line cannot be read ({_clip(msg)}); ignored")
+    for key, value in list(ev.items()):
+        values = value if isinstance(value, list) else [value]
+        if not any(isinstance(v, vBroken) for v in values):
+            continue
+        why = next((msg for prop, msg in errors if prop == key), "unreadable")
+        if key in _WHEN:
+            warnings.append(f"{who}: {key} cannot be read ({_clip(why)}); skipped")
+            return False
+        del ev[key]
+        warnings.append(f"{who}: {key} cannot be read ({_clip(why)}); that property is ignored")
+    if "DTSTART" not in ev:
+        warnings.append(f"{who} has no DTSTART; skipped")
+        return False
+    for key in ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID"):
+        if isinstance(ev.get(key), list):
+            warnings.append(f"{who} has more than one {key}; skipped")
+            return False
+    kinds = {"DTSTART": dt.date, "DTEND": dt.date, "RECURRENCE-ID": dt.date, "DURATION": dt.timedelta}
+    for key, kind in kinds.items():
+        if key in ev and not isinstance(ev[key].dt, kind):
+            warnings.append(f"{who}: {key} {_clip(ev[key].to_ical().decode(), 40)!r} is not a "
+                            f"{'duration' if kind is dt.timedelta else 'date or date-time'}; skipped")
+            return False
+    for key in ("EXDATE", "RDATE"):
+        good: list[Any] = []
+        bad: list[Any] = []
+        for values in _as_list(ev.get(key)):
+            for v in values.dts:
+                ok = isinstance(v.dt, dt.date) or (key == "RDATE" and isinstance(v.dt, tuple))
+                (good if ok else bad).append(v.dt)
+        if bad and key == "EXDATE":
+            warnings.append(f"{who}: EXDATE {_clip(bad[0], 40)!r} is not a date or date-time; skipped")
+            return False
+        if bad:
+            del ev[key]
+            if good:
+                ev[key] = vDDDLists(good)
+            warnings.append(f"{who}: RDATE {_clip(bad[0], 40)!r} is not a date, date-time or period; ignored")
+    return True
+
+
+def _as_list(value: Any) -> list[Any]:
+    return [] if value is None else value if isinstance(value, list) else [value]
+
+
+def _usable_events(name: str, cal: Any, warnings: list[str]) -> None:
+    """Drop, with a warning, each VEVENT that cannot be placed in time (see _usable_event)."""
+    for holder in cal.walk():
+        holder.subcomponents[:] = [
+            sub for sub in holder.subcomponents if sub.name != "VEVENT" or _usable_event(name, sub, warnings)
+        ]
+
+
+class _EachSeries(SelectComponents):  # type: ignore[misc]
+    """The VEVENTs of a calendar grouped by UID into recurring-ical-events' series, as its own
+    ``ComponentsWithName`` does, except that a series the library cannot build is kept aside with the
+    reason instead of being dropped without a word (``skip_bad_series``) or failing the whole feed."""
+
+    def __init__(self) -> None:
+        self.failed: list[tuple[str, str]] = []
+
+    def collect_series_from(self, source: Any, suppress_errors: tuple[type[Exception], ...]) -> list[Any]:
+        groups: dict[str, list[Any]] = {}
+        for component in source.walk("VEVENT"):
+            adapter = EventAdapter(component)
+            groups.setdefault(adapter.uid, []).append(adapter)
+        series = []
+        for uid, adapters in groups.items():
+            try:
+                series.append(Series(adapters))
+            except Exception as err:  # the library's errors are not a documented tree
+                self.failed.append((str(uid), f"{type(err).__name__}: {_clip(err)}"))
+        return series
+
+
 @dataclass
 class ParsedCalendar:
     """A feed parsed once; ``events_between`` can be asked many times."""
@@ -169,28 +401,41 @@ class ParsedCalendar:
     components: list[Any]
     tz: zoneinfo.ZoneInfo
     warnings: list[str] = field(default_factory=list)
-    _queries: list[Any] = field(default_factory=list, repr=False)
+    _series: list[Any] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        for component in self.components:
+            collect = _EachSeries()
+            try:
+                self._series += CalendarQuery(component, components=[collect]).series
+            except Exception as err:  # e.g. a CALSCALE other than GREGORIAN
+                self.warnings.append(f"calendar {self.name!r}: a VCALENDAR cannot be expanded ({_clip(err)}); skipped")
+            self.warnings += [f"calendar {self.name!r}: event {uid!r} cannot be expanded ({why}); skipped"
+                              for uid, why in collect.failed]
 
     def events_between(self, start: dt.datetime, end: dt.datetime) -> tuple[list[Event], list[str]]:
-        """Occurrences overlapping ``[start, end)`` (aware bounds), and what was dropped and why."""
+        """Occurrences overlapping ``[start, end)`` (aware bounds), and what was dropped and why.
+
+        Raises ValueError on naive bounds; a series that cannot be expanded is left out with a note."""
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("events_between needs timezone-aware bounds")
         events: list[Event] = []
         notes: list[str] = []
-        try:
-            if not self._queries:
-                self._queries = [recurring_ical_events.of(c, skip_bad_series=True) for c in self.components]
-            found = [occ for q in self._queries for occ in q.between(start, end)]
-        except Exception as err:  # the libraries' errors are not a documented tree
-            raise CalendarError(self.name, f"cannot expand events: {err}") from err
-        for occ in found:
+        for series in self._series:
             try:
-                ev = self._event(occ, notes)
-            except Exception as err:  # one unreadable occurrence must not hide the rest
-                notes.append(f"calendar {self.name!r}: cannot read an event ({err}); ignored")
+                found = [occ.as_component(False) for occ in series.between(start, end)]
+            except Exception as err:  # one series that cannot be expanded must not hide the rest
+                notes.append(f"calendar {self.name!r}: event {str(series.uid)!r} cannot be expanded ({_clip(err)}); "
+                             "skipped")
                 continue
-            if ev is not None and ev.end > start and ev.start < end:
-                events.append(ev)
+            for occ in found:
+                try:
+                    ev = self._event(occ, notes)
+                except Exception as err:  # one unreadable occurrence must not hide the rest
+                    notes.append(f"calendar {self.name!r}: cannot read an event ({_clip(err)}); ignored")
+                    continue
+                if ev is not None and ev.end > start and ev.start < end:
+                    events.append(ev)
         events.sort(key=lambda e: (e.start, e.end, e.uid))
         return events, notes
 
@@ -261,26 +506,24 @@ def parse_calendar(name: str, data: bytes, tz: zoneinfo.ZoneInfo) -> ParsedCalen
         text = data.decode("latin-1")
     if "END:VCALENDAR" not in text.upper():
         raise CalendarError(name, "the calendar is truncated (no END:VCALENDAR)")
-    lines, defined = _isolate_custom_zones(_logical_lines(text))
-    text = "\r\n".join(line for _, line in lines) + "\r\n"
-    warnings = []
+    lines, defined = _isolate_custom_zones(_mark_event_lines(_logical_lines(text)))
+    warnings: list[str] = []
     stripped = {d.strip() for d in defined}
     unknown = sorted(t for t in _tzid_params(lines) if t.strip() not in stripped and not _known_zone(t))
     for tzid in unknown:
         warnings.append(f"calendar {name!r}: unknown time zone {tzid!r}; its times are read as {tz.key} wall time")
-    try:
-        components = icalendar.Calendar.from_ical(text, multiple=True)
-    except Exception as err:  # icalendar raises ValueError, KeyError, IndexError... on broken input
-        raise CalendarError(name, f"cannot parse: {err}") from err
+    components = _read(name, lines, warnings)
     if not components:
         raise CalendarError(name, "no VCALENDAR in the file")
-    try:
-        for c in components:
-            _fix_date_until(c)
-            warnings += _drop_backwards_events(name, c, tz)
-    except Exception as err:  # a broken property surfaces only when it is read
-        raise CalendarError(name, f"cannot parse: {err}") from err
-    return ParsedCalendar(name, list(components), tz, warnings)
+    for i, c in enumerate(components):
+        _usable_events(name, c, warnings)
+        _fix_date_until(c)
+        warnings += _drop_backwards_events(name, c, tz)
+        try:
+            components[i] = x_wr_timezone.to_standard(c)
+        except Exception as err:  # an X-WR-TIMEZONE that names no zone
+            warnings.append(f"calendar {name!r}: X-WR-TIMEZONE cannot be used ({_clip(err)}); ignored")
+    return ParsedCalendar(name, components, tz, warnings)
 
 
 def _drop_backwards_events(name: str, component: Any, tz: zoneinfo.ZoneInfo) -> list[str]:
