@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import icalendar
 import x_wr_timezone
-from icalendar.prop import vBroken, vDDDLists
+from icalendar.prop import vBroken, vDDDLists, vDDDTypes
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 from recurring_ical_events import CalendarQuery, EventAdapter, SelectComponents, Series
 
@@ -527,16 +527,41 @@ def parse_calendar(name: str, data: bytes, tz: zoneinfo.ZoneInfo) -> ParsedCalen
 
 
 def _drop_backwards_events(name: str, component: Any, tz: zoneinfo.ZoneInfo) -> list[str]:
-    """Remove events whose DTEND is before their DTSTART (the expander would swap them silently)."""
+    """Remove events whose end is before their start (recurring-ical-events would swap the two silently).
+
+    A moved occurrence (RECURRENCE-ID) that ends before it starts is not removed but cancelled: removed,
+    the occurrence it replaces would come back, in the slot its owner moved it out of. An event that
+    ends before it starts only in real time, because it begins in the spring-forward gap, keeps its
+    wall-clock length instead."""
     notes = []
-    for holder in [component, *component.walk()]:
+    for holder in component.walk():
         keep = []
         for sub in holder.subcomponents:
-            s, e = sub.get("DTSTART"), sub.get("DTEND")
-            if sub.name == "VEVENT" and s is not None and e is not None and _as_utc(e.dt, tz) < _as_utc(s.dt, tz):
-                notes.append(f"calendar {name!r}: event {str(sub.get('SUMMARY', ''))!r} ends before it starts; ignored")
+            s = sub.get("DTSTART") if sub.name == "VEVENT" else None
+            e = sub.get("DTEND") if s is not None else None
+            end = e.dt if e is not None else s.dt + sub["DURATION"].dt if s is not None and "DURATION" in sub else None
+            if s is None or end is None or _as_utc(end, tz) >= _as_utc(s.dt, tz):
+                keep.append(sub)
                 continue
-            keep.append(sub)
+            start = s.dt
+            if isinstance(start, dt.datetime) and isinstance(end, dt.datetime):
+                wall = end.replace(tzinfo=None) - start.replace(tzinfo=None)
+                if wall > dt.timedelta(0):  # begins in the spring-forward gap
+                    sub.pop("DURATION", None)
+                    sub["DTEND"] = vDDDTypes(_as_utc(start, tz) + wall)
+                    keep.append(sub)
+                    continue
+            who = f"calendar {name!r}: {_who(sub)} ({str(sub.get('SUMMARY', ''))!r})"
+            if "RECURRENCE-ID" in sub:
+                was = _as_utc(sub["RECURRENCE-ID"].dt, tz).astimezone(tz).strftime("%a %d %b %Y %H:%M")
+                notes.append(f"{who}: the occurrence of {was} was moved to one that ends before it starts; "
+                             "it is ignored and the original slot stays cancelled")
+                sub.pop("DTEND", None)
+                sub.pop("DURATION", None)
+                sub["STATUS"] = "CANCELLED"
+                keep.append(sub)
+                continue
+            notes.append(f"{who} ends before it starts; ignored")
         holder.subcomponents[:] = keep
     return notes
 
