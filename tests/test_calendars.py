@@ -181,3 +181,17 @@ def test_upstream_rie_fails_the_whole_calendar_on_a_vevent_without_dtstart() -> 
         return
     pytest.fail("recurring-ical-events now copes with a VEVENT without DTSTART (RFC 5545 3.6.1): "
                 "parse._usable_event may leave such events to the library (keep the warning)")
+
+
+def test_upstream_rie_gives_a_floating_series_the_zone_of_a_utc_exdate() -> None:
+    import icalendar
+    import recurring_ical_events
+
+    cal = icalendar.Calendar.from_ical(_vcalendar(
+        "BEGIN:VEVENT", "UID:s", "DTSTART:20260701T090000", "DTEND:20260701T170000", "RRULE:FREQ=DAILY;COUNT=2",
+        "EXDATE:20260702T080000Z", "SUMMARY:x", "END:VEVENT"))
+    found = recurring_ical_events.of(cal).between(dt.datetime(2026, 6, 30, tzinfo=UTC), dt.datetime(2026, 7, 3, tzinfo=UTC))
+    starts = sorted(e["DTSTART"].dt for e in found)
+    assert starts == [dt.datetime(2026, 7, 1, 9, tzinfo=UTC), dt.datetime(2026, 7, 2, 9, tzinfo=UTC)], (
+        f"recurring-ical-events 3.8.2 put this floating series in UTC (the EXDATE's zone); now it gives {starts}: "
+        "check whether parse._anchor_series is still needed to make DTSTART's zone govern the series")

@@ -1,6 +1,6 @@
 """iCalendar text -> events between two aware instants. Pure (bytes in, events out).
 
-Expansion of RRULE/RDATE/EXDATE/RECURRENCE-ID is recurring-ical-events' job (which also applies
+Expansion of RRULE/RDATE/EXDATE/RECURRENCE-ID is recurring-ical-events' job (x-wr-timezone applies
 X-WR-TIMEZONE); icalendar maps Windows zone names (Outlook's "GMT Standard Time") to IANA ones. Around
 them, forwardd settles what the libraries leave open:
 
@@ -12,8 +12,13 @@ them, forwardd settles what the libraries leave open:
   forwardd never uses, an event whose RRULE or DTSTART is garbage. A series the expander cannot
   build or expand is left out the same way, so one bad event never hides the others;
 - STATUS:CANCELLED occurrences are dropped;
-- all-day values cover whole local days of the configured zone; floating times are read in that zone;
-- a TZID that names no known zone and no VTIMEZONE of the feed is read as floating, with a warning;
+- all-day values cover whole local days of the configured zone;
+- floating times are read in the calendar's declared zone (X-WR-TIMEZONE, as Google, Apple and
+  Outlook.com write it) when it names one, else in the configured zone;
+- a TZID that names no known zone and no VTIMEZONE of the feed is read as floating, with a warning
+  saying in which zone its times were read;
+- DTSTART's zone governs every occurrence of its series: floating DTEND, EXDATE, RDATE and
+  RECURRENCE-ID values are read in it, and zoned or UTC ones keep their own instants;
 - a custom VTIMEZONE ("Customized Time Zone") is renamed per feed and definition before parsing,
   because icalendar caches zones by TZID for the whole process and two feeds would collide;
 - an UNTIL given as a date on a date-time series includes that whole day (local to the event), as
@@ -116,16 +121,15 @@ def _param_value(value: str) -> str:
     return re.sub(r"\^([\^'nN])", lambda m: {"^": "^", "'": '"'}.get(m.group(1), "\n"), value)
 
 
-def _isolate_custom_zones(lines: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], set[str]]:
+def _isolate_custom_zones(lines: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], dict[str, str]]:
     """Rename each non-standard VTIMEZONE's TZID to one unique to its definition, in the VTIMEZONE and in
-    every TZID parameter that names it; return the lines and the TZIDs the feed defines.
+    every TZID parameter that names it; return the lines and the original name of each new one.
 
     The TZID is TEXT in a VTIMEZONE (Exchange escapes its commas: ``Bangkok\\, Hanoi``) but a parameter,
     perhaps quoted, in an event (``TZID="Bangkok, Hanoi"``), so both are compared decoded; and some
     exporters write ``TZID: 1`` and ``TZID= 1``, which the parser trims on one side only, so surrounding
     whitespace does not count either.
     """
-    defined: set[str] = set()
     renames: dict[str, str] = {}
     out = list(lines)
     start = None
@@ -139,7 +143,6 @@ def _isolate_custom_zones(lines: list[tuple[int, str]]) -> tuple[list[tuple[int,
                 head, value = _split_line(out[j][1])
                 if _split_params(head)[0].strip().upper() == "TZID":
                     tzid = _text_value(value).strip()
-                    defined.add(tzid)
                     if not _known_zone(tzid):
                         digest = hashlib.sha256("\n".join(block).encode()).hexdigest()[:10]
                         renames[tzid] = f"forwardd-{digest}/{_SAFE_TZID.sub('_', tzid)[:40]}"
@@ -147,7 +150,7 @@ def _isolate_custom_zones(lines: list[tuple[int, str]]) -> tuple[list[tuple[int,
                     break
             start = None
     if not renames:
-        return out, defined
+        return out, {}
     for i, (number, line) in enumerate(out):
         if not _TZID_IN_LINE.search(line):
             continue
@@ -161,19 +164,7 @@ def _isolate_custom_zones(lines: list[tuple[int, str]]) -> tuple[list[tuple[int,
                 parts[k], changed = f'{pname}="{new}"', True
         if changed:
             out[i] = (number, ";".join(parts) + ":" + value)
-    return out, defined | set(renames.values())
-
-
-def _tzid_params(lines: list[tuple[int, str]]) -> set[str]:
-    """Every TZID parameter value used in the feed, decoded."""
-    found = set()
-    for _, line in lines:
-        if _TZID_IN_LINE.search(line):
-            for part in _split_params(_split_line(line)[0])[1:]:
-                pname, eq, pvalue = part.partition("=")
-                if eq and pname.strip().upper() == "TZID":
-                    found.add(_param_value(pvalue))
-    return found
+    return out, {new: old for old, new in renames.items()}
 
 
 def _mark_event_lines(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
@@ -506,24 +497,107 @@ def parse_calendar(name: str, data: bytes, tz: zoneinfo.ZoneInfo) -> ParsedCalen
         text = data.decode("latin-1")
     if "END:VCALENDAR" not in text.upper():
         raise CalendarError(name, "the calendar is truncated (no END:VCALENDAR)")
-    lines, defined = _isolate_custom_zones(_mark_event_lines(_logical_lines(text)))
+    lines, renamed = _isolate_custom_zones(_mark_event_lines(_logical_lines(text)))
     warnings: list[str] = []
-    stripped = {d.strip() for d in defined}
-    unknown = sorted(t for t in _tzid_params(lines) if t.strip() not in stripped and not _known_zone(t))
-    for tzid in unknown:
-        warnings.append(f"calendar {name!r}: unknown time zone {tzid!r}; its times are read as {tz.key} wall time")
     components = _read(name, lines, warnings)
     if not components:
         raise CalendarError(name, "no VCALENDAR in the file")
     for i, c in enumerate(components):
+        floating, declared = _floating_zone(name, c, tz, warnings)
         _usable_events(name, c, warnings)
+        _anchor_series(name, c, floating, renamed, warnings)
         _fix_date_until(c)
         warnings += _drop_backwards_events(name, c, tz)
-        try:
-            components[i] = x_wr_timezone.to_standard(c)
-        except Exception as err:  # an X-WR-TIMEZONE that names no zone
-            warnings.append(f"calendar {name!r}: X-WR-TIMEZONE cannot be used ({_clip(err)}); ignored")
+        if declared:  # its UTC times too are shown in that zone, and repeat by its wall clock
+            components[i] = x_wr_timezone.to_standard(c, timezone=floating)
     return ParsedCalendar(name, components, tz, warnings)
+
+
+def _floating_zone(name: str, cal: Any, tz: zoneinfo.ZoneInfo, warnings: list[str]) -> tuple[zoneinfo.ZoneInfo, bool]:
+    """The zone floating times of ``cal`` are read in, and whether the calendar declared it: its
+    X-WR-TIMEZONE (Google, Apple, Outlook.com) when that names a zone, else the configured one."""
+    declared = cal.get("X-WR-TIMEZONE")
+    if declared is None:
+        return tz, False
+    key = str(declared).strip()
+    try:
+        return zoneinfo.ZoneInfo(WINDOWS_TO_OLSON.get(key, key)), True
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError; "../x" a ValueError
+        pass
+    warnings.append(f"calendar {name!r}: X-WR-TIMEZONE {key!r} names no known time zone; floating times are "
+                    f"read as {tz.key} wall time")
+    return tz, False
+
+
+def _zone_name(zone: Any, renamed: dict[str, str]) -> str:
+    key = getattr(zone, "key", None) or str(zone)
+    for new, old in renamed.items():
+        if new in key:
+            return old
+    return key
+
+
+def _anchor_series(name: str, cal: Any, floating: Any, renamed: dict[str, str], warnings: list[str]) -> None:
+    """Give each floating date-time of a timed series the zone that governs the series: its DTSTART's.
+
+    recurring-ical-events 3.8.2 gives a whole series the zone of the first zoned value among DTSTART,
+    DTEND, EXDATE and RDATE, so a series whose DTSTART is floating (or names a zone nobody knows, which
+    icalendar leaves floating) while its DTEND, EXDATE or RDATE carries a zone or UTC moved by that zone's
+    offset. Here, before expansion, a floating DTSTART becomes a time in the calendar's floating zone,
+    and every other floating value of the series (DTEND, EXDATE, RDATE, RECURRENCE-ID, and a moved
+    occurrence's DTSTART) a time in the zone of the series' DTSTART. Zoned and UTC values keep their
+    own instants. All-day series are left as they are. The warning for an unknown TZID says which zone
+    its times were actually read in."""
+    unknown: dict[str, set[str]] = {}
+    groups: dict[int | str, list[Any]] = {}
+    for ev in cal.walk("VEVENT"):
+        groups.setdefault(str(ev["UID"]) if ev.get("UID") else id(ev), []).append(ev)
+    for group in groups.values():
+        masters = sorted((e for e in group if "RECURRENCE-ID" not in e), key=lambda e: int(e.get("SEQUENCE", -1)))
+        base = (masters[-1] if masters else group[0])["DTSTART"].dt
+        if not isinstance(base, dt.datetime):
+            continue  # all-day
+        series_zone = base.tzinfo or floating
+        for ev in group:
+            own = ev["DTSTART"].dt
+            zone = own.tzinfo if isinstance(own, dt.datetime) and own.tzinfo is not None else series_zone
+            for key in ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE"):
+                put_in = series_zone if key == "RECURRENCE-ID" else zone
+                for i, prop in enumerate(_as_list(ev.get(key))):
+                    new = _anchored(prop, put_in)
+                    if new is None:
+                        continue
+                    if prop.params.get("TZID"):
+                        unknown.setdefault(str(prop.params["TZID"]), set()).add(_zone_name(put_in, renamed))
+                    if isinstance(ev[key], list):
+                        ev[key][i] = new
+                    else:
+                        ev[key] = new
+    flo = _zone_name(floating, renamed)
+    for tzid, zones in sorted(unknown.items()):
+        how = [f"{flo} wall time" for z in zones if z == flo] + [
+            f"{z} wall time where the DTSTART of its series is in {z}" for z in sorted(zones) if z != flo]
+        warnings.append(f"calendar {name!r}: unknown time zone {_zone_name(tzid, renamed)!r}; its times are read as "
+                        + " and ".join(how))
+
+
+def _anchored(prop: Any, zone: Any) -> Any:
+    """``prop`` (vDDDTypes or vDDDLists) with its floating date-times put in ``zone``; None if it has none."""
+    def put(v: Any) -> Any:
+        if isinstance(v, tuple):
+            return tuple(put(x) for x in v)
+        return v.replace(tzinfo=zone) if isinstance(v, dt.datetime) and v.tzinfo is None else v
+
+    values = [v.dt for v in prop.dts] if isinstance(prop, vDDDLists) else [prop.dt]
+    if not any(isinstance(v, dt.datetime) and v.tzinfo is None for v in _flat(values)):
+        return None
+    out = vDDDLists([put(v) for v in values]) if isinstance(prop, vDDDLists) else vDDDTypes(put(values[0]))
+    out.params.update({k: v for k, v in prop.params.items() if k.upper() != "TZID"})
+    return out
+
+
+def _flat(values: list[Any]) -> list[Any]:
+    return [x for v in values for x in (v if isinstance(v, tuple) else (v,))]
 
 
 def _drop_backwards_events(name: str, component: Any, tz: zoneinfo.ZoneInfo) -> list[str]:
