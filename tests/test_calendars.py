@@ -195,3 +195,18 @@ def test_upstream_rie_gives_a_floating_series_the_zone_of_a_utc_exdate() -> None
     assert starts == [dt.datetime(2026, 7, 1, 9, tzinfo=UTC), dt.datetime(2026, 7, 2, 9, tzinfo=UTC)], (
         f"recurring-ical-events 3.8.2 put this floating series in UTC (the EXDATE's zone); now it gives {starts}: "
         "check whether parse._anchor_series is still needed to make DTSTART's zone govern the series")
+
+
+def test_upstream_rie_reads_a_floating_until_on_a_zoned_series_as_utc() -> None:
+    import icalendar
+    import recurring_ical_events
+
+    cal = icalendar.Calendar.from_ical(_vcalendar(
+        "BEGIN:VEVENT", "UID:s", "DTSTART;TZID=America/New_York:20230313T090000",
+        "DTEND;TZID=America/New_York:20230313T170000", "RRULE:FREQ=DAILY;UNTIL=20230315T090000", "SUMMARY:x",
+        "END:VEVENT"))
+    found = recurring_ical_events.of(cal).between(dt.datetime(2023, 3, 12, tzinfo=UTC), dt.datetime(2023, 3, 17, tzinfo=UTC))
+    days = sorted(e["DTSTART"].dt.day for e in found)
+    assert days == [13, 14], (
+        f"recurring-ical-events 3.8.2 read UNTIL=20230315T090000 as UTC and dropped the 15th; now it gives {days}: "
+        "check whether parse._fix_until still needs to put a floating UNTIL in the series' zone")

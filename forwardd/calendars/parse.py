@@ -22,7 +22,7 @@ them, forwardd settles what the libraries leave open:
 - a custom VTIMEZONE ("Customized Time Zone") is renamed per feed and definition before parsing,
   because icalendar caches zones by TZID for the whole process and two feeds would collide;
 - an UNTIL given as a date on a date-time series includes that whole day (local to the event), as
-  calendar apps show it;
+  calendar apps show it; a floating UNTIL is a time in the zone of the series;
 - an event whose end, in real time, is not after its start because it begins in the spring-forward
   gap keeps its wall-clock length; one whose DTEND really precedes DTSTART is dropped with a warning;
 - an event with a DTSTART time but no DTEND or DURATION has no length and is dropped with a warning;
@@ -467,19 +467,28 @@ class ParsedCalendar:
         )
 
 
-def _fix_date_until(component: Any) -> None:
-    """An UNTIL date on a date-time series: make it the end of that day, local to the event."""
+def _fix_until(component: Any) -> None:
+    """Make each UNTIL of a timed series a UTC instant, as recurring-ical-events reads it right.
+
+    - an UNTIL date includes that whole day, local to the series (as calendar apps show it);
+    - a floating UNTIL is a time in the series' zone: recurring-ical-events 3.8.2 reads it as UTC (it
+      appends a Z when dateutil refuses a floating UNTIL on a zoned start), which dropped the last
+      occurrence of a series west of Greenwich.
+    Runs after _anchor_series, so a timed series' DTSTART always has a zone here."""
     for ev in component.walk("VEVENT"):
-        rrule, start = ev.get("RRULE"), ev.get("DTSTART")
-        if rrule is None or start is None or not isinstance(start.dt, dt.datetime):
+        start = ev["DTSTART"].dt
+        if "RRULE" not in ev or not isinstance(start, dt.datetime) or start.tzinfo is None:
             continue
-        rules = rrule if isinstance(rrule, list) else [rrule]
-        for rule in rules:
+        for rule in _as_list(ev["RRULE"]):
             until = rule.get("UNTIL")
-            if until and type(until[0]) is dt.date:
-                tz = start.dt.tzinfo
-                end_of_day = dt.datetime.combine(until[0], dt.time(23, 59, 59), tz)
-                rule["UNTIL"] = [end_of_day.astimezone(UTC) if tz is not None else end_of_day]
+            if not until:
+                continue
+            value = until[0]
+            if not isinstance(value, dt.datetime):
+                value = dt.datetime.combine(value, dt.time(23, 59, 59))
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=start.tzinfo)
+            rule["UNTIL"] = [value.astimezone(UTC)]
 
 
 def parse_calendar(name: str, data: bytes, tz: zoneinfo.ZoneInfo) -> ParsedCalendar:
@@ -506,7 +515,7 @@ def parse_calendar(name: str, data: bytes, tz: zoneinfo.ZoneInfo) -> ParsedCalen
         floating, declared = _floating_zone(name, c, tz, warnings)
         _usable_events(name, c, warnings)
         _anchor_series(name, c, floating, renamed, warnings)
-        _fix_date_until(c)
+        _fix_until(c)
         warnings += _drop_backwards_events(name, c, tz)
         if declared:  # its UTC times too are shown in that zone, and repeat by its wall clock
             components[i] = x_wr_timezone.to_standard(c, timezone=floating)
