@@ -210,3 +210,21 @@ def test_upstream_rie_reads_a_floating_until_on_a_zoned_series_as_utc() -> None:
     assert days == [13, 14], (
         f"recurring-ical-events 3.8.2 read UNTIL=20230315T090000 as UTC and dropped the 15th; now it gives {days}: "
         "check whether parse._fix_until still needs to put a floating UNTIL in the series' zone")
+
+
+def test_upstream_rie_drops_the_last_day_of_an_all_day_series_ending_at_a_utc_local_midnight() -> None:
+    import icalendar
+    import recurring_ical_events
+
+    def last_day(exdate: str) -> dt.date:
+        cal = icalendar.Calendar.from_ical(_vcalendar(
+            "BEGIN:VEVENT", "UID:s", "DTSTART;VALUE=DATE:20210630", "DTEND;VALUE=DATE:20210701",
+            "RRULE:FREQ=WEEKLY;UNTIL=20210701T220000Z;BYDAY=WE,FR", *([exdate] if exdate else []), "SUMMARY:x",
+            "END:VEVENT"))
+        found = recurring_ical_events.of(cal).between(dt.date(2021, 6, 28), dt.date(2021, 7, 10))
+        return max(e["DTSTART"].dt for e in found)
+
+    got = (last_day(""), last_day("EXDATE;TZID=Europe/Berlin:20210625T000000"))
+    assert got == (dt.date(2021, 6, 30), dt.date(2021, 7, 2)), (
+        f"recurring-ical-events 3.8.2 ended this series on 30 June without a zoned EXDATE and on 2 July with one; "
+        f"now {got}: check whether parse._all_dates is still needed to make all-day series all dates")

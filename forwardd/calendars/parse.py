@@ -12,7 +12,10 @@ them, forwardd settles what the libraries leave open:
   forwardd never uses, an event whose RRULE or DTSTART is garbage. A series the expander cannot
   build or expand is left out the same way, so one bad event never hides the others;
 - STATUS:CANCELLED occurrences are dropped;
-- all-day values cover whole local days of the configured zone;
+- all-day values cover whole local days of the configured zone; in an all-day series, an UNTIL, EXDATE,
+  RDATE or RECURRENCE-ID written as a date-time stands for the day it falls on (a UTC one: the day
+  whose local midnight it is, in the calendar's declared zone, one of its VTIMEZONEs or the configured
+  zone), and UNTIL includes that day (RFC 5545 3.3.10);
 - floating times are read in the calendar's declared zone (X-WR-TIMEZONE, as Google, Apple and
   Outlook.com write it) when it names one, else in the configured zone;
 - a TZID that names no known zone and no VTIMEZONE of the feed is read as floating, with a warning
@@ -514,7 +517,10 @@ def parse_calendar(name: str, data: bytes, tz: zoneinfo.ZoneInfo) -> ParsedCalen
     for i, c in enumerate(components):
         floating, declared = _floating_zone(name, c, tz, warnings)
         _usable_events(name, c, warnings)
-        _anchor_series(name, c, floating, renamed, warnings)
+        # where a UTC date-time of an all-day series may be a local midnight: the declared zone, the
+        # series' own zones (see _all_dates), the feed's VTIMEZONEs, the configured zone
+        zones = ([floating] if declared else [], [*_defined_zones(c), tz])
+        _anchor_series(name, c, floating, zones, renamed, warnings)
         _fix_until(c)
         warnings += _drop_backwards_events(name, c, tz)
         if declared:  # its UTC times too are shown in that zone, and repeat by its wall clock
@@ -538,6 +544,17 @@ def _floating_zone(name: str, cal: Any, tz: zoneinfo.ZoneInfo, warnings: list[st
     return tz, False
 
 
+def _defined_zones(cal: Any) -> list[Any]:
+    """The zones of the calendar's VTIMEZONEs, as icalendar resolves them."""
+    zones = []
+    for component in cal.walk("VTIMEZONE"):
+        try:
+            zones.append(component.to_tz())
+        except Exception:  # a definition icalendar cannot turn into a zone: the others still count
+            continue
+    return zones
+
+
 def _zone_name(zone: Any, renamed: dict[str, str]) -> str:
     key = getattr(zone, "key", None) or str(zone)
     for new, old in renamed.items():
@@ -546,8 +563,10 @@ def _zone_name(zone: Any, renamed: dict[str, str]) -> str:
     return key
 
 
-def _anchor_series(name: str, cal: Any, floating: Any, renamed: dict[str, str], warnings: list[str]) -> None:
-    """Give each floating date-time of a timed series the zone that governs the series: its DTSTART's.
+def _anchor_series(name: str, cal: Any, floating: Any, zones: tuple[list[Any], list[Any]], renamed: dict[str, str],
+                   warnings: list[str]) -> None:
+    """Give each floating date-time of a series the zone that governs the series: its DTSTART's; and
+    make the EXDATE, RDATE, RECURRENCE-ID and UNTIL values of an all-day series dates.
 
     recurring-ical-events 3.8.2 gives a whole series the zone of the first zoned value among DTSTART,
     DTEND, EXDATE and RDATE, so a series whose DTSTART is floating (or names a zone nobody knows, which
@@ -555,8 +574,14 @@ def _anchor_series(name: str, cal: Any, floating: Any, renamed: dict[str, str], 
     offset. Here, before expansion, a floating DTSTART becomes a time in the calendar's floating zone,
     and every other floating value of the series (DTEND, EXDATE, RDATE, RECURRENCE-ID, and a moved
     occurrence's DTSTART) a time in the zone of the series' DTSTART. Zoned and UTC values keep their
-    own instants. All-day series are left as they are. The warning for an unknown TZID says which zone
-    its times were actually read in."""
+    own instants. The warning for an unknown TZID says which zone its times were actually read in.
+
+    All-day series: Outlook ends one with UNTIL at the local midnight of its last day, in UTC
+    (``DTSTART;VALUE=DATE:20210210`` with ``UNTIL=20210701T220000Z`` in Central Europe), and writes its
+    EXDATEs as zoned midnights. recurring-ical-events 3.8.2 cuts such an UNTIL to its UTC date (1 July,
+    dropping Friday 2 July, which RFC 5545 3.3.10 includes) unless the series also has a zoned EXDATE,
+    in which case it compares in that zone. Here those values become the dates they stand for (see
+    _day_of), so an all-day series is all dates and its last day does not depend on its EXDATEs."""
     unknown: dict[str, set[str]] = {}
     groups: dict[int | str, list[Any]] = {}
     for ev in cal.walk("VEVENT"):
@@ -564,9 +589,8 @@ def _anchor_series(name: str, cal: Any, floating: Any, renamed: dict[str, str], 
     for group in groups.values():
         masters = sorted((e for e in group if "RECURRENCE-ID" not in e), key=lambda e: int(e.get("SEQUENCE", -1)))
         base = (masters[-1] if masters else group[0])["DTSTART"].dt
-        if not isinstance(base, dt.datetime):
-            continue  # all-day
-        series_zone = base.tzinfo or floating
+        all_day = not isinstance(base, dt.datetime)
+        series_zone = floating if all_day else base.tzinfo or floating
         for ev in group:
             own = ev["DTSTART"].dt
             zone = own.tzinfo if isinstance(own, dt.datetime) and own.tzinfo is not None else series_zone
@@ -582,12 +606,60 @@ def _anchor_series(name: str, cal: Any, floating: Any, renamed: dict[str, str], 
                         ev[key][i] = new
                     else:
                         ev[key] = new
+        if all_day:
+            _all_dates(group, zones)
     flo = _zone_name(floating, renamed)
-    for tzid, zones in sorted(unknown.items()):
-        how = [f"{flo} wall time" for z in zones if z == flo] + [
-            f"{z} wall time where the DTSTART of its series is in {z}" for z in sorted(zones) if z != flo]
+    for tzid, used in sorted(unknown.items()):
+        how = [f"{flo} wall time" for z in used if z == flo] + [
+            f"{z} wall time where the DTSTART of its series is in {z}" for z in sorted(used) if z != flo]
         warnings.append(f"calendar {name!r}: unknown time zone {_zone_name(tzid, renamed)!r}; its times are read as "
                         + " and ".join(how))
+
+
+def _all_dates(group: list[Any], zones: tuple[list[Any], list[Any]]) -> None:
+    """The EXDATE, RDATE, RECURRENCE-ID and UNTIL date-times of an all-day series as dates (see _day_of).
+    ``zones``: the calendar's declared zone (if any), and its VTIMEZONEs' and the configured zone;
+    the zones of the series' own values come between the two."""
+    own = [v.tzinfo for ev in group for key in ("EXDATE", "RDATE", "RECURRENCE-ID") for prop in _as_list(ev.get(key))
+           for v in _flat([d.dt for d in prop.dts] if isinstance(prop, vDDDLists) else [prop.dt])
+           if isinstance(v, dt.datetime) and v.tzinfo is not None and not _is_utc(v)]
+    candidates = [*dict.fromkeys([*zones[0], *own, *zones[1]])]
+    for ev in group:
+        for key in ("EXDATE", "RDATE", "RECURRENCE-ID"):
+            for i, prop in enumerate(_as_list(ev.get(key))):
+                values: list[Any] = [d.dt for d in prop.dts] if isinstance(prop, vDDDLists) else [prop.dt]
+                if not any(isinstance(v, (dt.datetime, tuple)) for v in values):
+                    continue
+                days = [_day_of(v[0] if isinstance(v, tuple) else v, candidates) for v in values]
+                new: Any = vDDDLists(days) if isinstance(prop, vDDDLists) else vDDDTypes(days[0])
+                new.params.update({k: v for k, v in prop.params.items() if k.upper() not in ("TZID", "VALUE")})
+                if isinstance(ev[key], list):
+                    ev[key][i] = new
+                else:
+                    ev[key] = new
+        for rule in _as_list(ev.get("RRULE")):
+            until: Any = rule.get("UNTIL")
+            if until and isinstance(until[0], dt.datetime):
+                rule["UNTIL"] = [_day_of(until[0], candidates)]
+
+
+def _is_utc(value: dt.datetime) -> bool:
+    return str(value.tzname()).upper() in ("UTC", "Z")
+
+
+def _day_of(value: dt.date, zones: list[Any]) -> dt.date:
+    """The day a date-time of an all-day series stands for. Floating or zoned: its own date. UTC: the day
+    it is the local midnight of in one of ``zones`` (exporters write a day's start in their zone, in
+    UTC), else its date in the first of ``zones``."""
+    if not isinstance(value, dt.datetime):
+        return value
+    if value.tzinfo is None or not _is_utc(value):
+        return value.date()
+    for zone in zones:
+        local = value.astimezone(zone)
+        if local.time() == dt.time(0):
+            return local.date()
+    return value.astimezone(zones[0]).date()
 
 
 def _anchored(prop: Any, zone: Any) -> Any:
