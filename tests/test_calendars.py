@@ -228,3 +228,23 @@ def test_upstream_rie_drops_the_last_day_of_an_all_day_series_ending_at_a_utc_lo
     assert got == (dt.date(2021, 6, 30), dt.date(2021, 7, 2)), (
         f"recurring-ical-events 3.8.2 ended this series on 30 June without a zoned EXDATE and on 2 July with one; "
         f"now {got}: check whether parse._all_dates is still needed to make all-day series all dates")
+
+
+def test_remembered_occurrences_keep_their_stamp_and_copies_saved_before_stamps_still_load() -> None:
+    from forwardd.calendars.parse import EXPANSION, RememberedCalendar, recall, remember
+
+    data = (DATA / "golden" / "same_start_end.ics").read_bytes()
+    cal = parse_calendar("desk", data, LONDON)
+    start = dt.datetime(2026, 12, 1, tzinfo=UTC)
+    end = start + dt.timedelta(days=2)
+    events, _ = cal.events_between(start, end)
+    assert all(e.stamp is not None and e.stamp.tzinfo is not None for e in events)
+    saved = json.loads(json.dumps(remember(cal, "d1g35t", start, end)))
+    again = recall("desk", data, "d1g35t", LONDON, saved)
+    assert again is not None and again.events_between(start, end)[0] == events
+    # a copy saved before events had a stamp (six fields an event) still loads, without stamps
+    old = {**saved, "events": [e[:6] for e in saved["events"]]}
+    assert [e.stamp for e in RememberedCalendar("desk", data, LONDON, old).events_between(start, end)[0]] == [None] * 4
+    # and one saved by code that read feeds differently is not reused: the feed is parsed again
+    assert f"expansion {EXPANSION}," in saved["version"]
+    assert recall("desk", data, "d1g35t", LONDON, {**saved, "version": "forwardd 0.1.0, icalendar 7.3.2"}) is None

@@ -467,7 +467,18 @@ class ParsedCalendar:
             description=str(occ.get("DESCRIPTION", "") or ""),
             uid=str(occ.get("UID", "") or ""),
             calendar=self.name,
+            stamp=_stamp(occ),
         )
+
+
+def _stamp(occ: Any) -> dt.datetime | None:
+    """When an event was last changed: LAST-MODIFIED, else DTSTAMP, as aware UTC (None without either).
+    Breaks the tie between two people's events with the same start and end (core/timeline.py)."""
+    for key in ("LAST-MODIFIED", "DTSTAMP"):
+        value = getattr(occ.get(key), "dt", None)
+        if isinstance(value, dt.datetime):
+            return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(UTC)
+    return None
 
 
 def _fix_until(component: Any) -> None:
@@ -730,13 +741,20 @@ def _as_utc(value: Any, tz: zoneinfo.ZoneInfo) -> dt.datetime:
     return value.astimezone(UTC)
 
 
+# Raise when a change to this module changes which occurrences a feed gives, so that occurrences saved
+# by the older code are not reused. 2: issue #9 (zones, UNTIL, unreadable components, stamps).
+EXPANSION = 2
+
+
 @functools.lru_cache(maxsize=1)
 def _cache_version() -> str:
     from importlib.metadata import version
 
     from .. import __version__
 
-    return f"forwardd {__version__}, icalendar {version('icalendar')}, rie {version('recurring-ical-events')}"
+    return (f"forwardd {__version__} expansion {EXPANSION}, icalendar {version('icalendar')}, "
+            f"rie {version('recurring-ical-events')}, x-wr-timezone {version('x-wr-timezone')}")
+
 
 
 class RememberedCalendar:
@@ -763,8 +781,9 @@ class RememberedCalendar:
         self.warnings: list[str] = list(saved["warnings"])
         self._notes: list[str] = list(saved["notes"])
         self._events = [
-            Event(dt.datetime.fromtimestamp(a, UTC), dt.datetime.fromtimestamp(b, UTC), s, loc, desc, uid, self.name)
-            for a, b, s, loc, desc, uid in saved["events"]
+            Event(dt.datetime.fromtimestamp(a, UTC), dt.datetime.fromtimestamp(b, UTC), s, loc, desc, uid, self.name,
+                  dt.datetime.fromtimestamp(stamp[0], UTC) if stamp and stamp[0] is not None else None)
+            for a, b, s, loc, desc, uid, *stamp in saved["events"]  # copies saved before the stamp have no 7th
         ]
 
     def events_between(self, start: dt.datetime, end: dt.datetime) -> tuple[list[Event], list[str]]:
@@ -789,7 +808,8 @@ def remember(cal: ParsedCalendar, digest: str, start: dt.datetime, end: dt.datet
     return {
         "digest": digest, "tz": cal.tz.key, "version": _cache_version(),
         "window": [start.isoformat(), end.isoformat()], "warnings": cal.warnings, "notes": notes,
-        "events": [[int(e.start.timestamp()), int(e.end.timestamp()), e.summary, e.location, e.description, e.uid]
+        "events": [[int(e.start.timestamp()), int(e.end.timestamp()), e.summary, e.location, e.description, e.uid,
+                    None if e.stamp is None else int(e.stamp.timestamp())]
                    for e in events],
     }
 

@@ -8,7 +8,8 @@ Rules, in order, for every instant of the horizon:
 A holiday calendar's all-day event closes the office for whole local days, a timed one ("shut from
 13:00") for its span; during what would have been office hours then, the reason says so
 ("holiday: Christmas Day (rota: Alice)"). Where events of one calendar overlap, the one that started later wins for the overlap
-(a swap usually covers part of a shift); equal starts: the one ending sooner; then by UID.
+(a swap usually covers part of a shift); equal starts: the one ending sooner; equal starts and ends: the
+one changed last (LAST-MODIFIED, else DTSTAMP), then by UID; an overlap of two people is warned about.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Event:
     description: str = ""
     uid: str = ""
     calendar: str = ""
+    stamp: dt.datetime | None = None  # when the event was last changed (LAST-MODIFIED, else DTSTAMP), aware UTC
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ class _Claim:
     end: int
     number: str
     label: str
-    rank: tuple[int, int, str]  # higher wins an overlap: later start, then sooner end, then uid
+    rank: tuple[int, int, int, str]  # higher wins an overlap: later start, sooner end, changed later, uid
 
 
 def _claims(events: Sequence[Event], policy: Policy, kind: str, tz: ZoneInfo, warnings: list[str]) -> list[_Claim]:
@@ -160,7 +162,7 @@ def _claims(events: Sequence[Event], policy: Policy, kind: str, tz: ZoneInfo, wa
             continue
         assert number is not None and label is not None
         s, e = epoch(ev.start), epoch(ev.end)
-        out.append(_Claim(s, e, number, label, (s, -e, ev.uid)))
+        out.append(_Claim(s, e, number, label, (s, -e, epoch(ev.stamp) if ev.stamp else -(2**62), ev.uid)))
     out.sort(key=lambda c: c.rank)
     for a, b in zip(out, out[1:]):
         if b.start < a.end and (a.number, a.label) != (b.number, b.label):
