@@ -26,8 +26,17 @@ them, forwardd settles what the libraries leave open:
   because icalendar caches zones by TZID for the whole process and two feeds would collide;
 - an UNTIL given as a date on a date-time series includes that whole day (local to the event), as
   calendar apps show it; a floating UNTIL is a time in the zone of the series;
+- daylight saving (golden tests dst_london, dst_new_york): a local time that does not exist (the
+  spring-forward gap) is read with the UTC offset before the gap, as RFC 5545 3.3.5 says, so an
+  occurrence there is shifted by the gap, not skipped (RFC 5545 3.3.10 would ignore an RRULE
+  occurrence there; a skipped shift leaves nobody on call); a local time that occurs twice is the
+  first one. Each occurrence of a series keeps the wall-clock times of its DTSTART and DTEND, so a
+  20:00-08:00 night lasts 11 or 13 hours across a change (RFC 5545 3.8.5.3 would keep the first
+  occurrence's exact duration; a rota means its hand-over times); a DURATION is added in wall-clock
+  time too. A single event's DTSTART and DTEND are the instants they name;
 - an event whose end, in real time, is not after its start because it begins in the spring-forward
-  gap keeps its wall-clock length; one whose DTEND really precedes DTSTART is dropped with a warning;
+  gap keeps its wall-clock length; one whose DTEND really precedes DTSTART is dropped with a warning,
+  and a moved occurrence that does is dropped with its original slot left cancelled;
 - an event with a DTSTART time but no DTEND or DURATION has no length and is dropped with a warning;
   an all-day one without DTEND lasts one day.
 """
