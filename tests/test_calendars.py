@@ -248,3 +248,39 @@ def test_remembered_occurrences_keep_their_stamp_and_copies_saved_before_stamps_
     # and one saved by code that read feeds differently is not reused: the feed is parsed again
     assert f"expansion {EXPANSION}," in saved["version"]
     assert recall("desk", data, "d1g35t", LONDON, {**saved, "version": "forwardd 0.1.0, icalendar 7.3.2"}) is None
+
+
+# ------------------------------------------------------------------------ the commands, as processes
+
+def test_check_and_plan_name_each_skipped_component_and_keep_every_number_planned(tmp_path: Path) -> None:
+    import shutil
+
+    from .conftest import ROOT, run_cli
+
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    cfg = tmp_path / "config" / "example.toml"
+    cfg.write_text(cfg.read_text().replace('state_dir = "../state"', f'state_dir = "{tmp_path / "state"}"'))
+    overrides = tmp_path / "config" / "calendars" / "overrides.ics"
+    overrides.write_text(overrides.read_text().replace("END:VCALENDAR", (
+        "BEGIN:VEVENT\nUID:no-start-1@example.forwardd\nDTSTAMP:20260101T000000Z\nSUMMARY:Dave, some day\n"
+        "END:VEVENT\n"
+        "BEGIN:VEVENT\nUID:bad-rule-1@example.forwardd\nDTSTAMP:20260101T000000Z\n"
+        "DTSTART;TZID=Europe/London:20261202T173000\nDTEND;TZID=Europe/London:20261203T090000\n"
+        "RRULE:FREQ=FORTNIGHTLY\nSUMMARY:Dave\nEND:VEVENT\n"
+        "END:VCALENDAR")))
+
+    r = run_cli("check", "--config", str(cfg))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "calendar overrides: OK" in r.stdout and "calendar rota: OK" in r.stdout
+    lines = r.stdout.splitlines()
+    assert any(line.startswith("  warning: calendar 'overrides'") and "'no-start-1@example.forwardd'" in line
+               and "has no DTSTART" in line for line in lines), r.stdout
+    assert any(line.startswith("  warning: calendar 'overrides'") and "'bad-rule-1@example.forwardd'" in line
+               and "RRULE cannot be read" in line and "FORTNIGHTLY" in line for line in lines), r.stdout
+
+    r = run_cli("plan", "--config", str(cfg), "--start", "2026-11-30T00:00:00+00:00", "--days", "7", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    (number,) = doc["numbers"]
+    assert {s["reason"] for s in number["timeline"]} >= {"rota: Bob", "override: Dave"}
+    assert any("no-start-1@example.forwardd" in w["message"] for w in doc["warnings"])
