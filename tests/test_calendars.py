@@ -284,3 +284,21 @@ def test_check_and_plan_name_each_skipped_component_and_keep_every_number_planne
     (number,) = doc["numbers"]
     assert {s["reason"] for s in number["timeline"]} >= {"rota: Bob", "override: Dave"}
     assert any("no-start-1@example.forwardd" in w["message"] for w in doc["warnings"])
+
+
+@pytest.mark.parametrize(("zone", "start", "end", "day"), [
+    # London in summer: 2 July is 23:00 UTC on the 1st to 23:00 UTC on the 2nd
+    ("Europe/London", "2021-07-01T00:00:00+00:00", "2021-07-02T00:00:00+00:00", "2021-07-02"),
+    # New York: 1 December runs until 05:00 UTC on the 2nd
+    ("America/New_York", "2026-12-02T02:00:00+00:00", "2026-12-02T04:00:00+00:00", "2026-12-01"),
+])
+def test_an_all_day_event_overlapping_a_utc_horizon_by_hours_is_there(zone: str, start: str, end: str, day: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    d = dt.date.fromisoformat(day)
+    cal = parse_calendar("x", _vcalendar("BEGIN:VEVENT", "UID:d", f"DTSTART;VALUE=DATE:{d:%Y%m%d}", "SUMMARY:alice",
+                                         "END:VEVENT"), tz)
+    events, _ = cal.events_between(dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end))
+    assert [(e.start, e.end) for e in events] == [(dt.datetime.combine(d, dt.time(), tz).astimezone(UTC),
+                                                   dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), tz).astimezone(UTC))]

@@ -424,9 +424,15 @@ class ParsedCalendar:
             raise ValueError("events_between needs timezone-aware bounds")
         events: list[Event] = []
         notes: list[str] = []
+        # recurring-ical-events 3.8.2 compares an all-day occurrence's dates with the bounds' own wall clock,
+        # so with UTC bounds it missed a day of the configured zone that begins before a bound in UTC
+        # terms (London in summer: the day from 23:00 UTC; New York: a day still running at 02:00 UTC).
+        # Days begin within 14 hours of UTC midnight, so asking for a day more on each side and keeping
+        # what really overlaps [start, end) is exact.
+        lo, hi = start - dt.timedelta(days=1), end + dt.timedelta(days=1)
         for series in self._series:
             try:
-                found = [occ.as_component(False) for occ in series.between(start, end)]
+                found = [occ.as_component(False) for occ in series.between(lo, hi)]
             except Exception as err:  # one series that cannot be expanded must not hide the rest
                 notes.append(f"calendar {self.name!r}: event {str(series.uid)!r} cannot be expanded ({_clip(err)}); "
                              "skipped")
