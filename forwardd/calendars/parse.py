@@ -1,8 +1,9 @@
 """iCalendar text -> events between two aware instants. Pure (bytes in, events out).
 
-Expansion of RRULE/RDATE/EXDATE/RECURRENCE-ID is recurring-ical-events' job (x-wr-timezone applies
-X-WR-TIMEZONE); icalendar maps Windows zone names (Outlook's "GMT Standard Time") to IANA ones. Around
-them, forwardd settles what the libraries leave open:
+Expansion of RRULE/RDATE/EXDATE/RECURRENCE-ID is recurring-ical-events' job; icalendar maps Windows
+zone names (Outlook's "GMT Standard Time") to IANA ones. Around them, forwardd settles what the
+libraries leave open, and works around where they are wrong (each in one place, named with the
+library's version, and pinned by a test in tests/test_calendars.py that fails when upstream changes):
 
 - bounds are always aware; instants come out as aware UTC;
 - a feed is refused (CalendarError) only when it is not iCalendar at all (empty, an HTML page,
@@ -17,7 +18,10 @@ them, forwardd settles what the libraries leave open:
   whose local midnight it is, in the calendar's declared zone, one of its VTIMEZONEs or the configured
   zone), and UNTIL includes that day (RFC 5545 3.3.10);
 - floating times are read in the calendar's declared zone (X-WR-TIMEZONE, as Google, Apple and
-  Outlook.com write it) when it names one, else in the configured zone;
+  Outlook.com write it) when it names one, else in the configured zone. X-WR-TIMEZONE changes nothing
+  else: a UTC time is that instant, and a series in UTC repeats at the same UTC time (RFC 5545; the
+  x-wr-timezone package that recurring-ical-events' ``of()`` applies would move UTC series onto the
+  declared zone's wall clock, so forwardd builds its CalendarQuery itself);
 - a TZID that names no known zone and no VTIMEZONE of the feed is read as floating, with a warning
   saying in which zone its times were read;
 - DTSTART's zone governs every occurrence of its series: floating DTEND, EXDATE, RDATE and
@@ -52,7 +56,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import icalendar
-import x_wr_timezone
 from icalendar.prop import vBroken, vDDDLists, vDDDTypes
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 from recurring_ical_events import CalendarQuery, EventAdapter, SelectComponents, Series
@@ -540,7 +543,7 @@ def parse_calendar(name: str, data: bytes, tz: zoneinfo.ZoneInfo) -> ParsedCalen
     components = _read(name, lines, warnings)
     if not components:
         raise CalendarError(name, "no VCALENDAR in the file")
-    for i, c in enumerate(components):
+    for c in components:
         floating, declared = _floating_zone(name, c, tz, warnings)
         _usable_events(name, c, warnings)
         # where a UTC date-time of an all-day series may be a local midnight: the declared zone, the
@@ -549,8 +552,6 @@ def parse_calendar(name: str, data: bytes, tz: zoneinfo.ZoneInfo) -> ParsedCalen
         _anchor_series(name, c, floating, zones, renamed, warnings)
         _fix_until(c)
         warnings += _drop_backwards_events(name, c, tz)
-        if declared:  # its UTC times too are shown in that zone, and repeat by its wall clock
-            components[i] = x_wr_timezone.to_standard(c, timezone=floating)
     return ParsedCalendar(name, components, tz, warnings)
 
 
@@ -768,7 +769,7 @@ def _cache_version() -> str:
     from .. import __version__
 
     return (f"forwardd {__version__} expansion {EXPANSION}, icalendar {version('icalendar')}, "
-            f"rie {version('recurring-ical-events')}, x-wr-timezone {version('x-wr-timezone')}")
+            f"rie {version('recurring-ical-events')}")
 
 
 
