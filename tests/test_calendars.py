@@ -302,3 +302,19 @@ def test_an_all_day_event_overlapping_a_utc_horizon_by_hours_is_there(zone: str,
     events, _ = cal.events_between(dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end))
     assert [(e.start, e.end) for e in events] == [(dt.datetime.combine(d, dt.time(), tz).astimezone(UTC),
                                                    dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), tz).astimezone(UTC))]
+
+
+@pytest.mark.parametrize("zone", ["Europe/London", "Europe/Berlin", "America/New_York", "Asia/Tokyo"])
+def test_utc_values_of_an_all_day_series_stand_for_the_day_they_start_or_end(zone: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    cal = parse_calendar("x", _vcalendar(
+        # the last second of 23 March in UTC ends the series; a moved day is named by its UTC midnight
+        "BEGIN:VEVENT", "UID:s", "DTSTART;VALUE=DATE:20080320", "DTEND;VALUE=DATE:20080321",
+        "RRULE:FREQ=DAILY;UNTIL=20080323T235959Z", "SUMMARY:alice", "END:VEVENT",
+        "BEGIN:VEVENT", "UID:s", "RECURRENCE-ID:20080321T000000Z", "DTSTART;VALUE=DATE:20080325",
+        "DTEND;VALUE=DATE:20080326", "SUMMARY:alice moved", "END:VEVENT"), tz)
+    events, _ = cal.events_between(dt.datetime(2008, 3, 1, tzinfo=UTC), dt.datetime(2008, 4, 1, tzinfo=UTC))
+    days = [(e.start.astimezone(tz).date().day, e.summary) for e in events]
+    assert days == [(20, "alice"), (22, "alice"), (23, "alice"), (25, "alice moved")]

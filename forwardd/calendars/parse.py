@@ -15,8 +15,8 @@ library's version, and pinned by a test in tests/test_calendars.py that fails wh
 - STATUS:CANCELLED occurrences are dropped;
 - all-day values cover whole local days of the configured zone; in an all-day series, an UNTIL, EXDATE,
   RDATE or RECURRENCE-ID written as a date-time stands for the day it falls on (a UTC one: the day
-  whose local midnight it is, in the calendar's declared zone, one of its VTIMEZONEs or the configured
-  zone), and UNTIL includes that day (RFC 5545 3.3.10);
+  whose start or last second it is in the calendar's declared zone, one of its VTIMEZONEs, the
+  configured zone or UTC), and UNTIL includes that day (RFC 5545 3.3.10);
 - floating times are read in the calendar's declared zone (X-WR-TIMEZONE, as Google, Apple and
   Outlook.com write it) when it names one, else in the configured zone. X-WR-TIMEZONE changes nothing
   else: a UTC time is that instant, and a series in UTC repeats at the same UTC time (RFC 5545; the
@@ -646,11 +646,11 @@ def _anchor_series(name: str, cal: Any, floating: Any, zones: tuple[list[Any], l
 def _all_dates(group: list[Any], zones: tuple[list[Any], list[Any]]) -> None:
     """The EXDATE, RDATE, RECURRENCE-ID and UNTIL date-times of an all-day series as dates (see _day_of).
     ``zones``: the calendar's declared zone (if any), and its VTIMEZONEs' and the configured zone;
-    the zones of the series' own values come between the two."""
+    the zones of the series' own values come between the two, and UTC itself last."""
     own = [v.tzinfo for ev in group for key in ("EXDATE", "RDATE", "RECURRENCE-ID") for prop in _as_list(ev.get(key))
            for v in _flat([d.dt for d in prop.dts] if isinstance(prop, vDDDLists) else [prop.dt])
            if isinstance(v, dt.datetime) and v.tzinfo is not None and not _is_utc(v)]
-    candidates = [*dict.fromkeys([*zones[0], *own, *zones[1]])]
+    candidates = [*dict.fromkeys([*zones[0], *own, *zones[1], UTC])]
     for ev in group:
         for key in ("EXDATE", "RDATE", "RECURRENCE-ID"):
             for i, prop in enumerate(_as_list(ev.get(key))):
@@ -676,15 +676,15 @@ def _is_utc(value: dt.datetime) -> bool:
 
 def _day_of(value: dt.date, zones: list[Any]) -> dt.date:
     """The day a date-time of an all-day series stands for. Floating or zoned: its own date. UTC: the day
-    it is the local midnight of in one of ``zones`` (exporters write a day's start in their zone, in
-    UTC), else its date in the first of ``zones``."""
+    whose start (Outlook: local midnight) or last second (23:59:59) it is in one of ``zones``, as
+    exporters write a day of their zone in UTC; else its date in the first of ``zones``."""
     if not isinstance(value, dt.datetime):
         return value
     if value.tzinfo is None or not _is_utc(value):
         return value.date()
     for zone in zones:
         local = value.astimezone(zone)
-        if local.time() == dt.time(0):
+        if local.time() in (dt.time(0), dt.time(23, 59, 59)):
             return local.date()
     return value.astimezone(zones[0]).date()
 
