@@ -318,3 +318,23 @@ def test_utc_values_of_an_all_day_series_stand_for_the_day_they_start_or_end(zon
     events, _ = cal.events_between(dt.datetime(2008, 3, 1, tzinfo=UTC), dt.datetime(2008, 4, 1, tzinfo=UTC))
     days = [(e.start.astimezone(tz).date().day, e.summary) for e in events]
     assert days == [(20, "alice"), (22, "alice"), (23, "alice"), (25, "alice moved")]
+
+
+def test_a_series_that_trips_over_something_unforeseen_is_skipped_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import forwardd.calendars.parse as parse
+
+    real = parse._fix_until
+
+    def fragile(ev: object) -> None:
+        if str(ev["UID"]) == "boom":  # type: ignore[index]
+            raise RuntimeError("something nobody foresaw")
+        real(ev)
+
+    monkeypatch.setattr(parse, "_fix_until", fragile)
+    cal = parse_calendar("team", _vcalendar(
+        "BEGIN:VEVENT", "UID:boom", "DTSTART:20261201T090000Z", "DTEND:20261201T100000Z", "SUMMARY:bob", "END:VEVENT",
+        "BEGIN:VEVENT", "UID:fine", "DTSTART:20261201T100000Z", "DTEND:20261201T110000Z", "SUMMARY:alice",
+        "END:VEVENT"), LONDON)
+    events, _ = cal.events_between(dt.datetime(2026, 12, 1, tzinfo=UTC), dt.datetime(2026, 12, 2, tzinfo=UTC))
+    assert [e.uid for e in events] == ["fine"]
+    assert any("'team'" in w and "'boom'" in w and "something nobody foresaw" in w for w in cal.warnings)

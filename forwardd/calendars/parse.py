@@ -91,12 +91,23 @@ def _known_zone(tzid: str) -> bool:
 def _logical_lines(text: str) -> list[tuple[int, str]]:
     """Unfold the text (RFC 5545 3.1): each content line with the number of its first physical line."""
     out: list[tuple[int, str]] = []
+    parts: list[str] = []  # joined once: an attachment folded over thousands of lines stays linear
+    first = 0
     for number, line in enumerate(_LINE_BREAK.split(text), 1):
-        if line[:1] in (" ", "\t") and out:
-            out[-1] = (out[-1][0], out[-1][1] + line[1:])
-        else:
-            out.append((number, line))
+        if line[:1] in (" ", "\t") and parts:
+            parts.append(line[1:])
+            continue
+        if parts:
+            out.append((first, "".join(parts)))
+        parts, first = [line], number
+    if parts:
+        out.append((first, "".join(parts)))
     return out
+
+
+def _tag(line: str) -> str:
+    """A short line upper-cased and stripped (``BEGIN:VEVENT``), to compare; '' for a long one."""
+    return line.strip().upper() if len(line) < 80 else ""
 
 
 def _split_line(line: str) -> tuple[str, str]:
@@ -149,7 +160,7 @@ def _isolate_custom_zones(lines: list[tuple[int, str]]) -> tuple[list[tuple[int,
     out = list(lines)
     start = None
     for i, (_, line) in enumerate(out):
-        key = line.strip().upper()
+        key = _tag(line)
         if key == "BEGIN:VTIMEZONE":
             start = i
         elif key == "END:VTIMEZONE" and start is not None:
@@ -187,7 +198,7 @@ def _mark_event_lines(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
     out = []
     for number, line in lines:
         out.append((number, line))
-        if line.strip().upper() == "BEGIN:VEVENT":
+        if _tag(line) == "BEGIN:VEVENT":
             out.append((number, f"{_LINE_MARK}:{number}"))
     return out
 
@@ -231,13 +242,13 @@ def _frames(lines: list[tuple[int, str]]) -> tuple[list[_Frame], list[tuple[int,
     block: _Block | None = None
     depth = 0
     for number, line in lines:
-        key = line.strip().upper()
+        key = _tag(line)
         begin = key[6:] if key.startswith("BEGIN:") else None
         end = key[4:] if key.startswith("END:") else None
         if frame is None:
             if begin == "VCALENDAR":
                 frame = _Frame()
-            elif key:
+            elif line.strip():
                 stray.append((number, line))
             continue
         if block is not None and (end == "VCALENDAR" or (begin in _TOP_LEVEL and block.kind in _TOP_LEVEL)):
@@ -291,7 +302,11 @@ def _read_frame(name: str, frame: _Frame, warnings: list[str]) -> Any:
         except Exception as err:  # see _read
             warnings.append(f"calendar {name!r}: line {number} ({_clip(text, 60)!r}) cannot be read "
                             f"({_clip(err)}); ignored")
-    cal = icalendar.Calendar.from_ical(_wrapped(header))
+    try:
+        cal = icalendar.Calendar.from_ical(_wrapped(header))
+    except Exception as err:  # lines readable one by one but not together
+        warnings.append(f"calendar {name!r}: the VCALENDAR's own properties cannot be read ({_clip(err)}); ignored")
+        cal = icalendar.Calendar()
     # VTIMEZONEs first: icalendar looks the zones of later components up by TZID
     for block in sorted(frame.blocks, key=lambda b: b.kind != "VTIMEZONE"):
         if not block.closed:
@@ -371,10 +386,15 @@ def _as_list(value: Any) -> list[Any]:
 
 def _usable_events(name: str, cal: Any, warnings: list[str]) -> None:
     """Drop, with a warning, each VEVENT that cannot be placed in time (see _usable_event)."""
+    def usable(ev: Any) -> bool:
+        try:
+            return _usable_event(name, ev, warnings)
+        except Exception as err:  # a shape no check above foresaw: this event alone is lost
+            warnings.append(f"calendar {name!r}: {_who(ev)} cannot be read ({_clip(err)}); skipped")
+            return False
+
     for holder in cal.walk():
-        holder.subcomponents[:] = [
-            sub for sub in holder.subcomponents if sub.name != "VEVENT" or _usable_event(name, sub, warnings)
-        ]
+        holder.subcomponents[:] = [sub for sub in holder.subcomponents if sub.name != "VEVENT" or usable(sub)]
 
 
 class _EachSeries(SelectComponents):  # type: ignore[misc]
@@ -455,9 +475,6 @@ class ParsedCalendar:
         if str(occ.get("STATUS", "")).upper() == "CANCELLED":
             return None
         summary = str(occ.get("SUMMARY", "") or "")
-        if "DTSTART" not in occ:
-            notes.append(f"calendar {self.name!r}: event {summary!r} has no DTSTART; ignored")
-            return None
         raw_start = occ["DTSTART"].dt
         if "DTEND" in occ:
             raw_end = occ["DTEND"].dt
@@ -475,7 +492,7 @@ class ParsedCalendar:
         if end <= start:
             when = start.astimezone(self.tz).strftime("%a %d %b %Y %H:%M")
             why = "has no end (no DTEND or DURATION)" if raw_end == raw_start else "ends before it starts"
-            notes.append(f"calendar {self.name!r}: event {summary!r} on {when} {why}; ignored")
+            notes.append(f"calendar {self.name!r}: {_who(occ)} ({summary!r}) on {when} {why}; ignored")
             return None
         return Event(
             start=start,
@@ -499,30 +516,6 @@ def _stamp(occ: Any) -> dt.datetime | None:
     return None
 
 
-def _fix_until(component: Any) -> None:
-    """Make each UNTIL of a timed series a UTC instant, as recurring-ical-events reads it right.
-
-    - an UNTIL date includes that whole day, local to the series (as calendar apps show it);
-    - a floating UNTIL is a time in the series' zone: recurring-ical-events 3.8.2 reads it as UTC (it
-      appends a Z when dateutil refuses a floating UNTIL on a zoned start), which dropped the last
-      occurrence of a series west of Greenwich.
-    Runs after _anchor_series, so a timed series' DTSTART always has a zone here."""
-    for ev in component.walk("VEVENT"):
-        start = ev["DTSTART"].dt
-        if "RRULE" not in ev or not isinstance(start, dt.datetime) or start.tzinfo is None:
-            continue
-        for rule in _as_list(ev["RRULE"]):
-            until = rule.get("UNTIL")
-            if not until:
-                continue
-            value = until[0]
-            if not isinstance(value, dt.datetime):
-                value = dt.datetime.combine(value, dt.time(23, 59, 59))
-            if value.tzinfo is None:
-                value = value.replace(tzinfo=start.tzinfo)
-            rule["UNTIL"] = [value.astimezone(UTC)]
-
-
 def parse_calendar(name: str, data: bytes, tz: zoneinfo.ZoneInfo) -> ParsedCalendar:
     """Parse one feed. Raises CalendarError (naming ``name``) when it is not usable iCalendar."""
     if not data.strip():
@@ -544,15 +537,49 @@ def parse_calendar(name: str, data: bytes, tz: zoneinfo.ZoneInfo) -> ParsedCalen
     if not components:
         raise CalendarError(name, "no VCALENDAR in the file")
     for c in components:
-        floating, declared = _floating_zone(name, c, tz, warnings)
-        _usable_events(name, c, warnings)
-        # where a UTC date-time of an all-day series may be a local midnight: the declared zone, the
-        # series' own zones (see _all_dates), the feed's VTIMEZONEs, the configured zone
-        zones = ([floating] if declared else [], [*_defined_zones(c), tz])
-        _anchor_series(name, c, floating, zones, renamed, warnings)
-        _fix_until(c)
-        warnings += _drop_backwards_events(name, c, tz)
+        _prepare(name, c, tz, renamed, warnings)
     return ParsedCalendar(name, components, tz, warnings)
+
+
+def _prepare(name: str, cal: Any, tz: zoneinfo.ZoneInfo, renamed: dict[str, str], warnings: list[str]) -> None:
+    """Make the VEVENTs of one VCALENDAR ready for the expander, in place (see the module docstring).
+
+    Each series (the events of one UID) is prepared on its own: one that trips over something no rule
+    here foresaw is skipped with a warning, and the others are used."""
+    floating, declared = _floating_zone(name, cal, tz, warnings)
+    _usable_events(name, cal, warnings)
+    # where a UTC date-time of an all-day series may be a local midnight: the declared zone, the
+    # series' own zones (see _all_dates), the feed's VTIMEZONEs, the configured zone
+    zones = ([floating] if declared else [], [*_defined_zones(cal), tz])
+    unknown: dict[str, set[str]] = {}  # unknown TZID -> the zones its times were read in
+    drop: set[int] = set()
+    for group in _by_uid(cal):
+        try:
+            _anchor_series(group, floating, zones, renamed, unknown)
+            for ev in group:
+                _fix_until(ev)
+                if not _forwards(name, ev, tz, warnings):
+                    drop.add(id(ev))
+        except Exception as err:  # see the docstring
+            warnings.append(f"calendar {name!r}: {_who(group[0])} cannot be read ({_clip(err)}); skipped")
+            drop.update(id(ev) for ev in group)
+    if drop:
+        for holder in cal.walk():
+            holder.subcomponents[:] = [sub for sub in holder.subcomponents if id(sub) not in drop]
+    flo = _zone_name(floating, renamed)
+    for tzid, used in sorted(unknown.items()):
+        how = [f"{flo} wall time" for z in used if z == flo] + [
+            f"{z} wall time where the DTSTART of its series is in {z}" for z in sorted(used) if z != flo]
+        warnings.append(f"calendar {name!r}: unknown time zone {_zone_name(tzid, renamed)!r}; its times are read as "
+                        + " and ".join(how))
+
+
+def _by_uid(cal: Any) -> list[list[Any]]:
+    """The VEVENTs of ``cal`` grouped into series by UID (an event without UID is a series of its own)."""
+    groups: dict[int | str, list[Any]] = {}
+    for ev in cal.walk("VEVENT"):
+        groups.setdefault(str(ev["UID"]) if ev.get("UID") else id(ev), []).append(ev)
+    return list(groups.values())
 
 
 def _floating_zone(name: str, cal: Any, tz: zoneinfo.ZoneInfo, warnings: list[str]) -> tuple[zoneinfo.ZoneInfo, bool]:
@@ -590,8 +617,8 @@ def _zone_name(zone: Any, renamed: dict[str, str]) -> str:
     return key
 
 
-def _anchor_series(name: str, cal: Any, floating: Any, zones: tuple[list[Any], list[Any]], renamed: dict[str, str],
-                   warnings: list[str]) -> None:
+def _anchor_series(group: list[Any], floating: Any, zones: tuple[list[Any], list[Any]], renamed: dict[str, str],
+                   unknown: dict[str, set[str]]) -> None:
     """Give each floating date-time of a series the zone that governs the series: its DTSTART's; and
     make the EXDATE, RDATE, RECURRENCE-ID and UNTIL values of an all-day series dates.
 
@@ -601,7 +628,7 @@ def _anchor_series(name: str, cal: Any, floating: Any, zones: tuple[list[Any], l
     offset. Here, before expansion, a floating DTSTART becomes a time in the calendar's floating zone,
     and every other floating value of the series (DTEND, EXDATE, RDATE, RECURRENCE-ID, and a moved
     occurrence's DTSTART) a time in the zone of the series' DTSTART. Zoned and UTC values keep their
-    own instants. The warning for an unknown TZID says which zone its times were actually read in.
+    own instants. Each unknown TZID met is noted in ``unknown`` with the zone its times were read in.
 
     All-day series: Outlook ends one with UNTIL at the local midnight of its last day, in UTC
     (``DTSTART;VALUE=DATE:20210210`` with ``UNTIL=20210701T220000Z`` in Central Europe), and writes its
@@ -609,38 +636,27 @@ def _anchor_series(name: str, cal: Any, floating: Any, zones: tuple[list[Any], l
     dropping Friday 2 July, which RFC 5545 3.3.10 includes) unless the series also has a zoned EXDATE,
     in which case it compares in that zone. Here those values become the dates they stand for (see
     _day_of), so an all-day series is all dates and its last day does not depend on its EXDATEs."""
-    unknown: dict[str, set[str]] = {}
-    groups: dict[int | str, list[Any]] = {}
-    for ev in cal.walk("VEVENT"):
-        groups.setdefault(str(ev["UID"]) if ev.get("UID") else id(ev), []).append(ev)
-    for group in groups.values():
-        masters = sorted((e for e in group if "RECURRENCE-ID" not in e), key=lambda e: int(e.get("SEQUENCE", -1)))
-        base = (masters[-1] if masters else group[0])["DTSTART"].dt
-        all_day = not isinstance(base, dt.datetime)
-        series_zone = floating if all_day else base.tzinfo or floating
-        for ev in group:
-            own = ev["DTSTART"].dt
-            zone = own.tzinfo if isinstance(own, dt.datetime) and own.tzinfo is not None else series_zone
-            for key in ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE"):
-                put_in = series_zone if key == "RECURRENCE-ID" else zone
-                for i, prop in enumerate(_as_list(ev.get(key))):
-                    new = _anchored(prop, put_in)
-                    if new is None:
-                        continue
-                    if prop.params.get("TZID"):
-                        unknown.setdefault(str(prop.params["TZID"]), set()).add(_zone_name(put_in, renamed))
-                    if isinstance(ev[key], list):
-                        ev[key][i] = new
-                    else:
-                        ev[key] = new
-        if all_day:
-            _all_dates(group, zones)
-    flo = _zone_name(floating, renamed)
-    for tzid, used in sorted(unknown.items()):
-        how = [f"{flo} wall time" for z in used if z == flo] + [
-            f"{z} wall time where the DTSTART of its series is in {z}" for z in sorted(used) if z != flo]
-        warnings.append(f"calendar {name!r}: unknown time zone {_zone_name(tzid, renamed)!r}; its times are read as "
-                        + " and ".join(how))
+    masters = sorted((e for e in group if "RECURRENCE-ID" not in e), key=lambda e: int(e.get("SEQUENCE", -1)))
+    base = (masters[-1] if masters else group[0])["DTSTART"].dt
+    all_day = not isinstance(base, dt.datetime)
+    series_zone = floating if all_day else base.tzinfo or floating
+    for ev in group:
+        own = ev["DTSTART"].dt
+        zone = own.tzinfo if isinstance(own, dt.datetime) and own.tzinfo is not None else series_zone
+        for key in ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE"):
+            put_in = series_zone if key == "RECURRENCE-ID" else zone
+            for i, prop in enumerate(_as_list(ev.get(key))):
+                new = _anchored(prop, put_in)
+                if new is None:
+                    continue
+                if prop.params.get("TZID"):
+                    unknown.setdefault(str(prop.params["TZID"]), set()).add(_zone_name(put_in, renamed))
+                if isinstance(ev[key], list):
+                    ev[key][i] = new
+                else:
+                    ev[key] = new
+    if all_day:
+        _all_dates(group, zones)
 
 
 def _all_dates(group: list[Any], zones: tuple[list[Any], list[Any]]) -> None:
@@ -708,44 +724,59 @@ def _flat(values: list[Any]) -> list[Any]:
     return [x for v in values for x in (v if isinstance(v, tuple) else (v,))]
 
 
-def _drop_backwards_events(name: str, component: Any, tz: zoneinfo.ZoneInfo) -> list[str]:
-    """Remove events whose end is before their start (recurring-ical-events would swap the two silently).
+def _fix_until(ev: Any) -> None:
+    """Make each UNTIL of a timed series a UTC instant, as recurring-ical-events reads it right.
 
-    A moved occurrence (RECURRENCE-ID) that ends before it starts is not removed but cancelled: removed,
-    the occurrence it replaces would come back, in the slot its owner moved it out of. An event that
-    ends before it starts only in real time, because it begins in the spring-forward gap, keeps its
+    - an UNTIL date includes that whole day, local to the series (as calendar apps show it);
+    - a floating UNTIL is a time in the series' zone: recurring-ical-events 3.8.2 reads it as UTC (it
+      appends a Z when dateutil refuses a floating UNTIL on a zoned start), which dropped the last
+      occurrence of a series west of Greenwich.
+    Runs after _anchor_series, so a timed series' DTSTART always has a zone here."""
+    start = ev["DTSTART"].dt
+    if "RRULE" not in ev or not isinstance(start, dt.datetime) or start.tzinfo is None:
+        return
+    for rule in _as_list(ev["RRULE"]):
+        until = rule.get("UNTIL")
+        if not until:
+            continue
+        value = until[0]
+        if not isinstance(value, dt.datetime):
+            value = dt.datetime.combine(value, dt.time(23, 59, 59))
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=start.tzinfo)
+        rule["UNTIL"] = [value.astimezone(UTC)]
+
+
+def _forwards(name: str, ev: Any, tz: zoneinfo.ZoneInfo, warnings: list[str]) -> bool:
+    """Whether to keep ``ev``: False, with a warning, when it ends before it starts (recurring-ical-events
+    would swap the two silently).
+
+    A moved occurrence (RECURRENCE-ID) that ends before it starts is kept, but cancelled: removed, the
+    occurrence it replaces would come back, in the slot its owner moved it out of. An event that ends
+    before it starts only in real time, because it begins in the spring-forward gap, keeps its
     wall-clock length instead."""
-    notes = []
-    for holder in component.walk():
-        keep = []
-        for sub in holder.subcomponents:
-            s = sub.get("DTSTART") if sub.name == "VEVENT" else None
-            e = sub.get("DTEND") if s is not None else None
-            end = e.dt if e is not None else s.dt + sub["DURATION"].dt if s is not None and "DURATION" in sub else None
-            if s is None or end is None or _as_utc(end, tz) >= _as_utc(s.dt, tz):
-                keep.append(sub)
-                continue
-            start = s.dt
-            if isinstance(start, dt.datetime) and isinstance(end, dt.datetime):
-                wall = end.replace(tzinfo=None) - start.replace(tzinfo=None)
-                if wall > dt.timedelta(0):  # begins in the spring-forward gap
-                    sub.pop("DURATION", None)
-                    sub["DTEND"] = vDDDTypes(_as_utc(start, tz) + wall)
-                    keep.append(sub)
-                    continue
-            who = f"calendar {name!r}: {_who(sub)} ({str(sub.get('SUMMARY', ''))!r})"
-            if "RECURRENCE-ID" in sub:
-                was = _as_utc(sub["RECURRENCE-ID"].dt, tz).astimezone(tz).strftime("%a %d %b %Y %H:%M")
-                notes.append(f"{who}: the occurrence of {was} was moved to one that ends before it starts; "
-                             "it is ignored and the original slot stays cancelled")
-                sub.pop("DTEND", None)
-                sub.pop("DURATION", None)
-                sub["STATUS"] = "CANCELLED"
-                keep.append(sub)
-                continue
-            notes.append(f"{who} ends before it starts; ignored")
-        holder.subcomponents[:] = keep
-    return notes
+    s, e = ev["DTSTART"], ev.get("DTEND")
+    end = e.dt if e is not None else s.dt + ev["DURATION"].dt if "DURATION" in ev else None
+    if end is None or _as_utc(end, tz) >= _as_utc(s.dt, tz):
+        return True
+    start = s.dt
+    if isinstance(start, dt.datetime) and isinstance(end, dt.datetime):
+        wall = end.replace(tzinfo=None) - start.replace(tzinfo=None)
+        if wall > dt.timedelta(0):  # begins in the spring-forward gap
+            ev.pop("DURATION", None)
+            ev["DTEND"] = vDDDTypes(_as_utc(start, tz) + wall)
+            return True
+    who = f"calendar {name!r}: {_who(ev)} ({str(ev.get('SUMMARY', ''))!r})"
+    if "RECURRENCE-ID" in ev:
+        was = _as_utc(ev["RECURRENCE-ID"].dt, tz).astimezone(tz).strftime("%a %d %b %Y %H:%M")
+        warnings.append(f"{who}: the occurrence of {was} was moved to one that ends before it starts; "
+                        "it is ignored and the original slot stays cancelled")
+        ev.pop("DTEND", None)
+        ev.pop("DURATION", None)
+        ev["STATUS"] = "CANCELLED"
+        return True
+    warnings.append(f"{who} ends before it starts; ignored")
+    return False
 
 
 def _as_utc(value: Any, tz: zoneinfo.ZoneInfo) -> dt.datetime:
