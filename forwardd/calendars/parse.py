@@ -70,8 +70,6 @@ _TZID_IN_LINE = re.compile(r";\s*TZID\s*=", re.IGNORECASE)
 _SAFE_TZID = re.compile(r"[^A-Za-z0-9+_./-]+")
 # Components that sit directly in a VCALENDAR; one of these cannot begin inside another.
 _TOP_LEVEL = frozenset({"VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VTIMEZONE", "VAVAILABILITY"})
-# Where each VEVENT begins in the feed, so that a warning can name the line of an event without UID.
-_LINE_MARK = "X-FORWARDD-LINE"
 # Properties that place an event in time: if one cannot be read, neither can the event. (An unreadable
 # RDATE only adds dates nobody can know, so it alone is left out; any other property is just ignored.)
 _WHEN = ("DTSTART", "DTEND", "DURATION", "RRULE", "EXDATE", "RECURRENCE-ID")
@@ -193,16 +191,6 @@ def _isolate_custom_zones(lines: list[tuple[int, str]]) -> tuple[list[tuple[int,
     return out, {new: old for old, new in renames.items()}
 
 
-def _mark_event_lines(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
-    """Add ``X-FORWARDD-LINE:<n>`` after each BEGIN:VEVENT, n being the line where the event begins."""
-    out = []
-    for number, line in lines:
-        out.append((number, line))
-        if _tag(line) == "BEGIN:VEVENT":
-            out.append((number, f"{_LINE_MARK}:{number}"))
-    return out
-
-
 def _clip(text: object, size: int = 160) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= size else text[: size - 3] + "..."
@@ -282,11 +270,19 @@ def _wrapped(lines: list[str]) -> str:
 
 def _read(name: str, lines: list[tuple[int, str]], warnings: list[str]) -> list[Any]:
     """The feed's VCALENDARs. When icalendar cannot read the whole feed, each component is read on its
-    own and those it cannot read are skipped with a warning naming the feed, the component and why."""
+    own and those it cannot read are skipped with a warning naming the feed, the component and why.
+    Each VEVENT is given the line it begins on (``forwardd_line``), for warnings to name."""
     try:
-        return list(icalendar.Calendar.from_ical("\r\n".join(text for _, text in lines) + "\r\n", multiple=True))
+        cals = list(icalendar.Calendar.from_ical("\r\n".join(text for _, text in lines) + "\r\n", multiple=True))
     except Exception:  # icalendar raises ValueError, KeyError, IndexError... on broken input
         pass
+    else:
+        events: list[Any] = [ev for cal in cals for ev in cal.walk("VEVENT")]  # in the order of the text
+        begins = [number for number, text in lines if _tag(text) == "BEGIN:VEVENT"]
+        if len(events) == len(begins):
+            for ev, number in zip(events, begins):
+                ev.forwardd_line = number
+        return cals
     frames, stray = _frames(lines)
     for number, text in stray:
         warnings.append(f"calendar {name!r}: line {number} ({_clip(text, 60)!r}) is outside any VCALENDAR; ignored")
@@ -319,13 +315,15 @@ def _read_frame(name: str, frame: _Frame, warnings: list[str]) -> Any:
         except Exception as err:  # see _read
             warnings.append(f"calendar {name!r}: {block.label()} cannot be read ({_clip(err)}); skipped")
             continue
-        cal.add_component(parsed[0])
+        component: Any = parsed[0]
+        component.forwardd_line = block.line
+        cal.add_component(component)
     return cal
 
 
 def _who(ev: Any) -> str:
     """An event as a warning names it: by UID (and line), else by summary and line."""
-    line = ev.get(_LINE_MARK)
+    line = getattr(ev, "forwardd_line", None)
     at = f" (line {line})" if line else ""
     if ev.get("UID"):
         return f"event {str(ev['UID'])!r}{at}"
@@ -334,50 +332,58 @@ def _who(ev: Any) -> str:
 
 def _usable_event(name: str, ev: Any, warnings: list[str]) -> bool:
     """Whether a VEVENT can be placed in time; leaves out (with a warning) what of it cannot be read."""
-    who = f"calendar {name!r}: {_who(ev)}"
+    def warn(text: str) -> None:
+        warnings.append(f"calendar {name!r}: {_who(ev)}{text}")
+
     errors = list(getattr(ev, "errors", []))
     for prop, msg in errors:
         if prop is None:
-            warnings.append(f"{who}: a line cannot be read ({_clip(msg)}); ignored")
-    for key, value in list(ev.items()):
-        values = value if isinstance(value, list) else [value]
-        if not any(isinstance(v, vBroken) for v in values):
+            warn(f": a line cannot be read ({_clip(msg)}); ignored")
+    # icalendar notes each value it could not read in .errors and keeps it as a vBroken
+    for key, value in list(ev.items()) if errors else []:
+        if not any(isinstance(v, vBroken) for v in _as_list(value)):
             continue
         why = next((msg for prop, msg in errors if prop == key), "unreadable")
         if key in _WHEN:
-            warnings.append(f"{who}: {key} cannot be read ({_clip(why)}); skipped")
+            warn(f": {key} cannot be read ({_clip(why)}); skipped")
             return False
         del ev[key]
-        warnings.append(f"{who}: {key} cannot be read ({_clip(why)}); that property is ignored")
-    if "DTSTART" not in ev:
-        warnings.append(f"{who} has no DTSTART; skipped")
-        return False
-    for key in ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID"):
-        if isinstance(ev.get(key), list):
-            warnings.append(f"{who} has more than one {key}; skipped")
+        warn(f": {key} cannot be read ({_clip(why)}); that property is ignored")
+    for key, kind in _KINDS:
+        prop = ev.get(key)
+        if prop is None:
+            if key == "DTSTART":
+                warn(" has no DTSTART; skipped")
+                return False
+        elif isinstance(prop, list):
+            warn(f" has more than one {key}; skipped")
             return False
-    kinds = {"DTSTART": dt.date, "DTEND": dt.date, "RECURRENCE-ID": dt.date, "DURATION": dt.timedelta}
-    for key, kind in kinds.items():
-        if key in ev and not isinstance(ev[key].dt, kind):
-            warnings.append(f"{who}: {key} {_clip(ev[key].to_ical().decode(), 40)!r} is not a "
-                            f"{'duration' if kind is dt.timedelta else 'date or date-time'}; skipped")
+        elif not isinstance(prop.dt, kind):
+            what = "a duration" if kind is dt.timedelta else "a date or date-time"
+            warn(f": {key} {_clip(prop.to_ical().decode(), 40)!r} is not {what}; skipped")
             return False
     for key in ("EXDATE", "RDATE"):
+        if key not in ev:
+            continue
         good: list[Any] = []
         bad: list[Any] = []
-        for values in _as_list(ev.get(key)):
+        for values in _as_list(ev[key]):
             for v in values.dts:
                 ok = isinstance(v.dt, dt.date) or (key == "RDATE" and isinstance(v.dt, tuple))
                 (good if ok else bad).append(v.dt)
         if bad and key == "EXDATE":
-            warnings.append(f"{who}: EXDATE {_clip(bad[0], 40)!r} is not a date or date-time; skipped")
+            warn(f": EXDATE {_clip(bad[0], 40)!r} is not a date or date-time; skipped")
             return False
         if bad:
             del ev[key]
             if good:
                 ev[key] = vDDDLists(good)
-            warnings.append(f"{who}: RDATE {_clip(bad[0], 40)!r} is not a date, date-time or period; ignored")
+            warn(f": RDATE {_clip(bad[0], 40)!r} is not a date, date-time or period; ignored")
     return True
+
+
+# The properties that occur once and what their value must be.
+_KINDS = (("DTSTART", dt.date), ("DTEND", dt.date), ("RECURRENCE-ID", dt.date), ("DURATION", dt.timedelta))
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -492,7 +498,8 @@ class ParsedCalendar:
         if end <= start:
             when = start.astimezone(self.tz).strftime("%a %d %b %Y %H:%M")
             why = "has no end (no DTEND or DURATION)" if raw_end == raw_start else "ends before it starts"
-            notes.append(f"calendar {self.name!r}: {_who(occ)} ({summary!r}) on {when} {why}; ignored")
+            named = f"{_who(occ)} ({summary!r})" if occ.get("UID") else _who(occ)
+            notes.append(f"calendar {self.name!r}: {named} on {when} {why}; ignored")
             return None
         return Event(
             start=start,
@@ -531,7 +538,7 @@ def parse_calendar(name: str, data: bytes, tz: zoneinfo.ZoneInfo) -> ParsedCalen
         text = data.decode("latin-1")
     if "END:VCALENDAR" not in text.upper():
         raise CalendarError(name, "the calendar is truncated (no END:VCALENDAR)")
-    lines, renamed = _isolate_custom_zones(_mark_event_lines(_logical_lines(text)))
+    lines, renamed = _isolate_custom_zones(_logical_lines(text))
     warnings: list[str] = []
     components = _read(name, lines, warnings)
     if not components:
