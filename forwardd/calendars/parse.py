@@ -34,10 +34,11 @@ library's version, and pinned by a test in tests/test_calendars.py that fails wh
   spring-forward gap) is read with the UTC offset before the gap, as RFC 5545 3.3.5 says, so an
   occurrence there is shifted by the gap, not skipped (RFC 5545 3.3.10 would ignore an RRULE
   occurrence there; a skipped shift leaves nobody on call); a local time that occurs twice is the
-  first one. Each occurrence of a series keeps the wall-clock times of its DTSTART and DTEND, so a
-  20:00-08:00 night lasts 11 or 13 hours across a change (RFC 5545 3.8.5.3 would keep the first
-  occurrence's exact duration; a rota means its hand-over times); a DURATION is added in wall-clock
-  time too. A single event's DTSTART and DTEND are the instants they name;
+  first one. Each occurrence of a series starts at its DTSTART's wall-clock time and lasts as long as
+  the first one on the wall clock, so a 20:00-08:00 night lasts 11 or 13 hours across a change
+  (RFC 5545 3.8.5.3 would keep the first occurrence's exact duration; a rota means its hand-over
+  times); a DURATION is counted on the wall clock too. A single event's DTSTART and DTEND are the
+  instants they name;
 - an event whose end, in real time, is not after its start because it begins in the spring-forward
   gap keeps its wall-clock length; one whose DTEND really precedes DTSTART is dropped with a warning,
   and a moved occurrence that does is dropped with its original slot left cancelled;
