@@ -338,3 +338,18 @@ def test_a_series_that_trips_over_something_unforeseen_is_skipped_alone(monkeypa
     events, _ = cal.events_between(dt.datetime(2026, 12, 1, tzinfo=UTC), dt.datetime(2026, 12, 2, tzinfo=UTC))
     assert [e.uid for e in events] == ["fine"]
     assert any("'team'" in w and "'boom'" in w and "something nobody foresaw" in w for w in cal.warnings)
+
+
+@pytest.mark.parametrize(("defined", "used"), [
+    ('"Lotus Zone"', '"Lotus Zone"'),  # a quoted TZID value in the VTIMEZONE
+    ("Lotus Zone ", "Lotus Zone"),  # trailing space on one side
+    ("Lotus\\, Zone", '"Lotus, Zone"'),  # TEXT escape against a quoted parameter
+])
+def test_a_custom_zone_is_found_however_its_name_is_written(defined: str, used: str) -> None:
+    cal = parse_calendar("x", _vcalendar(
+        "BEGIN:VTIMEZONE", f"TZID:{defined}", "BEGIN:STANDARD", "DTSTART:16010101T000000", "TZOFFSETFROM:+0300",
+        "TZOFFSETTO:+0300", "END:STANDARD", "END:VTIMEZONE",
+        "BEGIN:VEVENT", "UID:e", f"DTSTART;TZID={used}:20261201T120000", f"DTEND;TZID={used}:20261201T130000",
+        "SUMMARY:alice", "END:VEVENT"), LONDON)
+    events, _ = cal.events_between(dt.datetime(2026, 12, 1, tzinfo=UTC), dt.datetime(2026, 12, 2, tzinfo=UTC))
+    assert [e.start for e in events] == [dt.datetime(2026, 12, 1, 9, tzinfo=UTC)] and cal.warnings == []

@@ -167,7 +167,7 @@ def _isolate_custom_zones(lines: list[tuple[int, str]]) -> tuple[list[tuple[int,
             for j in range(start + 1, i):
                 head, value = _split_line(out[j][1])
                 if _split_params(head)[0].strip().upper() == "TZID":
-                    tzid = _text_value(value).strip()
+                    tzid = _text_value(value).strip().strip('"').strip()  # some write TZID:"name"
                     if not _known_zone(tzid):
                         digest = hashlib.sha256("\n".join(block).encode()).hexdigest()[:10]
                         renames[tzid] = f"forwardd-{digest}/{_SAFE_TZID.sub('_', tzid)[:40]}"
