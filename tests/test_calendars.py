@@ -353,3 +353,30 @@ def test_a_custom_zone_is_found_however_its_name_is_written(defined: str, used: 
         "SUMMARY:alice", "END:VEVENT"), LONDON)
     events, _ = cal.events_between(dt.datetime(2026, 12, 1, tzinfo=UTC), dt.datetime(2026, 12, 2, tzinfo=UTC))
     assert [e.start for e in events] == [dt.datetime(2026, 12, 1, 9, tzinfo=UTC)] and cal.warnings == []
+
+
+def test_upstream_rie_reads_an_all_day_date_in_the_query_bounds_own_zone() -> None:
+    import icalendar
+    import recurring_ical_events
+
+    cal = icalendar.Calendar.from_ical(_vcalendar(
+        "BEGIN:VEVENT", "UID:d", "DTSTART;VALUE=DATE:20261201", "SUMMARY:x", "END:VEVENT"))
+    # 1 December in New York runs until 05:00 UTC on the 2nd
+    found = recurring_ical_events.of(cal).between(dt.datetime(2026, 12, 2, 2, tzinfo=UTC),
+                                                  dt.datetime(2026, 12, 2, 4, tzinfo=UTC))
+    assert found == [], (
+        "recurring-ical-events 3.8.2 compared all-day dates with UTC bounds as UTC days; now it does not: "
+        "check whether the day of slack in ParsedCalendar.events_between is still needed")
+
+
+def test_upstream_rie_swaps_the_start_and_end_of_an_event_that_ends_before_it_starts() -> None:
+    import icalendar
+    import recurring_ical_events
+
+    cal = icalendar.Calendar.from_ical(_vcalendar(
+        "BEGIN:VEVENT", "UID:b", "DTSTART:20261201T120000Z", "DTEND:20261201T100000Z", "SUMMARY:x", "END:VEVENT"))
+    (found,) = recurring_ical_events.of(cal).between(dt.datetime(2026, 12, 1, tzinfo=UTC),
+                                                     dt.datetime(2026, 12, 2, tzinfo=UTC))
+    assert (found["DTSTART"].dt.hour, found["DTEND"].dt.hour) == (10, 12), (
+        "recurring-ical-events 3.8.2 swapped a backwards event's start and end; now it does not: parse._forwards "
+        "still decides what such events mean, but its reason (the silent swap) has changed")

@@ -353,7 +353,7 @@ def _usable_event(name: str, ev: Any, warnings: list[str]) -> bool:
     for key, kind in _KINDS:
         prop = ev.get(key)
         if prop is None:
-            if key == "DTSTART":
+            if key == "DTSTART":  # allowed under METHOD; recurring-ical-events 3.8.2 fails the feed on it
                 warn(" has no DTSTART; skipped")
                 return False
         elif isinstance(prop, list):
@@ -757,7 +757,7 @@ def _fix_until(ev: Any) -> None:
 
 def _forwards(name: str, ev: Any, tz: zoneinfo.ZoneInfo, warnings: list[str]) -> bool:
     """Whether to keep ``ev``: False, with a warning, when it ends before it starts (recurring-ical-events
-    would swap the two silently).
+    3.8.2 would swap the two silently).
 
     A moved occurrence (RECURRENCE-ID) that ends before it starts is kept, but cancelled: removed, the
     occurrence it replaces would come back, in the slot its owner moved it out of. An event that ends
