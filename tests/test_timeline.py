@@ -147,3 +147,20 @@ def test_office_hours_on_dst_days_are_local() -> None:
 def test_naive_horizon_is_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         build_timeline(dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 2), LONDON, Policy(PEOPLE))
+
+
+def test_same_start_and_end_the_event_changed_last_wins_then_uid() -> None:
+    def stamped(summary: str, uid: str, stamp: dt.datetime | None) -> Event:
+        return Event(london(2026, 12, 1, 9).astimezone(UTC), london(2026, 12, 1, 17).astimezone(UTC), summary,
+                     uid=uid, calendar="test", stamp=stamp)
+
+    nov = dt.datetime(2026, 11, 20, tzinfo=UTC)
+    for rota, winner in [
+        ([stamped("Alice", "a", nov + dt.timedelta(days=1)), stamped("Bob", "b", nov)], A),  # later stamp, not UID
+        ([stamped("Alice", "a", nov), stamped("Bob", "b", None)], A),  # a stamp beats none
+        ([stamped("Alice", "a", nov), stamped("Bob", "b", nov)], B),  # equal stamps: UID
+    ]:
+        for order in (rota, rota[::-1]):
+            segs, warnings = build(rota=order, office=[])
+            assert who(segs, london(2026, 12, 1, 12)) == winner
+            assert any(w.kind == "tie" and f"{'Alice' if winner == A else 'Bob'} wins" in w.message for w in warnings)

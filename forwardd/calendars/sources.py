@@ -37,6 +37,7 @@ from ..errors import CalendarError
 from ..files import atomic_write, private_dir
 from .expand import Expansion
 from .limits import Limits
+from .parse import EXPANSION
 from .worker import Expander
 
 MAX_REDIRECTS = 5
@@ -52,7 +53,8 @@ def cache_version() -> str:
 
     from .. import __version__
 
-    return f"forwardd {__version__}, icalendar {version('icalendar')}, rie {version('recurring-ical-events')}"
+    return (f"forwardd {__version__} expansion {EXPANSION}, icalendar {version('icalendar')}, "
+            f"rie {version('recurring-ical-events')}")
 
 
 def _findings(name: str, texts: list[str]) -> tuple[Finding, ...]:

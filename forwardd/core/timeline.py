@@ -263,8 +263,9 @@ def _claims(
             if (b.start, b.end) == (reach.start, reach.end):
                 findings.append(Finding(
                     "tie", f"{word} events for {reach.label} and {b.label} have the same start and end "
-                    f"({describe_span(from_epoch(b.start), from_epoch(b.end), tz)}); {b.label}'s was changed "
-                    "last (or has the greater UID) and wins", from_epoch(b.start), from_epoch(b.end),
+                    f"({describe_span(from_epoch(b.start), from_epoch(b.end), tz)}); {b.label} wins, as the one "
+                    "changed last (LAST-MODIFIED, else DTSTAMP) or, unchanged, the greater UID",
+                    from_epoch(b.start), from_epoch(b.end),
                     key=f"tie:{word}:{b.start}:{b.end}"))
             else:
                 findings.append(Finding(

@@ -29,7 +29,7 @@ from ..core.plan import NumberPlan, Plan, Planner
 from ..logs import register_secret
 from ..notify.alerts import Alerts
 from ..store.journal import Journal, open_journal
-from ..store.statedir import StateDir, check_state_dir
+from ..store.statedir import StateDir, StateDirError, check_state_dir
 from .reconcile import Reconciler
 
 log = structlog.get_logger("forwardd.services")
@@ -93,8 +93,12 @@ class Services:
             state = StateDir(path)
             if exclusive:
                 state.lock()
-        else:
-            state = StateDir(path) if path.is_dir() else None
+        else:  # the calendar cache and the journal are welcome here, not needed
+            try:
+                check_state_dir(path)
+                state = StateDir(path)
+            except StateDirError:
+                state = StateDir(path) if path.is_dir() else None
         notes: list[str] = []
         alerts_ref: list[Alerts] = []
 
