@@ -265,19 +265,26 @@ class NumberSettings(_Strict):
         return f"{self.name} ({self.voipnumber})" if self.name else self.voipnumber
 
 
-class EmailSettings(_Strict):
-    host: str
-    port: int = 25
-    starttls: bool = False
-    username: str | None = None
-    password_env: str | None = None
-    sender: str = Field(alias="from")
-    to: list[str]
+def _notify_url(v: str) -> str:
+    from .notify.notifier import valid_url
+
+    if not valid_url(v):
+        raise ValueError(f"{_shown_url(v)!r} is not a notification URL apprise knows (json://, mailto://, ntfy://, "
+                         "slack://, tgram://...)")
+    return v
+
+
+def _shown_url(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1*****@", url)
+
+
+NotifyURL = Annotated[str, AfterValidator(_notify_url)]
 
 
 class AlertSettings(_Strict):
-    webhook: str | None = Field(None, description="URL that receives a JSON POST per alert")
-    email: EmailSettings | None = None
+    """Where the administrator hears of forwardd's own trouble."""
+
+    notify: list[NotifyURL] = Field(default_factory=list, description="apprise URLs that get every alert")
     repeat_after: Duration = Field(dt.timedelta(hours=1), description="re-send a standing alert no sooner")
     gap_ahead: Duration = Field(dt.timedelta(hours=48), description="alert a coverage gap starting this soon")
 
@@ -374,7 +381,10 @@ class Config(_Strict):
 # loading
 
 # Keys that existed once: a config that still has one is told what replaced it.
-REPLACED: dict[str, str] = {}
+REPLACED: dict[str, str] = {
+    "alerts.webhook": "alerts now go to apprise URLs: notify = [\"json://host:port/path\"] (a JSON POST)",
+    "alerts.email": "alerts now go to apprise URLs: notify = [\"mailto://host:port?from=...&to=...\"]",
+}
 
 
 def _loc(loc: tuple[Any, ...]) -> str:

@@ -91,6 +91,7 @@ def configure(level: str = "info", json_lines: bool | None = None, stream: Any =
     # httpx logs every request at INFO; the URL carries no secret, but keep the journal to our lines
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apprise").setLevel(logging.WARNING)
 
 
 def _keep(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

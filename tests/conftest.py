@@ -67,3 +67,52 @@ def make_reconciler(client, alerts=None, clock=None, journal=None, cfg=None, **k
 
     return Reconciler(cfg or small_config(), client, journal, alerts,
                       clock or VirtualClock(dt.datetime(2026, 12, 1, 12, tzinfo=UTC)), **kw)
+
+
+@pytest.fixture
+def webhook():
+    """A JSON webhook on 127.0.0.1: yields (apprise URL, the JSON bodies received)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict] = []
+
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"json://127.0.0.1:{srv.server_address[1]}/hook", received
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1: yields (port, the messages received, as text)."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    messages: list[str] = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
+            messages.append(envelope.content.decode("utf-8", "replace"))
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, messages
+    controller.stop()

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
-import socketserver
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -21,80 +17,22 @@ from forwardd.core.compiler import Change
 from forwardd.core.plan import NumberPlan
 from forwardd.core.provider import Program
 from forwardd.notify.alerts import Alerts
+from forwardd.notify.notifier import Notifier
 
 from .conftest import PASSWORD, UTC, make_reconciler
 
 T0 = dt.datetime(2026, 12, 1, 12, tzinfo=UTC)
 
 
-@pytest.fixture
-def webhook():
-    received: list[dict] = []
-
-    class H(BaseHTTPRequestHandler):
-        def log_message(self, *a: object) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/hook", received
-    srv.shutdown()
-    srv.server_close()
-
-
-@pytest.fixture
-def smtp():
-    """Just enough SMTP to take one message per connection."""
-    messages: list[str] = []
-
-    class H(socketserver.StreamRequestHandler):
-        def handle(self) -> None:
-            self.wfile.write(b"220 localhost ESMTP\r\n")
-            data_mode, body = False, []
-            for raw in self.rfile:
-                line = raw.decode().rstrip("\r\n")
-                if data_mode:
-                    if line == ".":
-                        data_mode = False
-                        messages.append("\n".join(body))
-                        self.wfile.write(b"250 OK\r\n")
-                    else:
-                        body.append(line)
-                    continue
-                cmd = line[:4].upper()
-                if cmd == "EHLO" or cmd == "HELO":
-                    self.wfile.write(b"250 localhost\r\n")
-                elif cmd == "DATA":
-                    data_mode = True
-                    self.wfile.write(b"354 go ahead\r\n")
-                elif cmd == "QUIT":
-                    self.wfile.write(b"221 bye\r\n")
-                    return
-                else:
-                    self.wfile.write(b"250 OK\r\n")
-
-    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), H)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield srv.server_address[1], messages
-    srv.shutdown()
-    srv.server_close()
-
-
 def settings(**kw: object) -> AlertSettings:
     return AlertSettings.model_validate(kw)
 
 
-def test_webhook_gets_json_and_repeats_are_rate_limited_and_recovery_announced_once(webhook) -> None:
+def test_json_webhook_gets_each_alert_once_per_repeat_and_one_recovery(webhook) -> None:
     url, received = webhook
 
     async def go() -> None:
-        alerts = Alerts(settings(webhook=url, repeat_after="1h"), None)
+        alerts = Alerts(settings(notify=[url], repeat_after="1h"), None, Notifier())
         alerts.raise_("late:606309", "606309: not confirmed", T0, "606309")
         alerts.raise_("late:606309", "606309: not confirmed", T0 + dt.timedelta(minutes=5), "606309")
         alerts.raise_("late:606309", "606309: not confirmed", T0 + dt.timedelta(minutes=61), "606309")
@@ -103,24 +41,54 @@ def test_webhook_gets_json_and_repeats_are_rate_limited_and_recovery_announced_o
         await alerts.drain()
 
     asyncio.run(go())
-    kinds = [r["kind"] for r in received]
-    assert kinds == ["alert", "alert", "recovery"]
-    assert received[0]["key"] == "late:606309" and received[0]["voipnumber"] == "606309"
-    assert received[0]["source"] == "forwardd"
+    titles = [r["title"] for r in received]
+    assert titles == ["forwardd alert: late:606309"] * 2 + ["forwardd recovery: late:606309"]
+    assert received[0]["message"] == "606309: not confirmed" and received[0]["type"] == "failure"
+    assert received[2]["type"] == "success"
 
 
 def test_email_alert_is_sent_over_smtp(smtp) -> None:
     port, messages = smtp
 
     async def go() -> None:
-        alerts = Alerts(settings(email={"host": "127.0.0.1", "port": port, "from": "forwardd@example.com",
-                                        "to": ["ops@example.com"]}), None)
+        alerts = Alerts(settings(notify=[f"mailto://127.0.0.1:{port}?from=forwardd@example.com&to=ops@example.com"
+                                         "&mode=insecure"]), None, Notifier())
         alerts.raise_("auth", "aql refused the credentials", T0)
         await alerts.drain()
 
     asyncio.run(go())
     assert len(messages) == 1
     assert "Subject: forwardd alert: auth" in messages[0] and "aql refused the credentials" in messages[0]
+    assert "To: ops@example.com" in messages[0]
+
+
+def test_a_failed_delivery_is_retried_with_backoff(webhook) -> None:
+    url, received = webhook
+    dead = "json://127.0.0.1:9/nobody-listens"
+
+    async def go() -> None:
+        notifier = Notifier(attempts=3, backoff_s=0.05)
+        alerts = Alerts(settings(notify=[dead, url]), None, notifier)
+        alerts.raise_("auth", "refused", T0)
+        await alerts.drain()
+        assert notifier.failed == 1 and notifier.delivered == 1
+
+    asyncio.run(go())
+    assert len(received) == 1  # the reachable hook got it once; only the dead one was retried
+
+
+def test_old_webhook_and_email_keys_say_what_replaced_them() -> None:
+    from forwardd.config import config_from_dict
+    from forwardd.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"alerts": {"webhook": "http://x", "email": {"host": "x"}},
+                          "numbers": [{"voipnumber": "606309", "fallback": "07700 900001"}]}, env={})
+    found = dict(info.value.problems)
+    assert "json://" in found["alerts.webhook"] and "mailto://" in found["alerts.email"]
+    with pytest.raises(ConfigError, match="not a notification URL"):
+        config_from_dict({"alerts": {"notify": ["nonsense://x"]},
+                          "numbers": [{"voipnumber": "606309", "fallback": "07700 900001"}]}, env={})
 
 
 def _reconcile(fake: FakeAqlServer, alerts: Alerts, now: dt.datetime, password: str = PASSWORD):
@@ -136,7 +104,7 @@ def _reconcile(fake: FakeAqlServer, alerts: Alerts, now: dt.datetime, password: 
 
 
 def test_auth_error_alerts_and_recovers(account: Account) -> None:
-    alerts = Alerts(settings(), None)
+    alerts = Alerts(settings(), None, Notifier())
     with FakeAqlServer(account) as fake:
         out = _reconcile(fake, alerts, T0, password="not-it")
         assert not out.ok and "credentials" in (out.error or "")
@@ -146,7 +114,7 @@ def test_auth_error_alerts_and_recovers(account: Account) -> None:
 
 
 def test_change_not_confirmed_by_apply_by_alerts(account: Account) -> None:
-    alerts = Alerts(settings(), None)
+    alerts = Alerts(settings(), None, Notifier())
     with FakeAqlServer(account) as fake:
         fake.add_fault("http5xx", count=10)
         out = _reconcile(fake, alerts, T0 + dt.timedelta(seconds=1))  # apply_by was T0
@@ -155,7 +123,7 @@ def test_change_not_confirmed_by_apply_by_alerts(account: Account) -> None:
 
 
 def test_rejection_is_surfaced_with_aqls_message(account: Account) -> None:
-    alerts = Alerts(settings(), None)
+    alerts = Alerts(settings(), None, Notifier())
     with FakeAqlServer(account) as fake:
         fake.add_fault("err", message="Number suspended", action="getuser")
         out = _reconcile(fake, alerts, T0)

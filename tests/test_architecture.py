@@ -16,7 +16,7 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 ROOT_MODULE = PACKAGE / "service" / "services.py"
 # Constructors of the edges: only the composition root calls them.
 EDGES = {"AqlClient", "Journal", "open_journal", "Sources", "Alerts", "Reconciler", "Planner", "WorkerExpander",
-         "StateDir", "SimulatedTransport", "simulated_account", "Services.__init__"}
+         "StateDir", "SimulatedTransport", "simulated_account", "Services.__init__", "Notifier"}
 
 
 def _module(path: Path) -> str:

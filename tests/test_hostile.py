@@ -29,6 +29,7 @@ from forwardd.core.timeline import Event, Kind, Policy, build_timeline
 from forwardd.errors import AqlProtocolError, AqlThrottled, CalendarError
 from forwardd.logs import configure, register_secret, secret_forms
 from forwardd.notify.alerts import Alerts
+from forwardd.notify.notifier import Notifier
 from forwardd.store.journal import Journal, open_journal
 
 from .conftest import LONDON, UTC, make_reconciler, small_config
@@ -159,7 +160,7 @@ def test_a_password_with_characters_that_get_encoded_never_leaks(tmp_path: Path)
 
         async def go():  # noqa: ANN202
             journal = Journal(tmp_path / "journal.sqlite")
-            alerts = Alerts(small_config().alerts, journal)
+            alerts = Alerts(small_config().alerts, journal, Notifier())
             async with AqlClient(fake.url, "acme", ODD_PASSWORD) as c:
                 rec = make_reconciler(c, alerts=alerts, journal=journal, attempts_per_pass=2)
                 out = await rec.reconcile(NumberPlan("606309", [], [Change(T0, T0, Program(A, True), False)]))

@@ -28,6 +28,7 @@ from ..config import SIMULATED, Config, aql_password
 from ..core.plan import NumberPlan, Plan, Planner
 from ..logs import register_secret
 from ..notify.alerts import Alerts
+from ..notify.notifier import Notifier, register_url_secrets
 from ..store.journal import Journal, open_journal
 from ..store.statedir import StateDir, StateDirError, check_state_dir
 from .reconcile import Reconciler
@@ -113,7 +114,9 @@ class Services:
                 notes.append(note)
         elif journal == "read" and state is not None:
             the_journal = Journal(state / JOURNAL, write=False)
-        alerts = Alerts(cfg.alerts, the_journal if journal == "write" else None, env,
+        register_url_secrets(cfg.alerts.notify + [u for p in cfg.people.values() for u in p.notify])
+        notifier = Notifier()
+        alerts = Alerts(cfg.alerts, the_journal if journal == "write" else None, notifier,
                         state_path=(state / "alerts.json") if state is not None and journal == "write" else None,
                         loop=asyncio.get_running_loop())
         alerts_ref.append(alerts)
