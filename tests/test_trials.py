@@ -1,0 +1,219 @@
+"""Fault trials against a running daemon (a process), with a rota handing over every few seconds: a full
+disk, a hostile calendar, a corrupt journal, a stalled aql. Through each, forwarding goes on, the
+administrator hears of it, and SIGTERM ends the daemon within 5 s."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from forwardd.core.timeline import Segment
+
+from .conftest import ROOT, UTC
+from .e2e import (
+    NUMBER,
+    PASSWORD,
+    A,
+    B,
+    C,
+    FakeProc,
+    calendar_checks,
+    ics,
+    journal,
+    misrouted_samples,
+    sleep_until,
+    wait_for,
+    write_config,
+)
+
+
+def start_piped(cfg: Path, tmp: Path, name: str = "daemon") -> subprocess.Popen:
+    """The daemon with its output on a pipe (as under journald), copied to ``name``.log by a thread of
+    ours: a file-size limit on the daemon must not reach its log."""
+    proc = subprocess.Popen([sys.executable, "-m", "forwardd", "run", "--config", str(cfg)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "AQL_PW": PASSWORD})
+    log = tmp / f"{name}.log"
+
+    def copy() -> None:
+        with open(log, "ab") as out:
+            for line in proc.stdout:  # type: ignore[union-attr]
+                out.write(line)
+                out.flush()
+
+    threading.Thread(target=copy, daemon=True).start()
+    return proc
+
+
+def sigterm_within(proc: subprocess.Popen, seconds: float = 5.0) -> float:
+    t = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(seconds + 5) == 0
+    took = time.monotonic() - t
+    assert took < seconds, took
+    return took
+
+
+def alerts_titled(received: list[dict], word: str) -> list[dict]:
+    return [r for r in received if word in r.get("title", "")]
+
+
+def test_a_full_disk_stops_the_journal_not_the_forwarding(tmp_path: Path, fake_proc: FakeProc, webhook) -> None:  # noqa: ANN001
+    url, received = webhook
+    t0 = (dt.datetime.now(UTC) + dt.timedelta(seconds=14)).replace(microsecond=0)
+    s = lambda n: t0 + dt.timedelta(seconds=n)  # noqa: E731
+    events = [(s(-30), s(4), "Alice"), (s(4), s(10), "Bob"), (s(16), s(22), "Carol")]
+    cfg = write_config(tmp_path, fake_proc.url, events, extra=f'\n[alerts]\nnotify = ["{url}"]\n')
+    proc = start_piped(cfg, tmp_path)
+    try:
+        wait_for(lambda: fake_proc.get("state")[NUMBER]["forwardto"] == A, timeout=20)
+        wait_for(lambda: any(e["kind"] == "readback" for e in journal(tmp_path)))
+        written = len(journal(tmp_path))
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (1, 1))  # from now on no file of it can grow
+        sleep_until(s(23))
+        assert proc.poll() is None
+        sigterm_within(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    history = fake_proc.get("history")
+    timeline = [Segment(s(-1), s(4), A, ""), Segment(s(4), s(10), B, ""), Segment(s(10), s(16), None, ""),
+                Segment(s(16), s(22), C, "")]
+    assert misrouted_samples(history, timeline, skip=[(s(4), 1.0)]) == []  # every hand-over, on time
+    assert alerts_titled(received, "alert: journal") and "cannot write the journal" in alerts_titled(
+        received, "alert: journal")[0]["message"]
+    assert len(journal(tmp_path)) <= written + 3  # the journal really was stuck (a batch in flight at most)
+    assert "Traceback" not in (tmp_path / "daemon.log").read_text()
+
+
+def _hostile_rota(path: Path, events: int) -> None:
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//hostile//EN"]
+    base = dt.datetime.now(UTC).replace(microsecond=0)
+    for i in range(events):
+        a = base + dt.timedelta(minutes=i % 20000)
+        lines += ["BEGIN:VEVENT", f"UID:h{i}", "DTSTAMP:20260101T000000Z", f"DTSTART:{a:%Y%m%dT%H%M%SZ}",
+                  f"DTEND:{a + dt.timedelta(minutes=1):%Y%m%dT%H%M%SZ}", "SUMMARY:On call: Carol", "END:VEVENT"]
+    path.write_text("\r\n".join([*lines, "END:VCALENDAR", ""]))
+
+
+def test_a_huge_calendar_never_blocks_hand_overs_or_sigterm(tmp_path: Path, fake_proc: FakeProc) -> None:
+    t0 = (dt.datetime.now(UTC) + dt.timedelta(seconds=20)).replace(microsecond=0)
+    s = lambda n: t0 + dt.timedelta(seconds=n)  # noqa: E731
+    events = [(s(-60), s(6), "Alice"), (s(6), s(30), "Bob")]
+    cfg = write_config(tmp_path, fake_proc.url, events, extra='calendar_deadline = "60s"')
+    cfg.write_text(cfg.read_text().replace('rota = { source = "rota.ics", refresh = "1s" }',
+                                           'rota = { source = "rota.ics", refresh = "1s" }\n'
+                                           'extra = { source = "extra.ics", refresh = "1s" }')
+                   .replace('rota = "rota"\n', 'rota = "rota"\nholidays = ["extra"]\n'))
+    (tmp_path / "extra.ics").write_text(ics([]))
+    proc = start_piped(cfg, tmp_path)
+    try:
+        wait_for(lambda: fake_proc.get("state")[NUMBER]["forwardto"] == A, timeout=20)
+        _hostile_rota(tmp_path / "extra.ics", 100_000)  # ~17 MB, far more than the worker reads in a second
+        sleep_until(s(8))
+        assert proc.poll() is None
+        took = sigterm_within(proc)  # while the worker is still chewing on it
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    history = fake_proc.get("history")
+    to_bob = [dt.datetime.fromisoformat(h["at"]) for h in history if h["fields"]["forwardto"] == B]
+    assert to_bob and 0 <= (to_bob[0] - s(6)).total_seconds() < 1.0  # the exact hand-over was on time
+    assert took < 5
+    time.sleep(0.5)
+    assert subprocess.run(["pgrep", "-f", "forwardd.calendars.worker"], capture_output=True).stdout.strip() == b""
+
+
+def test_an_endless_rule_is_refused_at_once_and_the_last_good_copy_kept(tmp_path: Path, fake_proc: FakeProc,
+                                                                          webhook) -> None:  # noqa: ANN001
+    url, received = webhook
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    cfg = write_config(tmp_path, fake_proc.url, [(now - dt.timedelta(hours=1), now + dt.timedelta(hours=3), "Alice")],
+                       extra=f'\n[alerts]\nnotify = ["{url}"]\n')
+    proc = start_piped(cfg, tmp_path)
+    try:
+        wait_for(lambda: fake_proc.get("state")[NUMBER]["forwardto"] == A, timeout=20)
+        seen = calendar_checks(tmp_path)
+        (tmp_path / "rota.ics").write_text(ics([(now, now + dt.timedelta(seconds=1), "Bob")]).replace(
+            "SUMMARY:", "RRULE:FREQ=SECONDLY\r\nSUMMARY:"))
+        wait_for(lambda: any(e["kind"] == "calendar" and "repeats secondly" in (e.get("error") or "")
+                             for e in journal(tmp_path)[seen:]), timeout=15)
+        wait_for(lambda: alerts_titled(received, "alert: calendar:rota"), timeout=10)
+        assert fake_proc.get("state")[NUMBER]["forwardto"] == A
+        sigterm_within(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "keeping the last good copy" in alerts_titled(received, "alert: calendar:rota")[0]["message"]
+
+
+def test_a_corrupt_journal_is_moved_aside_and_the_daemon_runs(tmp_path: Path, fake_proc: FakeProc, webhook) -> None:  # noqa: ANN001
+    url, received = webhook
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    cfg = write_config(tmp_path, fake_proc.url, [(now - dt.timedelta(hours=1), now + dt.timedelta(hours=3), "Alice")],
+                       extra=f'\n[alerts]\nnotify = ["{url}"]\n')
+    (tmp_path / "state").mkdir(mode=0o700)
+    (tmp_path / "state" / "journal.sqlite").write_bytes(b"SQLite format 3\x00" + os.urandom(8000))
+    proc = start_piped(cfg, tmp_path)
+    try:
+        wait_for(lambda: fake_proc.get("state")[NUMBER]["forwardto"] == A, timeout=20)
+        wait_for(lambda: alerts_titled(received, "alert: journal-moved"), timeout=10)
+        sigterm_within(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert list((tmp_path / "state").glob("journal.sqlite.corrupt-*"))
+    assert "moved aside" in alerts_titled(received, "alert: journal-moved")[0]["message"]
+    assert any(e["kind"] == "readback" for e in journal(tmp_path))  # the new journal works
+
+
+def test_calendar_refresh_never_waits_behind_a_stalled_aql(tmp_path: Path, fake_proc: FakeProc) -> None:
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    cfg = write_config(tmp_path, fake_proc.url, [(now - dt.timedelta(hours=1), now + dt.timedelta(hours=3), "Alice")])
+    fake_proc.post("faults", {"faults": [{"kind": "delay", "seconds": 8, "count": 50}]})
+    proc = start_piped(cfg, tmp_path)
+    try:
+        wait_for(lambda: fake_proc.get("requests")["in_flight"] >= 1, timeout=20)  # aql is stalled now
+        log = tmp_path / "daemon.log"
+        wait_for(lambda: '"event": "replanned"' in log.read_text(), timeout=20)
+        before = log.read_text().count('"event": "replanned"')
+        (tmp_path / "rota.ics").write_text(ics([(now - dt.timedelta(hours=1), now + dt.timedelta(hours=3), "Bob")]))
+        t = time.monotonic()
+        wait_for(lambda: log.read_text().count('"event": "replanned"') > before, timeout=8)
+        assert time.monotonic() - t < 8  # well inside one stalled request
+        assert fake_proc.get("requests")["in_flight"] >= 1
+        sigterm_within(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_gap_is_alerted_once_for_all_its_numbers_and_not_again_after_a_restart(
+    tmp_path: Path, fake_proc: FakeProc, webhook  # noqa: ANN001
+) -> None:
+    url, received = webhook
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    h = dt.timedelta(hours=1)
+    # on call until +1h, nobody +1h..+2h (the gap), then Alice; and a gap that is already over
+    events = [(now - 6 * h, now - 5 * h, "Alice"), (now - 4 * h, now + h, "Bob"), (now + 2 * h, now + 800 * h, "Alice")]
+    cfg = write_config(tmp_path, fake_proc.url, events, extra=f'\n[alerts]\nnotify = ["{url}"]\n')
+    cfg.write_text(cfg.read_text() + '\n[[numbers]]\nvoipnumber = "606310"\nrota = "rota"\nname = "Sales line"\n')
+    for run in (1, 2):
+        proc = start_piped(cfg, tmp_path, name=f"daemon{run}")
+        try:
+            wait_for(lambda: fake_proc.get("state")[NUMBER]["forwardto"] == B, timeout=20)
+            wait_for(lambda: '"event": "replanned"' in (tmp_path / f"daemon{run}.log").read_text(), timeout=20)
+            wait_for(lambda: '"event": "reconcile_pass"' in (tmp_path / f"daemon{run}.log").read_text(), timeout=20)
+            sigterm_within(proc)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        gaps = alerts_titled(received, "alert: gap:")
+        assert len(gaps) == 1, gaps  # one gap, one alert, naming both numbers; the past gap never
+        assert "606309" in gaps[0]["message"] and "Sales line (606310)" in gaps[0]["message"]
