@@ -149,3 +149,29 @@ def test_plan_exit_codes_follow_the_calendars(tmp_path: Path) -> None:
     r = run_cli("plan", "--config", str(cfg), "--days", "1")
     assert r.returncode == 1 and "older than max_age" in r.stderr
     no_traceback(r)
+
+
+def test_every_state_file_is_private_under_umask_0(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "forwardd", "apply", "--config", str(cfg)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60, preexec_fn=lambda: os.umask(0))
+    assert r.returncode == 0, r.stderr
+    state = tmp_path / "state"
+    found = {p.relative_to(state).as_posix(): p.stat().st_mode & 0o777 for p in [state, *state.rglob("*")]}
+    assert {"journal.sqlite", "calendars/rota.ics", "calendars/rota.json", "simulated-account.json",
+            "forwardd.lock"} <= set(found), found
+    wrong = {name: oct(mode) for name, mode in found.items()
+             if mode != (0o700 if (state / name if name != "." else state).is_dir() else 0o600)}
+    assert wrong == {}
+
+
+def test_calendar_text_cannot_break_or_paint_the_terminal(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    odd = ("BEGIN:VEVENT\r\nUID:odd\r\nDTSTART:20200101T000000Z\r\nDTEND:20400101T000000Z\r\n"
+           "SUMMARY:Locum [/] [bold red]\x1b[31mpainted\x1b[0m\r\nEND:VEVENT\r\n")
+    (tmp_path / "rota.ics").write_text(ROTA.replace("END:VCALENDAR", odd + "END:VCALENDAR"))
+    r = run_cli("plan", "--config", str(cfg), "--days", "1")
+    assert r.returncode == 0, r.stderr
+    assert "Locum [/] [bold red][31mpainted[0m" in r.stdout  # shown as text, the escape byte removed
+    assert "\x1b" not in r.stdout + r.stderr
+    no_traceback(r)
