@@ -21,8 +21,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .config import SIMULATED, Config, aql_password, load_config
+from .config import SIMULATED, Config, ConfigWarning, aql_password, load_config
 from .core.plan import Plan, plan_json, program_at
+from .core.timeline import Kind, display_name
 from .errors import AqlError, ConfigError, ForwarddError
 from .logs import configure
 from .service.services import Services, horizon_start
@@ -70,7 +71,8 @@ def _load(args: argparse.Namespace) -> Config:
         warnings.simplefilter("always")
         cfg = load_config(args.config)
     for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+        if issubclass(w.category, ConfigWarning):  # not the libraries' deprecation notes
+            print(f"warning: {w.message}", file=sys.stderr)
     return cfg
 
 
@@ -144,6 +146,11 @@ def cmd_check(args: argparse.Namespace) -> int:
                 print(f"number {v}: warning: {finding.message}")
                 if finding.kind in ("gap", "unnamed", "two_names", "disallowed"):
                     found += 1
+        for n in plan.numbers:
+            for s in n.segments:
+                if s.kind is Kind.FALLBACK:
+                    print(f"number {n.voipnumber}: note: nobody on call {_when(s.start, cfg)} .. {_when(s.end, cfg)}; "
+                          f"the fallback {_person(cfg, s.forwardto, s.person)} takes the calls")
         if args.online:
             found += await _check_online(sv)
         return found
@@ -246,12 +253,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         outages = [Outage.parse(o) for o in args.outage]
     except ValueError as err:
         raise ForwarddError(f"--outage: {err}") from None
+    drift_at = parse_when(args.drift, cfg, "--drift") if args.drift else None
     clock = VirtualClock(start)
 
     async def body(sv: Services) -> dict[str, Any]:
         await sv.refresh_calendars()
         plan = await sv.make_plan(start, days=args.days)
-        return await simulate(sv, clock, plan, outages, naive=args.naive)
+        return await simulate(sv, clock, plan, outages, naive=args.naive, drift_at=drift_at)
 
     result = _run(cfg, body, aql=True, clock=clock, simulated_account=fresh_account(cfg, clock))
     if args.json:
@@ -260,9 +268,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"simulated {result['mode']} {result['start']} .. {result['end']}, {len(outages)} outage(s)")
     for r in result["numbers"]:
         slack = "-" if r["min_slack_s"] is None else _duration(r["min_slack_s"])
+        req = r["requests"]
+        drift = (f", hand-made change noticed after {_duration(r['drift_detected_after_s'])}"
+                 if r.get("drift_detected_after_s") is not None else "")
         print(f"  {r['voipnumber']}: {r['calls']} call(s), {r['exact_handovers']} exact hand-over(s), "
-              f"smallest slack {slack}, misrouted {r['misrouted_s']} s")
-    print(f"  total: {result['total']['calls']} call(s), misrouted {result['total']['misrouted_s']} s")
+              f"smallest slack {slack}, misrouted {r['misrouted_s']} s; requests: {req['getuser']} getuser, "
+              f"{req['changeuser']} changeuser ({r['requests_per_day']} a day){drift}")
+    print(f"  total: {result['total']['calls']} call(s), misrouted {result['total']['misrouted_s']} s, "
+          f"{result['total']['requests_per_day']} requests a day")
     return 0
 
 
@@ -393,6 +406,104 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+# -------------------------------------------------------------------------------------------- override
+
+
+def _who_am_i() -> str:
+    """The person behind the command: the one who ran sudo, else the OS user."""
+    import getpass
+
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def _number_arg(cfg: Config, text: str) -> str:
+    for n in cfg.numbers:
+        if text == n.voipnumber or (n.name and text.strip().lower() == n.name.lower()):
+            return n.voipnumber
+    known = ", ".join(n.label for n in cfg.numbers)
+    raise ForwarddError(f"{text!r} is not a number in the config ({known})")
+
+
+def _target_arg(cfg: Config, text: str) -> tuple[str | None, str | None]:
+    """--to: a person, a phone number, or off. Returns (phone or None, person or None)."""
+    from .core.phone import PhoneError, normalise, number_allowed
+
+    if text.strip().lower() == "off":
+        return None, None
+    person = cfg.person_named(text)
+    if person is not None:
+        return cfg.people[person].phone, person
+    try:
+        phone = normalise(text)
+    except PhoneError:
+        people = ", ".join(sorted(cfg.people)) or "none defined"
+        raise ForwarddError(f"--to {text!r} is not a person in [people] ({people}), a phone number, or off") from None
+    by_phone = {p.phone: name for name, p in cfg.people.items()}
+    if phone in by_phone:
+        return phone, by_phone[phone]
+    fallbacks = {cfg.fallback_of(n)[0] for n in cfg.numbers}
+    if phone not in fallbacks and not number_allowed(phone, cfg.allowed_numbers):
+        raise ForwarddError(f"--to {text!r}: {phone} is not in [people] and does not match allowed_numbers "
+                            f"({', '.join(cfg.allowed_numbers)}); add it to [people] to send calls there")
+    return phone, None
+
+
+def _override_line(cfg: Config, o: Any) -> str:
+    who = "no forwarding" if o.forwardto is None else _person(cfg, o.forwardto, display_name(o.person)
+                                                                if o.person else None)
+    span = f"{_when(o.start, cfg, year=True)} .. {_when(o.end, cfg, year=True)} {o.end.astimezone(cfg.tz):%Z}"
+    state = "cancelled" if o.cancelled_at else ""
+    return f"{o.id:>4}  {cfg.number(o.voipnumber).label}: {who}, {span}, {o.reason}{' (' + state + ')' if state else ''}"
+
+
+def cmd_override(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+
+    async def body(sv: Services) -> int:
+        store = sv.overrides
+        if store is None:
+            raise ForwarddError(f"no state directory at {cfg.resolve_state_dir()}: nothing to list")
+        now = sv.clock.now().replace(microsecond=0)
+        if args.action == "add":
+            number = _number_arg(cfg, args.number)
+            phone, person = _target_arg(cfg, args.to)
+            start = parse_when(args.start, cfg, "--from", now) if args.start else now.replace(microsecond=0)
+            end = parse_when(args.until, cfg, "--until", now)
+            if end <= start:
+                raise ForwarddError(f"--until {args.until!r} is not after --from ({start.isoformat()})")
+            if end <= now:
+                raise ForwarddError(f"--until {args.until!r} is in the past")
+            made = store.add(number, phone, person, start, end, args.note or "", _who_am_i(), now)
+            if sv.journal is not None:
+                sv.journal.record("override", now, number, None, id=made.id, to=phone, person=person,
+                                  start=start.isoformat(), end=end.isoformat(), note=made.note, by=made.made_by)
+            who = "no forwarding" if phone is None else _person(cfg, phone, display_name(person) if person else None)
+            print(f"{cfg.number(number).label}: {who} from {_when(start, cfg, year=True)} until "
+                  f"{_when(end, cfg, year=True)} {end.astimezone(cfg.tz):%Z} ({made.reason})")
+            print(f"added override {made.id}")
+            return 0
+        if args.action == "cancel":
+            gone = store.cancel(args.id, _who_am_i(), now)
+            if gone is None:
+                raise ForwarddError(f"there is no override {args.id} (see forwardd override list --all)")
+            if sv.journal is not None:
+                sv.journal.record("override", now, gone.voipnumber, None, id=gone.id, cancelled=True,
+                                  by=gone.cancelled_by)
+            print(f"cancelled override {gone.id}: {_override_line(cfg, gone).strip()}")
+            return 0
+        listed = store.listed(now, everything=args.all)
+        if args.json:
+            print(json.dumps([o.as_json() for o in listed], indent=2))
+        elif not listed:
+            print("no overrides" + ("" if args.all else " in force or to come (--all shows past ones)"))
+        else:
+            for o in listed:
+                print(_override_line(cfg, o))
+        return 0
+
+    return _run(cfg, body, journal="write" if args.action != "list" else "read")
+
+
 # ------------------------------------------------------------------------------------------ run & fake
 
 
@@ -456,6 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--days", type=float, required=True, help="days to simulate")
     sp.add_argument("--outage", action="append", default=[], help="daemon down: START/DURATION, e.g. 2027-03-26T17:00:00+00:00/PT2H")
     sp.add_argument("--naive", action="store_true", help="one change per transition, at the transition")
+    sp.add_argument("--drift", help="at this time, change every number by hand (another target), as in the aql portal")
     sp.add_argument("--json", action="store_true", help="print figures as JSON")
     sp.set_defaults(func=cmd_simulate)
     sp = with_config("apply", "one reconcile pass now, then exit (non-zero if a number is not confirmed)")
@@ -468,6 +580,28 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--since", help="a date (2026-12-01), a local 'YYYY-MM-DD HH:MM', or ISO 8601 with offset")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_history)
+    ov = sub.add_parser("override", help="one-off overrides: add, list, cancel",
+                        description="One-off overrides: who gets a number's calls for a while, whatever the "
+                                    "calendars say. A running daemon applies them within seconds.")
+    ovs = ov.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def ov_parser(name: str, help: str) -> argparse.ArgumentParser:
+        sp = ovs.add_parser(name, help=help, description=help)
+        sp.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
+        sp.set_defaults(func=cmd_override)
+        return sp
+
+    sp = ov_parser("add", "send a number's calls to someone (or nowhere) from --from until --until")
+    sp.add_argument("number", metavar="NUMBER", help="the voipnumber (or the number's name)")
+    sp.add_argument("--to", required=True, help="a person from [people], a phone number, or off")
+    sp.add_argument("--from", dest="start", help="when it starts (default now): ISO 8601, 'YYYY-MM-DD HH:MM', +90m")
+    sp.add_argument("--until", required=True, help="when it ends: ISO 8601, 'YYYY-MM-DD HH:MM' (local), +2h")
+    sp.add_argument("--note", help="why, for the journal, the plan and the page")
+    sp = ov_parser("list", "the overrides in force or to come")
+    sp.add_argument("--all", action="store_true", help="past and cancelled ones too")
+    sp.add_argument("--json", action="store_true")
+    sp = ov_parser("cancel", "cancel an override (by the ID add printed)")
+    sp.add_argument("id", metavar="ID", type=int)
     sp = sub.add_parser("fake-aql", help="serve a fake aql account on 127.0.0.1 (for tests and trials)")
     sp.add_argument("--port", type=int, default=8080)
     sp.add_argument("--numbers", default="606309", help="comma-separated VoIP numbers")

@@ -167,6 +167,8 @@ class AqlSettings(_Strict):
     min_slack: Duration = Field(dt.timedelta(minutes=5), description="smallest hand-over overlap worth having")
     timeout: Duration = Field(dt.timedelta(seconds=10), description="timeout of one request")
     concurrency: int = Field(20, ge=1, le=500, description="requests in flight at once")
+    max_requests_per_minute: int = Field(120, ge=1, le=100_000,
+                                         description="cap on background reads (drift checks); changes are never held")
 
     @field_validator("url")
     @classmethod
@@ -289,8 +291,21 @@ class AlertSettings(_Strict):
     gap_ahead: Duration = Field(dt.timedelta(hours=48), description="alert a coverage gap starting this soon")
 
 
+def _at_least_a_minute(v: dt.timedelta) -> dt.timedelta:
+    if v < dt.timedelta(minutes=1):
+        raise ValueError("drift checks can be as often as every 1m, not more")
+    return v
+
+
+class NoticeSettings(_Strict):
+    """Notices to the people going on call (those with ``notify`` URLs in [people])."""
+
+    before: Duration = Field(dt.timedelta(hours=1), description="how long before a shift the first notice goes")
+
+
 class DaemonSettings(_Strict):
-    reconcile_every: Duration = Field(dt.timedelta(minutes=5), description="periodic reconcile interval")
+    drift_check_every: Annotated[dt.timedelta, BeforeValidator(parse_duration), AfterValidator(_at_least_a_minute)] = (
+        Field(dt.timedelta(hours=1), description="read each number this often for hand-made changes (1m at least)"))
     replan_every: Duration = Field(dt.timedelta(hours=6), description="re-plan at least this often")
     horizon: Duration = Field(dt.timedelta(days=14), description="how far ahead to plan")
     metrics_port: int | None = Field(None, ge=1, le=65535, description="Prometheus endpoint on 127.0.0.1")
@@ -327,6 +342,7 @@ class Config(_Strict):
         description="prefixes a number written in an event must match to get calls; '!' excludes")
     alerts: AlertSettings = Field(default_factory=AlertSettings)  # type: ignore[arg-type]
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)  # type: ignore[arg-type]
+    notices: NoticeSettings = Field(default_factory=NoticeSettings)  # type: ignore[arg-type]
 
     base_dir: Path = Field(Path("."), exclude=True)
     path: Path | None = Field(None, exclude=True)
@@ -382,9 +398,15 @@ class Config(_Strict):
 
 # Keys that existed once: a config that still has one is told what replaced it.
 REPLACED: dict[str, str] = {
+    "daemon.reconcile_every": "replaced by daemon.drift_check_every (default 1h, at least 1m): each number is read "
+                              "that often for hand-made changes, spread over the interval; changes go at their time",
     "alerts.webhook": "alerts now go to apprise URLs: notify = [\"json://host:port/path\"] (a JSON POST)",
     "alerts.email": "alerts now go to apprise URLs: notify = [\"mailto://host:port?from=...&to=...\"]",
 }
+
+
+class ConfigWarning(UserWarning):
+    """Something in the config works but deserves a look (shown by every command)."""
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -575,6 +597,7 @@ def config_from_dict(
             warnings.warn(
                 f"{path} holds the aql password inline and can be read by other users; "
                 f"use password_file or chmod 600 {path}",
+                ConfigWarning,
                 stacklevel=2,
             )
     return cfg

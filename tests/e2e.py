@@ -81,7 +81,7 @@ voipnumber = "{NUMBER}"
 rota = "rota"
 fallback = "none"
 [daemon]
-reconcile_every = "2s"
+drift_check_every = "1m"
 {extra}
 """)
     return cfg

@@ -1,10 +1,21 @@
 """The daemon: APScheduler jobs around the reconciler, signals, safe reloads, sd_notify, metrics.
 
-Jobs: calendar refresh (each source on its own interval; a change re-plans; a changed config file is
-reloaded as on SIGHUP), a re-plan at least every ``replan_every``, a reconcile pass over every number
-every ``reconcile_every`` and at start-up, and one job per planned ``apply_from`` in the coming hours
-(exact hand-overs are sent at the boundary and their lateness is logged). Calendar work never waits
-behind aql work: a refresh that changes a plan starts the passes it needs and returns.
+Jobs:
+- *changes*: one job per planned ``apply_from`` in the coming hours; an exact hand-over is sent at its
+  boundary without a read first. A change keeps trying through its send window; a number a pass could
+  not confirm goes to a retry queue (10 s, doubling, at most 5 min) until one does.
+- *drift checks*: every number is read once per ``drift_check_every``, in its own slot spread over the
+  interval, skipped when it was read for a change meanwhile; these background reads, and the one read
+  of every number at start-up, share the ``aql.max_requests_per_minute`` budget (``budget``).
+- *calendars*: each source on its own interval; a change re-plans and reconciles the numbers whose
+  program for now moved, without waiting for them (calendar work never waits behind aql work). A
+  changed config file is reloaded as on SIGHUP.
+- *overrides*: a command-line override is noticed within a second (a change counter in the store).
+- *notices*: every two seconds, the notices to people that have come due are sent.
+- a re-plan at least every ``replan_every``.
+
+At start-up, numbers whose program for now differs from what the journal last confirmed are
+reconciled at once; every other number gets its start-up read, paced by the budget.
 
 A reload (SIGHUP, or the config file changing) builds a whole new set of services, tells the old
 reconciler to stop at its next safe point, waits (bounded) for the passes in flight on the old set,
@@ -26,17 +37,20 @@ from typing import Any
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from ..aio import off_loop
 from ..clock import Clock, SystemClock
 from ..config import Config, load_config
 from ..core.plan import program_at
 from ..core.timeline import Kind
 from ..errors import ConfigError, ForwarddError
+from .budget import DriftSchedule, RetryQueue
 from .metrics import Metrics
 from .reconcile import Outcome, differing
 from .services import Services
 
 log = structlog.get_logger("forwardd.daemon")
 UTC = dt.timezone.utc
+CHANGE_PERSISTENCE = dt.timedelta(seconds=60)  # a due change keeps trying at least this long before the queue
 
 
 def sd_notify(message: str) -> bool:
@@ -68,6 +82,11 @@ class Daemon:
         self.tasks: dict[int, set[asyncio.Task[Any]]] = {}  # id(services) -> passes running on them
         self.services: Services | None = None
         self.ready = False
+        self.retries = RetryQueue()
+        self.drift = DriftSchedule([n.voipnumber for n in cfg.numbers], cfg.daemon.drift_check_every,
+                                   self.clock.now())
+        self.checking: set[str] = set()  # numbers with a background or retry pass under way
+        self.overrides_version: int | None = None
         self._reloading = False
         self._reload_again = False
         self._background: set[asyncio.Task[Any]] = set()
@@ -80,13 +99,15 @@ class Daemon:
         sv.plan = await sv.make_plan()
         self._alert_findings(sv, now)
         self._schedule_changes(now)
-        log.info("replanned", numbers=len(sv.plan.numbers), changes=sum(len(n.changes) for n in sv.plan.numbers))
+        log.info("replanned", numbers=len(sv.plan.numbers), changes=sum(len(n.changes) for n in sv.plan.numbers),
+                 overrides=sum(len(v) for v in sv.manual.values()))
+        self._spawn(self._notices_job())
 
     def _alert_findings(self, sv: Services, now: dt.datetime) -> None:
         """Alert what people must look at, once each (the alert state outlives restarts): an event that
         routes calls nowhere (it names nobody, two people, or a number nobody allowed), and a coverage
         gap starting within ``alerts.gap_ahead``, one alert per gap whatever the numbers it leaves
-        uncovered. Past ones never; a gap that is no longer planned is cleared."""
+        uncovered. Past ones never; one that is no longer planned is cleared."""
         assert sv.plan is not None
         ahead = now + self.cfg.alerts.gap_ahead
         seen: set[str] = set()
@@ -102,10 +123,10 @@ class Daemon:
             for s in n.segments:
                 if s.kind is Kind.GAP and s.end > now and s.start < ahead:
                     gaps.setdefault((s.start, s.end), []).append(self.cfg.number(n.voipnumber).label)
+        tz = self.cfg.tz
         for (a, b), labels in gaps.items():
             key = f"gap:{int(a.timestamp())}:{int(b.timestamp())}"
             seen.add(key)
-            tz = self.cfg.tz
             sv.alerts.raise_(key, f"nobody on call and no fallback {a.astimezone(tz):%a %d %b %H:%M} to "
                                   f"{b.astimezone(tz):%a %d %b %H:%M %Z} for {', '.join(labels)}", now)
         for key in [k for k in sv.alerts.active if k.startswith(("gap:", "event:")) and k not in seen]:
@@ -122,20 +143,23 @@ class Daemon:
             for c in n.changes[1:]:
                 if now < c.apply_from <= until:
                     self.scheduler.add_job(
-                        self._change_job, "date", run_date=c.apply_from, args=[n.voipnumber, c.apply_from, c.exact],
+                        self._change_job, "date", run_date=c.apply_from,
+                        args=[n.voipnumber, c.apply_from, c.exact, c.apply_by],
                         id=f"change:{n.voipnumber}:{c.apply_from.isoformat()}", replace_existing=True,
                         misfire_grace_time=None,
                     )
 
     def _needs_change(self, sv: Services) -> list[str]:
-        """Numbers whose program for now differs from what was last confirmed (or was never confirmed)."""
+        """Numbers with a change due: their program for now differs from what was last confirmed (in
+        memory, else in the journal), or they were never confirmed at all (a new number needs
+        programming). The others only need their start-up read."""
         if sv.plan is None or sv.reconciler is None:
             return []
         now = self.clock.now()
         out = []
         for n in sv.plan.numbers:
             found = program_at(n.changes, now)
-            confirmed = sv.reconciler.confirmed.get(n.voipnumber)
+            confirmed = sv.reconciler.confirmed.get(n.voipnumber) or sv.reconciler.last_confirmed(n.voipnumber)
             number = self.cfg.number(n.voipnumber)
             if found is not None and (confirmed is None or differing(confirmed, found[1].program, number.forwardcli)):
                 out.append(n.voipnumber)
@@ -147,19 +171,20 @@ class Daemon:
         assert self.services is not None
         return self.services
 
-    async def _change_job(self, voipnumber: str, at: dt.datetime, exact: bool) -> None:
+    async def _change_job(self, voipnumber: str, at: dt.datetime, exact: bool, apply_by: dt.datetime) -> None:
         wait = (at - self.clock.now()).total_seconds()
         if wait > 0:
             await asyncio.sleep(wait)
-        # a planned change keeps retrying until the next periodic pass would take over
+        # a planned change keeps trying through its send window (a minute at least); the queue goes on
         out = await self.reconcile_number(voipnumber, exact_at=at if exact else None,
-                                          keep_trying_until=self.clock.now() + self.cfg.daemon.reconcile_every)
+                                          keep_trying_until=max(apply_by, self.clock.now() + CHANGE_PERSISTENCE))
         if exact and out is not None and out.lateness_s is not None:
             self.metrics.lateness.labels(voipnumber).set(out.lateness_s)
             log.info("exact_handover", voipnumber=voipnumber, boundary=at.isoformat(), lateness_s=out.lateness_s)
 
     async def reconcile_number(
         self, voipnumber: str, exact_at: dt.datetime | None = None, keep_trying_until: dt.datetime | None = None,
+        background: bool = False,
     ) -> Outcome | None:
         if self.stopping.is_set() or self.services is None:
             return None
@@ -174,13 +199,19 @@ class Daemon:
                 running.add(task)
             try:
                 out = await sv.reconciler.reconcile(lambda: sv.number_plan(voipnumber), exact_at=exact_at,
-                                                    keep_trying_until=keep_trying_until)
+                                                    keep_trying_until=keep_trying_until, background=background)
             finally:
                 if task is not None:
                     running.discard(task)
+        now = self.clock.now()
         if out.ok:
-            self.metrics.last_success.labels(voipnumber).set(self.clock.now().timestamp())
-        elif not out.skipped:
+            self.retries.confirmed(voipnumber)
+            self.metrics.last_success.labels(voipnumber).set(now.timestamp())
+        elif out.skipped:
+            if not self.stopping.is_set() and sv.reconciler.auth_failed_at is not None:
+                self.retries.failed(voipnumber, now, at_least_s=60)
+        else:
+            self.retries.failed(voipnumber, now)
             self.metrics.failures.labels(voipnumber).inc()
         return out
 
@@ -189,12 +220,31 @@ class Daemon:
         if sv is None or sv.plan is None:
             return []
         wanted = numbers if numbers is not None else [n.voipnumber for n in sv.plan.numbers]
+        if not wanted:
+            return []
         outs = await asyncio.gather(*(self.reconcile_number(v) for v in wanted))
         done = [o for o in outs if o is not None]
-        ok = sum(o.ok for o in done)
-        log.info("reconcile_pass", numbers=len(done), ok=ok, changed=sum(o.changed for o in done))
-        sd_notify(f"STATUS={ok}/{len(done)} numbers confirmed at {self.clock.now().isoformat(timespec='seconds')}")
+        self._status_line(sv)
+        log.info("reconcile_pass", numbers=len(done), ok=sum(o.ok for o in done),
+                 changed=sum(o.changed for o in done))
         return done
+
+    def _status_line(self, sv: Services) -> None:
+        if sv.reconciler is None:
+            return
+        confirmed = sum(1 for n in self.cfg.numbers if n.voipnumber in sv.reconciler.confirmed
+                        and n.voipnumber not in self.retries.due_at)
+        sd_notify(f"STATUS={confirmed}/{len(self.cfg.numbers)} numbers confirmed at "
+                  f"{self.clock.now().isoformat(timespec='seconds')}")
+
+    async def _check(self, voipnumber: str, background: bool) -> None:
+        try:
+            out = await self.reconcile_number(voipnumber, background=background)
+            if out is not None and (out.changed or out.drift or not out.ok):
+                log.info("reconcile_pass", numbers=1, ok=int(out.ok), changed=int(out.changed), drift=out.drift,
+                         kind="drift check" if background else "retry")
+        finally:
+            self.checking.discard(voipnumber)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -202,6 +252,30 @@ class Daemon:
         task.add_done_callback(self._background.discard)
 
     # ------------------------------------------------------------------------------------------ jobs
+
+    async def _drift_job(self) -> None:
+        """Start the passes that are due: retries (changes still to confirm) at once, then drift checks and
+        start-up reads, which wait for the budget's tokens; never more of those in flight than the budget
+        would let through in a few seconds."""
+        sv = self.services
+        if sv is None or sv.reconciler is None or sv.plan is None:
+            return
+        now = self.clock.now()
+        for v in self.retries.due(now):
+            if v not in self.checking:
+                self.checking.add(v)
+                self._spawn(self._check(v, background=False))
+        budget = sv.budget
+        room = int(budget.capacity) if budget is not None else 20
+        waiting = sum(1 for v in self.checking if v not in self.retries.due_at)
+        for v in self.drift.due(now, sv.reconciler.read_at, sv.reconciler.read_for_change_at):
+            if waiting >= room:
+                break
+            if v not in self.checking:
+                self.checking.add(v)
+                waiting += 1
+                self._spawn(self._check(v, background=True))
+        self._status_line(sv)
 
     def _config_mtime(self) -> float | None:
         try:
@@ -220,8 +294,39 @@ class Daemon:
         changed = await sv.refresh_calendars(due)
         self._calendar_metrics(sv)
         if changed and sv is self.services:
-            await self.replan()
-            self._spawn(self.reconcile_all(self._needs_change(sv)))  # never wait for aql here
+            await self._replan_and_apply(sv)
+
+    async def _replan_and_apply(self, sv: Services) -> None:
+        await self.replan()
+        self._spawn(self.reconcile_all(self._needs_change(sv)))  # never wait for aql here
+
+    async def _overrides_job(self) -> None:
+        sv = self.services
+        if sv is None or sv.overrides is None:
+            return
+        try:
+            version = await off_loop(sv.overrides.version, timeout=5)
+        except (ForwarddError, TimeoutError):
+            return  # replan's own read alerts when the store stays unreadable
+        if self.overrides_version is None:
+            self.overrides_version = version
+        elif version != self.overrides_version:
+            self.overrides_version = version
+            log.info("overrides_changed", version=version)
+            await self._replan_and_apply(sv)
+
+    async def _notices_job(self) -> None:
+        sv = self.services
+        if sv is None or sv.notices is None or sv.plan is None:
+            return
+        now = self.clock.now()
+        try:
+            due = await off_loop(sv.notices.pending, sv.plan, now, timeout=10)
+        except (ForwarddError, TimeoutError) as err:
+            log.warning("notices_failed", error=str(err))
+            return
+        for notice in due:
+            sv.notices.send(notice, now)
 
     def _calendar_metrics(self, sv: Services) -> None:
         now = self.clock.now()
@@ -232,6 +337,8 @@ class Daemon:
 
     async def _replan_job(self) -> None:
         await self.replan()
+
+    # ---------------------------------------------------------------------------------------- reload
 
     def request_reload(self) -> None:
         if not self.ready:
@@ -268,10 +375,12 @@ class Daemon:
             log.error("reload_rejected", error=str(err))
             old.alerts.raise_("config", f"new config rejected, still running on the old one: {err}", now)
             return
+        self._wire(new)
         new.sources.adopt(old.sources)
         if old.reconciler is not None and new.reconciler is not None:
             new.reconciler.confirmed.update(old.reconciler.confirmed)
             new.reconciler.read_at.update(old.reconciler.read_at)
+            new.reconciler.read_for_change_at.update(old.reconciler.read_for_change_at)
         missing = [n for n, st in new.sources.states.items() if not st.loaded]
         if missing:
             await new.refresh_calendars(missing)
@@ -283,6 +392,8 @@ class Daemon:
         if running:
             await asyncio.wait(running, timeout=self.cfg.aql.timeout.total_seconds() + 5)
         self.cfg, self.services = cfg, new
+        self.drift = DriftSchedule([n.voipnumber for n in cfg.numbers], cfg.daemon.drift_check_every,
+                                   self.drift.anchor)
         self._add_jobs()
         await self.replan()
         await old.close(keep_state=same_dir)
@@ -290,17 +401,29 @@ class Daemon:
         log.info("reloaded", config=str(self.config_path))
         await self.reconcile_all(self._needs_change(new))
 
+    def _wire(self, sv: Services) -> None:
+        """Point a new set of services' hooks at the daemon's metrics."""
+        if sv.client is not None:
+            sv.client.on_request = lambda action: self.metrics.requests.labels(action).inc()
+        if sv.reconciler is not None:
+            sv.reconciler.on_throttled = self.metrics.throttled.inc
+        if sv.journal is not None:
+            journal = sv.journal
+            self.metrics.journal_ok.set_function(lambda: 1.0 if journal.healthy else 0.0)
+
     def _add_jobs(self) -> None:
         d = self.cfg.daemon
         # how often to look for due calendars (and a changed config file): as often as the most eager
         # calendar wants refreshing, between 1 and 30 seconds
         refresh = min((c.refresh.total_seconds() for c in self.cfg.calendars.values()), default=30.0)
-        self.scheduler.add_job(self._sources_job, "interval", seconds=min(max(refresh, 1.0), 30.0), id="sources",
-                               replace_existing=True, max_instances=1, coalesce=True)
-        self.scheduler.add_job(self.reconcile_all, "interval", seconds=d.reconcile_every.total_seconds(),
-                               id="reconcile", replace_existing=True, max_instances=1, coalesce=True)
-        self.scheduler.add_job(self._replan_job, "interval", seconds=d.replan_every.total_seconds(),
-                               id="replan", replace_existing=True, max_instances=1, coalesce=True)
+        every = [("sources", self._sources_job, min(max(refresh, 1.0), 30.0)),
+                 ("drift", self._drift_job, 1.0),
+                 ("overrides", self._overrides_job, 1.0),
+                 ("notices", self._notices_job, 2.0),
+                 ("replan", self._replan_job, d.replan_every.total_seconds())]
+        for job_id, fn, seconds in every:
+            self.scheduler.add_job(fn, "interval", seconds=seconds, id=job_id, replace_existing=True,
+                                   max_instances=1, coalesce=True)
 
     # ------------------------------------------------------------------------------------------ life
 
@@ -321,18 +444,27 @@ class Daemon:
 
     async def _main(self) -> None:
         self.services = sv = await Services.open(self.cfg, aql=True, exclusive=True, journal="write", clock=self.clock)
+        self._wire(sv)
         self.scheduler = AsyncIOScheduler(timezone=UTC, event_loop=asyncio.get_running_loop())
         log.info("starting", config=str(self.config_path), numbers=len(self.cfg.numbers),
-                 account="simulated" if sv.account is not None else self.cfg.aql.url, state_dir=str(sv.state.path)
-                 if sv.state else None)
+                 account="simulated" if sv.account is not None else self.cfg.aql.url,
+                 state_dir=str(sv.state.path) if sv.state else None)
         assert sv.journal is not None
         sv.journal.record("start", self.clock.now(), None, None, config=str(self.config_path), pid=os.getpid())
         await sv.refresh_calendars()
         self._calendar_metrics(sv)
         self.scheduler.start()
-        self._add_jobs()
         await self.replan()
-        await self.reconcile_all()
+        if sv.overrides is not None:
+            try:
+                self.overrides_version = sv.overrides.version()
+            except ForwarddError:
+                pass
+        self._add_jobs()
+        # numbers with a change due (their program for now is not what the journal last confirmed) go
+        # first, at once; the others get their start-up read from the drift job, paced by the budget.
+        # Neither is waited for here: calendars and reloads must not wait behind a stalled aql.
+        self._spawn(self.reconcile_all(self._needs_change(sv)))
         watchdog = os.environ.get("WATCHDOG_USEC")
         if watchdog:
             self.scheduler.add_job(sd_notify, "interval", seconds=int(watchdog) / 2e6, args=["WATCHDOG=1"],
@@ -341,6 +473,7 @@ class Daemon:
             self.metrics.serve(self.cfg.daemon.metrics_port)
         sd_notify("READY=1\nSTATUS=running")
         self.ready = True
+        await self._drift_job()
         if self._reload_again:
             self.request_reload()
         await self.stopping.wait()

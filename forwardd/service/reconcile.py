@@ -21,17 +21,18 @@ import contextvars
 import datetime as dt
 import random
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Mapping, Protocol
+from typing import Callable, Mapping, Protocol
 
 import structlog
 
 from ..aql.client import MANAGED
 from ..clock import Clock
 from ..config import Config
-from ..core.phone import same_number
+from ..core.phone import canonical, same_number
 from ..core.plan import NumberPlan, program_at
 from ..core.provider import Program
-from ..errors import AqlAuthError, AqlError, AqlRejected
+from ..errors import AqlAuthError, AqlError, AqlRejected, AqlThrottled
+from .budget import RequestBudget
 
 log = structlog.get_logger("forwardd.reconcile")
 
@@ -114,10 +115,12 @@ class Reconciler:
     rng: random.Random = field(default_factory=random.Random)
     confirmed: dict[str, dict[str, str]] = field(default_factory=dict)
     read_at: dict[str, dt.datetime] = field(default_factory=dict)  # last getuser per number
+    read_for_change_at: dict[str, dt.datetime] = field(default_factory=dict)  # ... of those in a pass for a change
     retiring: bool = False
     auth_failed_at: dt.datetime | None = None
-    # called before a read that is not part of a due change (a drift check): the request budget
-    before_background_read: Callable[[], Awaitable[None]] | None = None
+    # background reads (drift checks, the start-up read) wait for its tokens; 429/503 pause them
+    budget: RequestBudget | None = None
+    on_throttled: Callable[[], None] | None = None
     # called before each changeuser: False means "do not send" (a standby, or a leader that may have lost its lease)
     may_send: Callable[[], bool] | None = None
 
@@ -141,7 +144,7 @@ class Reconciler:
         if self.alerts is not None:
             self.alerts.clear(key, self.clock.now())
 
-    def _last_confirmed(self, voipnumber: str) -> dict[str, str] | None:
+    def last_confirmed(self, voipnumber: str) -> dict[str, str] | None:
         if voipnumber not in self.confirmed and self.journal is not None:
             last = self.journal.last_confirmed(voipnumber)
             if last:
@@ -214,11 +217,32 @@ class Reconciler:
                 log.info("aql_rejected", voipnumber=n, error=str(err), attempt=out.attempts)
                 if not (change_due_until or keep_trying_until):
                     break  # nothing due: a periodic pass will try again
+            except AqlThrottled as err:
+                out.error = str(err)
+                self._journal("error", n, False, error=str(err))
+                pause = (self.budget.throttle(self.clock.now(), err.retry_after) if self.budget is not None
+                         else err.retry_after or 0.0)
+                if self.on_throttled is not None:
+                    self.on_throttled()
+                log.warning("aql_throttled", voipnumber=n, error=str(err), background_pause_s=pause)
+                # this pass: its own back-off, or Retry-After when longer, but never past a due change's window
+                wait = max(delay * (0.5 + self.rng.random()), err.retry_after or 0.0)
+                limit = max((x for x in (keep_trying_until, change_due_until) if x is not None), default=None)
+                if limit is not None:
+                    wait = min(wait, max(0.0, (limit - self.clock.now()).total_seconds()))
+                elif background or wait > 30:
+                    break  # nothing due: the budget's pause and the retry queue take it from here
+                if more():
+                    await self.clock.sleep(wait)
+                    delay = min(delay * 2, self.backoff_cap_s)
+                continue
             except AqlError as err:
                 out.error = str(err)
                 self._journal("error", n, False, error=str(err))
                 log.info("aql_retry", voipnumber=n, error=str(err), attempt=out.attempts)
             else:
+                if self.budget is not None:
+                    self.budget.answered()
                 if done:
                     break
             if more():
@@ -246,10 +270,12 @@ class Reconciler:
              program=out.program.describe() if out.program else None, error=out.error, lateness_s=out.lateness_s)
 
     async def _read(self, n: str, background: bool) -> dict[str, str]:
-        if background and self.before_background_read is not None:
-            await self.before_background_read()
+        if background and self.budget is not None:
+            await self.budget.take(self.clock)
         account = await self.client.getuser(n)
         self.read_at[n] = self.clock.now()
+        if not background:
+            self.read_for_change_at[n] = self.read_at[n]
         return account
 
     async def _send(self, n: str, fields: Mapping[str, str], program: Program) -> None:
@@ -273,15 +299,18 @@ class Reconciler:
             if not diff:
                 self._confirm(n, account, out)
                 return True
-            last = self._last_confirmed(n)
-            if last is not None and not out.changed and not differing(last, program, forwardcli):
+            last = self.last_confirmed(n)
+            if last is not None and not out.changed and _effective(account) != _effective(last):
+                # the account is not what we last confirmed: someone changed it by hand
                 out.drift = True
+                planned = bool(differing(last, program, forwardcli))  # a change of ours is due anyway
                 message = f"{n}: the account was changed by hand ({_describe(diff, account)}); " + (
-                    "restoring it" if on_drift == "restore" else "left as it is (on_drift = alert)"
+                    "a planned change replaces it" if planned else "restoring it" if on_drift == "restore"
+                    else "left as it is (on_drift = alert)"
                 )
                 self._journal("drift", n, False, found={k: account.get(k) for k in MANAGED}, wanted=diff)
                 self._alert(f"drift:{n}", message, n)
-                if on_drift != "restore":
+                if on_drift != "restore" and not planned:
                     return True
         try:
             await self._send(n, diff, program)
@@ -307,6 +336,15 @@ class Reconciler:
         if out.drift is False:
             self._clear(f"drift:{n}")
         out.ok, out.error = True, None
+
+
+def _effective(fields: Mapping[str, str]) -> tuple[object, ...]:
+    """What a number's managed fields do (forwardto and the window only matter while active)."""
+    active = fields.get("forwardactive") == "1"
+    if not active:
+        return (False, fields.get("forwardcli"))
+    return (True, canonical(fields.get("forwardto") or ""), fields.get("forwardstart"), fields.get("forwardend"),
+            fields.get("forwardcli"))
 
 
 def _describe(diff: Mapping[str, str], account: Mapping[str, str]) -> str:

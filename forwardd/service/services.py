@@ -26,11 +26,16 @@ from ..calendars.worker import Expander, WorkerExpander
 from ..clock import Clock, SystemClock
 from ..config import SIMULATED, Config, aql_password
 from ..core.plan import NumberPlan, Plan, Planner
+from ..core.timeline import Manual, display_name
+from ..errors import ForwarddError
 from ..logs import register_secret
 from ..notify.alerts import Alerts
+from ..notify.notices import Notices
 from ..notify.notifier import Notifier, register_url_secrets
 from ..store.journal import Journal, open_journal
+from ..store.overrides import SqliteOverrides
 from ..store.statedir import StateDir, StateDirError, check_state_dir
+from .budget import RequestBudget
 from .reconcile import Reconciler
 
 log = structlog.get_logger("forwardd.services")
@@ -57,9 +62,14 @@ class Services:
     alerts: Alerts
     reconciler: Reconciler | None
     expander: Expander
+    notifier: Notifier
+    overrides: SqliteOverrides | None = None  # command-line overrides and sent notices
+    notices: Notices | None = None
+    budget: RequestBudget | None = None
     account: Any = None  # the simulated account, when url = "simulated" (for trials and tests)
     notes: list[str] = field(default_factory=list)  # what opening found worth an alert
     plan: Plan | None = None
+    manual: dict[str, list[Manual]] = field(default_factory=dict)  # the overrides the last plan used
     _closed: bool = False
 
     @classmethod
@@ -125,13 +135,18 @@ class Services:
             client, account = _client(cfg, state, clock, simulated_account, env)
         expander = expander or WorkerExpander(cfg.daemon.calendar_deadline.total_seconds())
         sources = Sources(cfg, state.path if state is not None else None, expander)
-        reconciler = Reconciler(cfg, client, the_journal, alerts, clock) if client is not None else None
+        budget = RequestBudget(cfg.aql.max_requests_per_minute, clock.now())
+        reconciler = Reconciler(cfg, client, the_journal, alerts, clock, budget=budget) if client is not None else None
         if client is not None and reconciler is not None:
             client.gate = reconciler.gate
+        overrides = None
+        if state is not None and (journal == "write" or (state / JOURNAL).exists()):
+            overrides = SqliteOverrides(state / JOURNAL, readonly=journal != "write")
+        notices = Notices(cfg, overrides, notifier, the_journal) if journal == "write" else None
         for note in notes:
             alerts.raise_("journal-moved", note, clock.now())
         return cls(cfg, clock, state, the_journal, client, sources, Planner(cfg), alerts, reconciler, expander,
-                   account, notes)
+                   notifier, overrides, notices, budget, account, notes)
 
     # ----------------------------------------------------------------------------------- calendars
 
@@ -163,7 +178,26 @@ class Services:
         start = start or horizon_start(self.clock.now())
         end = start + (dt.timedelta(days=days) if days is not None else self.cfg.daemon.horizon)
         calendars = await self.sources.snapshot(start, end)
-        return await off_loop(self.planner.plan, calendars, start, end, name="forwardd-plan")
+        self.manual = await self.manual_overrides(start)
+        return await off_loop(self.planner.plan, calendars, start, end, self.manual, name="forwardd-plan")
+
+    async def manual_overrides(self, since: dt.datetime) -> dict[str, list[Manual]]:
+        """The command-line overrides still to end after ``since``, per number. When the store cannot be
+        read, the last ones read are kept (and alerted), never silently dropped."""
+        if self.overrides is None:
+            return {}
+        try:
+            live = await off_loop(self.overrides.listed, since, timeout=10)
+        except (ForwarddError, TimeoutError) as err:
+            self.alerts.raise_("overrides", f"cannot read the command-line overrides ({err}); using the last "
+                                            "ones read", self.clock.now())
+            return self.manual
+        self.alerts.clear("overrides", self.clock.now())
+        out: dict[str, list[Manual]] = {}
+        for o in live:
+            person = display_name(o.person) if o.person else None
+            out.setdefault(o.voipnumber, []).append(Manual(o.start, o.end, o.forwardto, person, o.reason, o.id))
+        return out
 
     def number_plan(self, voipnumber: str) -> NumberPlan | None:
         if self.plan is None:
@@ -185,6 +219,8 @@ class Services:
         if self.client is not None:
             await self.client.aclose()
         await self.expander.aclose()
+        if self.overrides is not None:
+            self.overrides.close()
         if self.journal is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.journal.close)
         if self.state is not None and not keep_state:

@@ -1,15 +1,22 @@
 """Run the real reconcile logic on a virtual clock against the simulated account, and measure.
 
-The daemon is "up" except during the given outages; while up it reconciles at start, at every planned
-``apply_from`` and every ``reconcile_every``. ``naive`` instead sends one change per timeline transition,
-at the transition (an all-day program or forwarding off), and nothing else: what a simple daemon does.
-Misrouted seconds compare, second by second, the provider model under the settings the simulated
-account actually held against the timeline.
+The daemon is "up" except during the given outages, and follows the daemon's own rules (``budget``):
+at every start, numbers whose program for now differs from what was last confirmed are reconciled at
+once and every other number gets a start-up read paced by the request budget; every planned change is
+applied at its ``apply_from`` (an exact hand-over at its boundary, without a read first); each number
+gets a drift check in its slot once per ``drift_check_every`` unless it was read for a change; a pass
+that did not confirm is retried. ``--drift AT`` changes every number by hand at AT (another target),
+and reports how long each took to notice. ``naive`` instead sends one change per timeline transition,
+at the transition, and nothing else: what a simple daemon does. Misrouted seconds compare, second by
+second, the provider model under the settings the simulated account actually held with the timeline;
+requests are counted per number and action as the account received them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import itertools
 from dataclasses import dataclass
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
@@ -19,9 +26,11 @@ from ..aql.simulated import SIMULATED_CREDENTIAL
 from ..clock import VirtualClock
 from ..config import Config
 from ..core.compiler import Change
-from ..core.plan import NumberPlan, Plan
+from ..core.plan import NumberPlan, Plan, program_at
 from ..core.provider import Program, forwarding_intervals
 from ..core.timeline import Segment, epoch
+from .budget import DriftSchedule, RetryQueue
+from .reconcile import differing
 from .services import Services
 
 
@@ -109,65 +118,145 @@ def fresh_account(cfg: Config, clock: VirtualClock) -> Account:
 
 
 async def simulate(
-    services: Services, clock: VirtualClock, plan: Plan, outages: Sequence[Outage] = (), *, naive: bool = False
+    services: Services, clock: VirtualClock, plan: Plan, outages: Sequence[Outage] = (), *, naive: bool = False,
+    drift_at: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Simulate ``plan`` over its horizon on ``services`` (built on ``clock`` and a simulated account);
     returns the ``--json`` figures."""
     cfg, rec, account = services.cfg, services.reconciler, services.account
     assert rec is not None and account is not None
-    rec.backoff_s = 0.5
     numbers = [n for n in plan.numbers if not n.error]
-
-    def up(t: dt.datetime) -> bool:
-        return not any(o.start <= t < o.end for o in outages)
-
     plans = {
         n.voipnumber: NumberPlan(n.voipnumber, n.segments, _naive_changes(n.segments) if naive else n.changes)
         for n in numbers
     }
-    # Every instant at which the daemon would wake, with the numbers it would look at then.
-    wakes: dict[dt.datetime, set[str]] = {}
+
+    def up(t: dt.datetime) -> bool:
+        return not any(o.start <= t < o.end for o in outages)
+
+    events: list[tuple[dt.datetime, int, str, str, Any]] = []
+    order = itertools.count()
+
+    def at(t: dt.datetime, kind: str, number: str = "", payload: Any = None) -> None:
+        if t < plan.end:
+            heapq.heappush(events, (t, next(order), kind, number, payload))
+
     for v, p in plans.items():
-        for c in p.changes:
-            wakes.setdefault(c.apply_from, set()).add(v)
+        for c in p.changes[0 if naive else 1:]:
+            at(c.apply_from, "change", v, c)
+    detected: dict[str, float] = {}
     if not naive:
-        t = plan.start
-        while t < plan.end:
-            wakes.setdefault(t, set()).update(plans)
-            t += cfg.daemon.reconcile_every
-        for o in outages:  # a restarted daemon reconciles at start-up
+        at(plan.start, "start")
+        for o in outages:  # a restarted daemon starts again
             if plan.start <= o.end < plan.end:
-                wakes.setdefault(o.end, set()).update(plans)
-    for t in sorted(wakes):
-        if t >= plan.end or not up(t):
+                at(o.end, "start")
+        if drift_at is not None:
+            at(drift_at, "hand-made")
+    budget = services.budget
+    drift = DriftSchedule(list(plans), cfg.daemon.drift_check_every, plan.start)
+    retries = RetryQueue()
+    queued: dict[str, dt.datetime] = {}  # the next drift-check event of each number
+
+    def plan_check(v: str) -> None:
+        due = drift.next_due(v, rec.read_at.get(v), rec.read_for_change_at.get(v))
+        if v not in queued or queued[v] != due:
+            queued[v] = due
+            at(due, "drift", v, due)
+
+    async def run(v: str, **kw: Any) -> None:
+        out = await rec.reconcile(plans[v], **kw)
+        now = clock.now()
+        if out.ok:
+            retries.confirmed(v)
+        elif not out.skipped:
+            at(retries.failed(v, now), "retry", v)
+        if drift_at is not None and v not in detected and now >= drift_at and out.drift:
+            detected[v] = (now - drift_at).total_seconds()
+        plan_check(v)
+
+    while events:
+        t, _, kind, v, payload = heapq.heappop(events)
+        if not up(t):
             continue
         clock.set(t)
-        for v in sorted(wakes[t]):
+        if kind == "change":
+            c = payload
             if naive:
-                change = next((c for c in plans[v].changes if c.apply_from == t), None)
-                if change is None:
-                    continue
-                sub = NumberPlan(v, [], [change])
+                await rec.reconcile(NumberPlan(v, [], [c]), exact_at=t)
             else:
-                sub = plans[v]
-            await rec.reconcile(sub, exact_at=t)
+                await run(v, exact_at=t if c.exact else None, keep_trying_until=max(c.apply_by, t + _PERSIST))
+        elif kind == "start":
+            rec.read_at.clear()  # a new process remembers what the journal holds, not what it read
+            rec.read_for_change_at.clear()
+            queued.clear()
+            for v2, p in plans.items():
+                found = program_at(p.changes, t)
+                last = rec.confirmed.get(v2)
+                if found is not None and (last is None or differing(last, found[1].program,
+                                                                    cfg.number(v2).forwardcli)):
+                    await run(v2)
+                else:
+                    plan_check(v2)
+        elif kind == "drift":
+            if queued.get(v) != payload:
+                continue  # superseded: the number was read meanwhile
+            if drift.next_due(v, rec.read_at.get(v), rec.read_for_change_at.get(v)) > t:
+                plan_check(v)
+                continue
+            go = budget.reserve(t) if budget is not None else t
+            if go > t:
+                queued[v] = go
+                at(go, "drift", v, go)  # the budget's turn for it
+                continue
+            queued.pop(v, None)
+            await run(v)
+        elif kind == "retry":
+            if retries.due_at.get(v) is not None and retries.due_at[v] <= t:
+                await run(v)
+        elif kind == "hand-made":
+            for v2 in plans:
+                account.set_fields(v2, {"forwardto": HAND_MADE_TARGET, "forwardactive": "1",
+                                        "forwardstart": "00:00:00", "forwardend": "23:59:59"})
+    days = (plan.end - plan.start).total_seconds() / 86400
     results = []
     for v, p in plans.items():
-        applied = [(h.at, Program.from_settings(h.fields)) for h in account.history if h.voipnumber == v]
+        applied = [(h.at, Program.from_settings(h.fields)) for h in account.history if h.voipnumber == v
+                   and h.fields.get("forwardto") != HAND_MADE_TARGET]
         changes = p.changes
-        results.append(
-            {
-                "voipnumber": v,
-                "calls": len(applied),
-                "exact_handovers": sum(1 for c in changes if c.exact),
-                "min_slack_s": min((int(c.slack.total_seconds()) for c in changes[1:] if not c.exact), default=None),
-                "misrouted_s": misrouted_seconds(applied, p.segments, cfg.tz, cfg.aql.window_wraps_midnight),
-            }
-        )
+        requests = {a: account.requests.get((v, a), 0) for a in ("getuser", "changeuser")}
+        requests["listusers"] = 0
+        row: dict[str, Any] = {
+            "voipnumber": v,
+            "calls": sum(1 for h in account.history if h.voipnumber == v and h.fields.get("forwardto")
+                         != HAND_MADE_TARGET),
+            "changes_planned": len(changes) - 1,
+            "exact_handovers": sum(1 for c in changes if c.exact),
+            "min_slack_s": min((int(c.slack.total_seconds()) for c in changes[1:] if not c.exact), default=None),
+            "misrouted_s": misrouted_seconds(applied if drift_at is None else _held(account, v), p.segments, cfg.tz,
+                                             cfg.aql.window_wraps_midnight),
+            "requests": requests,
+            "requests_per_day": round(sum(requests.values()) / days, 2) if days else None,
+        }
+        if drift_at is not None:
+            row["drift_detected_after_s"] = detected.get(v)
+        results.append(row)
+    total_requests = {a: sum(r["requests"][a] for r in results) for a in ("getuser", "changeuser", "listusers")}
     return {
         "start": plan.start.isoformat(),
         "end": plan.end.isoformat(),
         "mode": "naive" if naive else "forwardd",
+        "drift_check_every_s": int(cfg.daemon.drift_check_every.total_seconds()),
         "numbers": results,
-        "total": {"calls": sum(r["calls"] for r in results), "misrouted_s": sum(r["misrouted_s"] for r in results)},
+        "total": {"calls": sum(r["calls"] for r in results), "misrouted_s": sum(r["misrouted_s"] for r in results),
+                  "requests": total_requests, "requests_per_day": round(sum(total_requests.values()) / days, 1)
+                  if days else None, "throttled": budget.throttled if budget is not None else 0},
     }
+
+
+HAND_MADE_TARGET = "07700900666"  # what --drift sets by hand, as someone in the aql portal would
+_PERSIST = dt.timedelta(seconds=60)
+
+
+def _held(account: Account, v: str) -> list[tuple[dt.datetime, Program]]:
+    """Every program the account held, hand-made ones included (misrouting counts them too)."""
+    return [(h.at, Program.from_settings(h.fields)) for h in account.history if h.voipnumber == v]
