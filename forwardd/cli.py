@@ -469,10 +469,10 @@ def cmd_override(args: argparse.Namespace) -> int:
             phone, person = _target_arg(cfg, args.to)
             start = parse_when(args.start, cfg, "--from", now) if args.start else now.replace(microsecond=0)
             end = parse_when(args.until, cfg, "--until", now)
-            if end <= start:
-                raise ForwarddError(f"--until {args.until!r} is not after --from ({start.isoformat()})")
             if end <= now:
                 raise ForwarddError(f"--until {args.until!r} is in the past")
+            if end <= start:
+                raise ForwarddError(f"--until {args.until!r} is not after --from ({start.isoformat()})")
             made = store.add(number, phone, person, start, end, args.note or "", _who_am_i(), now)
             if sv.journal is not None:
                 sv.journal.record("override", now, number, None, id=made.id, to=phone, person=person,

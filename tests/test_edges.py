@@ -175,3 +175,33 @@ def test_calendar_text_cannot_break_or_paint_the_terminal(tmp_path: Path) -> Non
     assert "Locum [/] [bold red][31mpainted[0m" in r.stdout  # shown as text, the escape byte removed
     assert "\x1b" not in r.stdout + r.stderr
     no_traceback(r)
+
+
+
+def test_check_looks_ahead_for_misspelled_names_two_name_events_and_gaps(tmp_path: Path) -> None:
+    now = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+    def at(days: float) -> str:
+        return (now + dt.timedelta(days=days)).strftime("%Y%m%dT%H%M%SZ")
+
+    events = [("ok", 0, 18, "On call: Alice"), ("typo", 18, 19, "On call: Alcie"), ("ok2", 19, 25, "Alice covers Bob"),
+              ("both", 25, 26, "Alice and Bob"), ("ok3", 26, 80, "On call: Alice")]
+    body = "".join(f"BEGIN:VEVENT\r\nUID:{u}\r\nDTSTART:{at(a)}\r\nDTEND:{at(b)}\r\nSUMMARY:{s}\r\nEND:VEVENT\r\n"
+                   for u, a, b, s in events)
+    cfg = config(tmp_path)
+    (tmp_path / "rota.ics").write_text(ROTA.replace("BEGIN:VEVENT\r\nUID:r1", "BEGIN:VEVENT\r\nUID:r0").split(
+        "BEGIN:VEVENT")[0] + body + "END:VCALENDAR\r\n")
+    cfg.write_text(cfg.read_text().replace('[people]\nalice = "07700 900001"',
+                                           '[people]\nalice = "07700 900001"\nbob = "07700 900002"'))
+    r = run_cli("check", "--config", str(cfg))  # 60 days by default: sees day 18 and day 25
+    assert r.returncode == 1, r.stdout
+    assert "'On call: Alcie'" in r.stdout and "names nobody" in r.stdout
+    assert "'Alice and Bob'" in r.stdout and "names more than one person" in r.stdout
+    assert "gap: nobody is on call" in r.stdout  # the hour named by the typo, no fallback
+    assert "Alice covers Bob" not in r.stdout  # a swap belongs to Alice: nothing to say
+    r = run_cli("check", "--config", str(cfg), "--days", "10")
+    assert r.returncode == 0 and "Alcie" not in r.stdout, r.stdout
+    # with a fallback, the uncovered hours are noted where the fallback takes the calls, not errors
+    cfg.write_text(cfg.read_text().replace('rota = "rota"', 'rota = "rota"\nfallback = "Bob"'))
+    r = run_cli("check", "--config", str(cfg), "--days", "20")
+    assert "the fallback Bob (07700900002) takes the calls" in r.stdout

@@ -120,6 +120,12 @@ def test_events_with_equal_starts_resolve_deterministically() -> None:
         ("Locum", "07700 900123", "", "07700900123", None),
         ("Locum", "", "ring 07700 900002 please", B, None),
         ("Locum", "07700 900123", "or 07700 900124", None, "more than one phone number"),
+        ("Alice covers Bob", "", "", A, None),
+        ("alice covering BOB tonight", "", "", A, None),
+        ("Bob for Alice", "", "", B, None),
+        ("Swap: Carol covers Alice", "", "", C, None),
+        ("Alice and Bob", "", "", None, "is not written 'A covers B'"),
+        ("Alice covers Alice", "", "", A, None),
     ],
 )
 def test_how_events_name_people(summary: str, location: str, description: str, number: str | None, problem: str | None) -> None:
