@@ -21,29 +21,32 @@ T0 = dt.datetime(2026, 12, 1, tzinfo=UTC)
 HOUR = dt.timedelta(hours=1)
 
 
-def test_drift_slots_spread_the_account_evenly_over_the_interval() -> None:
+def test_drift_checks_spread_the_account_evenly_over_the_interval() -> None:
     numbers = [f"6{i:05d}" for i in range(120)]
     schedule = DriftSchedule(numbers, HOUR, T0)
-    # after each number's start-up read (all near T0), the next checks fall one every 30 s over the hour
-    firsts = sorted(schedule.next_due(n, T0 + dt.timedelta(seconds=1)) for n in numbers)
-    gaps = {(b - a).total_seconds() for a, b in zip(firsts, firsts[1:])}
-    assert gaps == {30.0} and firsts[-1] - firsts[0] < HOUR
-    # and never a burst: no minute holds more than two of them
-    per_minute = {}
-    for t in firsts:
+    # the start-up reads fall one every 30 s over the first hour...
+    firsts = sorted(schedule.next_due(n, None) for n in numbers)
+    assert {(b - a).total_seconds() for a, b in zip(firsts, firsts[1:])} == {30.0} and firsts[-1] - firsts[0] < HOUR
+    # ...and each check comes an interval after the last, so the spread stays; never two a minute
+    seconds = sorted(schedule.next_due(n, schedule.next_due(n, None)) for n in numbers)
+    per_minute: dict[dt.datetime, int] = {}
+    for t in seconds:
         per_minute[t.replace(second=0)] = per_minute.get(t.replace(second=0), 0) + 1
     assert max(per_minute.values()) <= 2
 
 
-def test_a_read_for_a_change_moves_the_next_check_an_interval_on() -> None:
+def test_a_read_for_a_change_counts_as_a_check() -> None:
     schedule = DriftSchedule(["606309", "606310"], HOUR, T0)
     read = T0 + dt.timedelta(minutes=10)
-    assert schedule.next_due("606309", read) == T0 + HOUR  # its slot
-    # read for a change at 00:10: the 01:00 slot is skipped; checked at 01:10 (less its quarter of its phase)
+    assert schedule.next_due("606309", read) == read + HOUR  # after a drift check: an interval on
+    # after a read for a change: an interval on, less a quarter of the number's phase (606310: 30 min)
     assert schedule.next_due("606309", read, read_for_change=read) == read + HOUR
     assert schedule.next_due("606310", read, read_for_change=read) == read + HOUR - dt.timedelta(minutes=30) / 4
-    # at 01:00, 606310 (read at 00:10, not for a change) is due in its 00:30 slot; 606309 waits for 01:10
-    assert schedule.due(T0 + HOUR, {"606309": read, "606310": read}, {"606309": read}) == ["606310"]
+    # a planned change that reads the number before its check is due: no check before it
+    planned = read + dt.timedelta(minutes=40)
+    assert schedule.next_due("606309", read, None, planned) is None
+    assert schedule.next_due("606309", read, None, read + 2 * HOUR) == read + HOUR
+    assert schedule.due(T0 + 2 * HOUR, {"606309": read, "606310": read}, {}, {"606309": planned}) == ["606310"]
 
 
 @settings(max_examples=200, deadline=None)
@@ -59,9 +62,9 @@ def test_a_hand_made_change_is_always_seen_within_one_interval(changes: list[int
     end = T0 + dt.timedelta(hours=8)
     while reads[-1][0] < end:
         last, for_change = reads[-1]
-        due = schedule.next_due(me, last, last if for_change else None)
-        upcoming = [c for c in change_at if last < c <= due]
-        reads.append((upcoming[0], True) if upcoming else (due, False))
+        upcoming = [c for c in change_at if c > last]
+        due = schedule.next_due(me, last, last if for_change else None, upcoming[0] if upcoming else None)
+        reads.append((upcoming[0], True) if due is None or (upcoming and upcoming[0] <= due) else (due, False))
     t = T0 + dt.timedelta(seconds=hand_made)
     seen = min(r for r, _ in reads if r > t)
     assert seen - t <= HOUR

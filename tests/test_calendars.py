@@ -230,9 +230,9 @@ def test_upstream_rie_drops_the_last_day_of_an_all_day_series_ending_at_a_utc_lo
 
 
 def test_saved_occurrences_keep_their_stamp_and_the_cache_is_keyed_by_the_expansion_rules() -> None:
-    from forwardd.calendars.expand import Expansion, expand
+    from forwardd.calendars.expand import expand
+    from forwardd.calendars.expansion import EXPANSION, Expansion
     from forwardd.calendars.limits import Limits
-    from forwardd.calendars.parse import EXPANSION
     from forwardd.calendars.sources import cache_version
 
     data = (DATA / "golden" / "same_start_end.ics").read_bytes()

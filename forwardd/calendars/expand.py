@@ -10,11 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
-from dataclasses import dataclass, field
-from typing import Any
 
-from ..core.timeline import UTC, Event
+from ..core.timeline import Event
 from ..errors import CalendarError
+from .expansion import Expansion
 from .limits import Limits, check_rules
 from .parse import parse_calendar
 
@@ -27,37 +26,6 @@ def clean_text(text: str, limit: int) -> str:
     """``text`` without control characters (newlines and tabs become spaces), at most ``limit`` long."""
     text = _CONTROL.sub("", text.replace("\r\n", " ").replace("\n", " ").replace("\t", " "))
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-@dataclass
-class Expansion:
-    """A feed's occurrences over ``window`` (sorted), what the parser warned about, and what it dropped."""
-
-    window: tuple[dt.datetime, dt.datetime]
-    events: list[Event]
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "window": [self.window[0].isoformat(), self.window[1].isoformat()],
-            "warnings": self.warnings, "notes": self.notes,
-            "events": [[int(e.start.timestamp()), int(e.end.timestamp()), e.summary, e.location, e.description,
-                        e.uid, int(e.stamp.timestamp()) if e.stamp else None] for e in self.events],
-        }
-
-    @classmethod
-    def from_json(cls, name: str, data: dict[str, Any]) -> Expansion:
-        """Raises KeyError/TypeError/ValueError on a document that is not one of ours."""
-        window = (dt.datetime.fromisoformat(data["window"][0]), dt.datetime.fromisoformat(data["window"][1]))
-        if window[0].tzinfo is None or window[1].tzinfo is None:
-            raise ValueError("a window needs aware bounds")
-        events = [
-            Event(dt.datetime.fromtimestamp(int(a), UTC), dt.datetime.fromtimestamp(int(b), UTC), str(s), str(loc),
-                  str(desc), str(uid), name, dt.datetime.fromtimestamp(int(st), UTC) if st is not None else None)
-            for a, b, s, loc, desc, uid, st in data["events"]
-        ]
-        return cls(window, events, [str(w) for w in data["warnings"]], [str(n) for n in data["notes"]])
 
 
 def expand(

@@ -792,6 +792,3 @@ def _as_utc(value: Any, tz: zoneinfo.ZoneInfo) -> dt.datetime:
     return value.astimezone(UTC)
 
 
-# Raise when a change to this module changes which occurrences a feed gives, so that occurrences saved
-# by the older code are not reused. 2: issue #9 (zones, UNTIL, unreadable components, stamps).
-EXPANSION = 2

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import holidays as holidays_lib
 import httpx
 
 from ..aio import off_loop
@@ -35,9 +34,8 @@ from ..core.plan import CalendarEvents
 from ..core.timeline import UTC, Event, Finding
 from ..errors import CalendarError
 from ..files import atomic_write, private_dir
-from .expand import Expansion
+from .expansion import EXPANSION, Expansion
 from .limits import Limits
-from .parse import EXPANSION
 from .worker import Expander
 
 MAX_REDIRECTS = 5
@@ -95,6 +93,8 @@ class BuiltinHolidays:
     tz: ZoneInfo
 
     def between(self, start: dt.datetime, end: dt.datetime) -> CalendarEvents:
+        import holidays as holidays_lib  # here, not at the top: a daemon without built-ins never loads it
+
         subdiv = {"GB-ENG": "ENG", "GB-WLS": "WLS", "GB-SCT": "SCT", "GB-NIR": "NIR"}[self.region]
         years = list(range(start.astimezone(self.tz).year, end.astimezone(self.tz).year + 1))
         days = holidays_lib.country_holidays("GB", subdiv=subdiv, years=years)

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from ..aio import off_loop
 from ..errors import CalendarError
-from .expand import Expansion, expand
+from .expansion import Expansion
 from .limits import Limits
 
 DEFAULT_MEMORY_MB = 2048
@@ -46,6 +46,8 @@ class InProcessExpander:
 
     async def expand(self, name: str, data: bytes, tz: zoneinfo.ZoneInfo, start: dt.datetime, end: dt.datetime,
                      limits: Limits) -> Expansion:
+        from .expand import expand  # the parsing libraries, only where they are used
+
         try:
             return await off_loop(expand, name, data, tz, start, end, limits, timeout=self.deadline_s)
         except TimeoutError:
@@ -127,6 +129,8 @@ class WorkerExpander:
 def _serve(memory_mb: int) -> None:
     import resource
     import warnings
+
+    from .expand import expand
 
     warnings.simplefilter("ignore")  # the libraries' own warnings reach the user as our notes, or not at all
     limit = memory_mb * 1024 * 1024

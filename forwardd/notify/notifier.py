@@ -10,7 +10,6 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Callable
 
-import apprise
 import structlog
 
 from ..logs import register_secret
@@ -38,7 +37,9 @@ def register_url_secrets(urls: list[str]) -> None:
 
 def valid_url(url: str) -> bool:
     """Whether apprise knows how to deliver to ``url`` (a config check; no network)."""
-    return apprise.Apprise().add(url)
+    import apprise  # loaded where used: a daemon with nobody to tell never carries it
+
+    return bool(apprise.Apprise().add(url))
 
 
 class Notifier:
@@ -92,6 +93,8 @@ class Notifier:
 
     @staticmethod
     async def _once(urls: tuple[str, ...], message: Message) -> bool:
+        import apprise
+
         sender = apprise.Apprise()
         for url in urls:
             sender.add(url)

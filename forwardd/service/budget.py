@@ -2,10 +2,9 @@
 
 Planned changes are never held back: they are sent at their time, whatever else is going on. Reads
 that only look for hand-made changes (drift checks) and the one read of every number at start-up are
-*background* reads: each number is checked once per ``drift_check_every``, in slots spread evenly over
-the interval (so the account is never read in one burst), with the check after a read for a change
-moved to an interval after that read (so a number just read is not read again); and all background
-reads together stay under
+*background* reads: each number is checked once per ``drift_check_every``, the numbers spread evenly over
+the interval (so the account is never read in one burst); any read, a read for a change too, counts as
+a check; and all background reads together stay under
 ``aql.max_requests_per_minute`` (a token bucket). An answer of HTTP 429 or 503 pauses background reads
 (for its Retry-After, else an exponential back-off) and is counted.
 
@@ -16,9 +15,8 @@ Nothing here reads a clock: instants are passed in, so the daemon (real time) an
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping, Sequence
 
 from ..clock import Clock
 
@@ -82,12 +80,14 @@ class RequestBudget:
 class DriftSchedule:
     """When each number is next read to look for hand-made changes.
 
-    Every number has slots ``anchor + phase + k * every``, phases spread evenly over ``every``. A number
-    never read is due at once (the start-up read). After a drift check (or the start-up read) it is due
-    at its next slot: never more than ``every`` later, and the account's checks stay spread over the
-    interval. After a read for a change, the slot that would follow is skipped: the number is due
-    ``every`` after that read, less a quarter of an interval times its phase, so numbers that changed
-    together are checked spread out. Either way a hand-made change is seen within ``every``."""
+    Each number has a phase, the numbers' phases spread evenly over ``every``. A number not yet read is
+    due at ``anchor + phase`` (the start-up reads, spread over the first interval and under the cap).
+    After any read at ``t`` it is due at ``t + every``, so a read for a change counts as a check, the
+    spread the phases set is kept, and a hand-made change is always seen within ``every``. After a read
+    for a change the next check comes a little sooner, by up to a quarter of an interval according to
+    the phase, so that numbers changed at the same instant (one rota, many numbers) do not all fall due
+    together an interval later. And a check that would come just before a planned change that reads the
+    number anyway (any but an exact hand-over) is left to that read."""
 
     numbers: list[str]
     every: dt.timedelta
@@ -99,22 +99,29 @@ class DriftSchedule:
         self.phase = {n: self.every * i / count for i, n in enumerate(self.numbers)}
 
     def next_due(self, number: str, last_read: dt.datetime | None,
-                 read_for_change: dt.datetime | None = None) -> dt.datetime:
-        if last_read is None:
-            return self.anchor
+                 read_for_change: dt.datetime | None = None, planned_read: dt.datetime | None = None
+                 ) -> dt.datetime | None:
+        """When the number is next due for a check; None when a planned change's own read (at
+        ``planned_read``) comes first anyway, so that no check is needed before it."""
         phase = self.phase.get(number, dt.timedelta(0))
-        if read_for_change is not None and read_for_change >= last_read:
-            return last_read + self.every - phase / 4
-        base = self.anchor + phase
-        k = math.floor((last_read - base) / self.every) + 1
-        return base + k * self.every
+        if last_read is None:
+            due = self.anchor + phase
+        elif read_for_change is not None and read_for_change >= last_read:
+            due = last_read + self.every - phase / 4
+        else:
+            due = last_read + self.every
+        if last_read is not None and planned_read is not None and last_read < planned_read <= due:
+            return None
+        return due
 
     def due(self, now: dt.datetime, read_at: Mapping[str, dt.datetime],
-            read_for_change: Mapping[str, dt.datetime] | None = None) -> list[str]:
+            read_for_change: Mapping[str, dt.datetime] | None = None,
+            planned_reads: Mapping[str, dt.datetime] | None = None) -> list[str]:
         """Numbers due for a check at ``now``, the longest overdue first."""
-        changes = read_for_change or {}
-        when = {n: self.next_due(n, read_at.get(n), changes.get(n)) for n in self.numbers}
-        return sorted((n for n in self.numbers if when[n] <= now), key=lambda n: (when[n], n))
+        changes, planned = read_for_change or {}, planned_reads or {}
+        when = {n: self.next_due(n, read_at.get(n), changes.get(n), planned.get(n)) for n in self.numbers}
+        return sorted((n for n in self.numbers if (w := when[n]) is not None and w <= now),
+                      key=lambda n: (when[n], n))
 
 
 @dataclass
@@ -139,3 +146,15 @@ class RetryQueue:
 
     def due(self, now: dt.datetime) -> list[str]:
         return sorted((n for n, t in self.due_at.items() if t <= now), key=lambda n: (self.due_at[n], n))
+
+
+def planned_reads(changes_by_number: Mapping[str, Sequence[Any]], now: dt.datetime) -> dict[str, dt.datetime]:
+    """Per number, when the next planned change that reads the account first (not an exact hand-over)
+    comes after ``now``. ``changes`` are the plan's changes (with ``apply_from`` and ``exact``)."""
+    out = {}
+    for number, changes in changes_by_number.items():
+        for c in changes[1:]:
+            if c.apply_from > now and not c.exact:
+                out[number] = c.apply_from
+                break
+    return out

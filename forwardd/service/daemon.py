@@ -43,7 +43,7 @@ from ..config import Config, load_config
 from ..core.plan import program_at
 from ..core.timeline import Kind
 from ..errors import ConfigError, ForwarddError
-from .budget import DriftSchedule, RetryQueue
+from .budget import DriftSchedule, RetryQueue, planned_reads
 from .metrics import Metrics
 from .reconcile import Outcome, differing
 from .services import Services
@@ -149,6 +149,10 @@ class Daemon:
                         misfire_grace_time=None,
                     )
 
+    def _never_confirmed(self, sv: Services, voipnumber: str) -> bool:
+        rec = sv.reconciler
+        return rec is not None and rec.confirmed.get(voipnumber) is None and rec.last_confirmed(voipnumber) is None
+
     def _needs_change(self, sv: Services) -> list[str]:
         """Numbers with a change due: their program for now differs from what was last confirmed (in
         memory, else in the journal), or they were never confirmed at all (a new number needs
@@ -199,7 +203,8 @@ class Daemon:
                 running.add(task)
             try:
                 out = await sv.reconciler.reconcile(lambda: sv.number_plan(voipnumber), exact_at=exact_at,
-                                                    keep_trying_until=keep_trying_until, background=background)
+                                                    keep_trying_until=keep_trying_until, background=background,
+                                                    unread=not background and self._never_confirmed(sv, voipnumber))
             finally:
                 if task is not None:
                     running.discard(task)
@@ -222,8 +227,18 @@ class Daemon:
         wanted = numbers if numbers is not None else [n.voipnumber for n in sv.plan.numbers]
         if not wanted:
             return []
-        outs = await asyncio.gather(*(self.reconcile_number(v) for v in wanted))
-        done = [o for o in outs if o is not None]
+        # a pool as wide as the requests aql may have in flight, not a task per number: a thousand numbers
+        # must not mean a thousand coroutines (and their memory) at once
+        queue = iter(wanted)
+        done: list[Outcome] = []
+
+        async def worker() -> None:
+            for v in queue:
+                out = await self.reconcile_number(v)
+                if out is not None:
+                    done.append(out)
+
+        await asyncio.gather(*(worker() for _ in range(min(len(wanted), self.cfg.aql.concurrency))))
         self._status_line(sv)
         log.info("reconcile_pass", numbers=len(done), ok=sum(o.ok for o in done),
                  changed=sum(o.changed for o in done))
@@ -268,7 +283,8 @@ class Daemon:
         budget = sv.budget
         room = int(budget.capacity) if budget is not None else 20
         waiting = sum(1 for v in self.checking if v not in self.retries.due_at)
-        for v in self.drift.due(now, sv.reconciler.read_at, sv.reconciler.read_for_change_at):
+        upcoming = planned_reads({n.voipnumber: n.changes for n in sv.plan.numbers}, now)
+        for v in self.drift.due(now, sv.reconciler.read_at, sv.reconciler.read_for_change_at, upcoming):
             if waiting >= room:
                 break
             if v not in self.checking:

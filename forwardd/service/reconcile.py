@@ -153,7 +153,8 @@ class Reconciler:
 
     async def reconcile(
         self, plan: NumberPlan | PlanSource, *, exact_at: dt.datetime | None = None,
-        keep_trying_until: dt.datetime | None = None, background: bool = False,
+        keep_trying_until: dt.datetime | None = None, background: bool = False, paced: bool = True,
+        unread: bool = False,
     ) -> Outcome:
         """One pass for one number: at least ``attempts_per_pass`` tries, and on through failures until
         ``keep_trying_until`` (a hand-over due now should not wait for the next periodic pass). ``plan``
@@ -198,10 +199,10 @@ class Reconciler:
             if change.apply_by > self.clock.now() and change.apply_from <= self.clock.now():
                 change_due_until = change.apply_by  # inside its send window: keep going
             try:
-                # at the boundary of this very exact hand-over, and only on the first attempt
-                exact_now = out.attempts == 1 and change.exact and change.apply_from == exact_at
+                # at the boundary of this very exact hand-over (or a new number), and only on the first attempt
+                exact_now = out.attempts == 1 and (unread or (change.exact and change.apply_from == exact_at))
                 done = await self._attempt(n, program, forwardcli, on_drift, out, exact_at, exact_now,
-                                           background and out.attempts == 1)
+                                           background and out.attempts == 1, paced)
             except AuthBlocked as err:
                 out.skipped, out.error = True, str(err)
                 return out
@@ -269,8 +270,8 @@ class Reconciler:
         emit("reconcile", voipnumber=n, ok=out.ok, changed=out.changed, drift=out.drift, attempts=out.attempts,
              program=out.program.describe() if out.program else None, error=out.error, lateness_s=out.lateness_s)
 
-    async def _read(self, n: str, background: bool) -> dict[str, str]:
-        if background and self.budget is not None:
+    async def _read(self, n: str, background: bool, paced: bool = True) -> dict[str, str]:
+        if background and paced and self.budget is not None:
             await self.budget.take(self.clock)
         account = await self.client.getuser(n)
         self.read_at[n] = self.clock.now()
@@ -288,13 +289,13 @@ class Reconciler:
 
     async def _attempt(
         self, n: str, program: Program, forwardcli: bool, on_drift: str, out: Outcome,
-        exact_at: dt.datetime | None, exact_now: bool, background: bool,
+        exact_at: dt.datetime | None, exact_now: bool, background: bool, paced: bool = True,
     ) -> bool:
         """One read, and if needed one change and its read-back. True when done for this pass."""
         if exact_now:  # at the boundary: no read first
             diff = wanted_fields(program, forwardcli)
         else:
-            account = await self._read(n, background)
+            account = await self._read(n, background, paced)
             diff = differing(account, program, forwardcli)
             if not diff:
                 self._confirm(n, account, out)

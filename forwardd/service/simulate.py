@@ -29,7 +29,7 @@ from ..core.compiler import Change
 from ..core.plan import NumberPlan, Plan, program_at
 from ..core.provider import Program, forwarding_intervals
 from ..core.timeline import Segment, epoch
-from .budget import DriftSchedule, RetryQueue
+from .budget import DriftSchedule, RetryQueue, planned_reads
 from .reconcile import differing
 from .services import Services
 
@@ -157,9 +157,15 @@ async def simulate(
     retries = RetryQueue()
     queued: dict[str, dt.datetime] = {}  # the next drift-check event of each number
 
+    def next_check(v: str) -> dt.datetime | None:
+        upcoming = planned_reads({v: plans[v].changes}, clock.now()).get(v)
+        return drift.next_due(v, rec.read_at.get(v), rec.read_for_change_at.get(v), upcoming)
+
     def plan_check(v: str) -> None:
-        due = drift.next_due(v, rec.read_at.get(v), rec.read_for_change_at.get(v))
-        if v not in queued or queued[v] != due:
+        due = next_check(v)
+        if due is None:
+            queued.pop(v, None)  # a planned change reads it first
+        elif v not in queued or queued[v] != due:
             queued[v] = due
             at(due, "drift", v, due)
 
@@ -194,13 +200,14 @@ async def simulate(
                 last = rec.confirmed.get(v2)
                 if found is not None and (last is None or differing(last, found[1].program,
                                                                     cfg.number(v2).forwardcli)):
-                    await run(v2)
+                    await run(v2, unread=last is None)
                 else:
                     plan_check(v2)
         elif kind == "drift":
             if queued.get(v) != payload:
                 continue  # superseded: the number was read meanwhile
-            if drift.next_due(v, rec.read_at.get(v), rec.read_for_change_at.get(v)) > t:
+            due = next_check(v)
+            if due is None or due > t:
                 plan_check(v)
                 continue
             go = budget.reserve(t) if budget is not None else t
@@ -209,7 +216,7 @@ async def simulate(
                 at(go, "drift", v, go)  # the budget's turn for it
                 continue
             queued.pop(v, None)
-            await run(v)
+            await run(v, background=True, paced=False)  # its budget turn was taken above
         elif kind == "retry":
             if retries.due_at.get(v) is not None and retries.due_at[v] <= t:
                 await run(v)

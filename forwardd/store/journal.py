@@ -54,6 +54,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA cache_size=-512")  # 512 KB: entries are appended, rarely read back by the daemon
     db.executescript(SCHEMA)
     for suffix in ("", "-wal", "-shm"):
         make_private(Path(str(path) + suffix))

@@ -111,6 +111,7 @@ class SqliteOverrides:
                     self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
                                                timeout=10)
                     self._db.execute("PRAGMA journal_mode=WAL")
+                    self._db.execute("PRAGMA cache_size=-256")
                     self._db.executescript(SCHEMA)
                     make_private(self.path)
             except sqlite3.Error as err:
