@@ -15,7 +15,7 @@ import asyncio
 import datetime as dt
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import structlog
 
@@ -26,12 +26,17 @@ from ..calendars.worker import Expander, WorkerExpander
 from ..clock import Clock, SystemClock
 from ..config import SIMULATED, Config, aql_password
 from ..core.plan import NumberPlan, Plan, Planner
+from ..errors import ForwarddError
 from ..logs import register_secret
 from ..notify.alerts import Alerts
 from ..notify.notifier import Notifier, register_url_secrets
 from ..store.journal import Journal, open_journal
 from ..store.statedir import StateDir, StateDirError, check_state_dir
 from .reconcile import Reconciler
+
+if TYPE_CHECKING:  # the page's modules (and Jinja2) load only where the page is served
+    from ..web.server import WebServer
+    from ..web.views import Snapshot
 
 log = structlog.get_logger("forwardd.services")
 
@@ -60,6 +65,7 @@ class Services:
     account: Any = None  # the simulated account, when url = "simulated" (for trials and tests)
     notes: list[str] = field(default_factory=list)  # what opening found worth an alert
     plan: Plan | None = None
+    web: WebServer | None = None  # the page, when asked for and [web] port is set
     _closed: bool = False
 
     @classmethod
@@ -75,11 +81,15 @@ class Services:
         simulated_account: Any = None,
         env: dict[str, str] | None = None,
         state: StateDir | None = None,
+        web: Callable[[], Snapshot] | None = None,
+        web_server: WebServer | None = None,
     ) -> Services:
         """Build what a command needs. ``aql``: a client (resolving the password); ``exclusive``: take the
         state directory's lock (``run``, ``apply``); ``journal``: open it to read or to write.
 
         ``state``: a state directory already open (and locked) by the set this one replaces.
+        ``web``: serve the page (when ``[web] port`` is set) with the snapshots this gives (the daemon's);
+        ``web_server``: the page's server of the set this one replaces, kept if it listens where asked.
 
         Raises StateDirError (naming the path and the reason), AlreadyRunning, ConfigError (the password)."""
         clock = clock or SystemClock()
@@ -87,7 +97,8 @@ class Services:
         # writing needs a usable directory (an error naming it otherwise); reading makes do with what is there
         writes = exclusive or journal == "write" or (aql and cfg.aql.url == SIMULATED and simulated_account is None)
         path = cfg.resolve_state_dir()
-        if state is not None and state.path == path:
+        handed_over = state is not None and state.path == path
+        if handed_over:
             pass  # handed over by a reload, lock and all
         elif writes:
             check_state_dir(path)
@@ -130,8 +141,27 @@ class Services:
             client.gate = reconciler.gate
         for note in notes:
             alerts.raise_("journal-moved", note, clock.now())
-        return cls(cfg, clock, state, the_journal, client, sources, Planner(cfg), alerts, reconciler, expander,
-                   account, notes)
+        sv = cls(cfg, clock, state, the_journal, client, sources, Planner(cfg), alerts, reconciler, expander,
+                 account, notes)
+        if web is not None and cfg.web.port is not None:
+            await sv._serve_web(web, web_server, handed_over)
+        return sv
+
+    async def _serve_web(self, source: Callable[[], Snapshot], running: WebServer | None, handed_over: bool) -> None:
+        """Serve the page: keep the server handed over when it listens where the config says (a reload
+        does not rebind the port), else start one. Raises ForwarddError (the port is taken), after
+        closing what this set opened."""
+        from ..web.server import WebServer
+
+        if running is not None and running.serves(self.cfg.web):
+            running.source = source
+            self.web = running
+            return
+        try:
+            self.web = WebServer(self.cfg.web, source, asyncio.get_running_loop()).start()
+        except ForwarddError:
+            await self.close(keep_state=handed_over)
+            raise
 
     # ----------------------------------------------------------------------------------- calendars
 
@@ -175,12 +205,15 @@ class Services:
 
     # ------------------------------------------------------------------------------------- closing
 
-    async def close(self, keep_state: bool = False) -> None:
+    async def close(self, keep_state: bool = False, keep_web: bool = False) -> None:
         """Close every edge this object opened, in the reverse order of need. Safe to call twice.
-        ``keep_state``: leave the state directory locked (it was handed to the set replacing this one)."""
+        ``keep_state``: leave the state directory locked (it was handed to the set replacing this one);
+        ``keep_web``: leave the page's server running (likewise)."""
         if self._closed:
             return
         self._closed = True
+        if self.web is not None and not keep_web:
+            await asyncio.get_running_loop().run_in_executor(None, self.web.close)
         await self.alerts.drain()
         if self.client is not None:
             await self.client.aclose()
