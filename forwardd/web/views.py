@@ -168,7 +168,7 @@ class Handover:
     exact: bool
     before: str
     after: str
-    row: int  # 0 or 1: labels close to the one before go on the second row, so that they do not overlap
+    row: int  # 0 or 1: a label close to the one before goes on the second row; 2: no room for a label
 
 
 @dataclass(frozen=True)
@@ -292,8 +292,8 @@ def _who(seg: Segment, names: Names) -> str:
 
 def _days(first: dt.date, tz: ZoneInfo, today: dt.date | None) -> tuple[list[Day], list[dt.datetime]]:
     days, edges = [], []
-    for i in range(8):
-        edges.append(_midnight(first + dt.timedelta(days=i), tz))
+    for i in range(8):  # in UTC: aware datetimes of one zone subtract by the wall clock, not in real time
+        edges.append(_midnight(first + dt.timedelta(days=i), tz).astimezone(dt.timezone.utc))
     for i in range(7):
         d = first + dt.timedelta(days=i)
         hours = (edges[i + 1] - edges[i]).total_seconds() / 3600
@@ -322,23 +322,29 @@ class _Ruler:
         return round(100 * (i + (t - e[i]) / (e[i + 1] - e[i])) / 7, 3)
 
 
-# A label ("17:30") takes about this share of a week 1,000 px wide: closer labels take turns between rows.
-_LABEL_WEEK_PCT = 4.0
-_LABEL_DAY_PCT = 16.0
+# How much of a lane a time label takes, in % (a week about 1,000 px wide; a day on a phone, 330 px):
+# "17:30", and "EXACT 17:30".
+_LABEL_WEEK = (3.8, 7.2)
+_LABEL_DAY = (11.0, 22.0)
 
 
-def _rows(xs: list[float], room: float) -> list[int]:
-    """Label rows for marks at ``xs`` (ascending): the first row where the last label is ``room`` away,
-    else the row whose last label is further."""
-    rows, last = [], [-math.inf, -math.inf]
-    for x in xs:
-        if x - last[0] >= room:
+def _rows(marks: list[tuple[float, bool]], widths: tuple[float, float]) -> list[int]:
+    """A row for each mark's label (marks ascending, with whether it is exact): 0 or 1, whichever has
+    room; 2 (no label, the line and its tooltip stay) when neither has, except that an exact hand-over's
+    label is always shown."""
+    rows, ends = [], [-math.inf, -math.inf]
+    for x, exact in marks:
+        width = widths[1] if exact else widths[0]
+        if x >= ends[0]:
             row = 0
-        elif x - last[1] >= room:
+        elif x >= ends[1]:
             row = 1
+        elif exact:
+            row = 0 if ends[0] <= ends[1] else 1
         else:
-            row = 0 if last[0] <= last[1] else 1
-        last[row] = x
+            rows.append(2)
+            continue
+        ends[row] = x + width
         rows.append(row)
     return rows
 
@@ -392,9 +398,9 @@ def _lane(n: NumberPlan, cfg: Config, plan: Plan, days: list[Day], edges: list[d
         blocks.append(_block(s, w0, w1, ruler.x(p0), ruler.x(p1), names, colours, tz))
     if plan.end < w1:
         blocks.append(_unplanned(max(plan.end, w0), w1, ruler.x(plan.end), 100.0, tz, plan.end < w0, False))
-    xs = [ruler.x(t) for t, *_ in changes]
+    xs = [(ruler.x(t), ex) for t, ex, *_ in changes]
     handovers = tuple(Handover(x, t, _t(t, tz), ex, before, after, row)
-                      for x, row, (t, ex, before, after) in zip(xs, _rows(xs, _LABEL_WEEK_PCT), changes))
+                      for (x, _), row, (t, ex, before, after) in zip(xs, _rows(xs, _LABEL_WEEK), changes))
     now_x = ruler.x(now) if now is not None and w0 <= now < w1 else None
 
     lane_days: list[LaneDay] = []
@@ -418,9 +424,9 @@ def _lane(n: NumberPlan, cfg: Config, plan: Plan, days: list[Day], edges: list[d
         if b > plan.end:
             pieces.append(_unplanned(max(a, plan.end), b, _pct(max(a, plan.end), a, b), 100.0, tz, False, False))
         today = [c for c in changes if a <= c[0] < b]
-        dxs = [_pct(t, a, b) for t, *_ in today]
+        dxs = [(_pct(t, a, b), ex) for t, ex, *_ in today]
         hs = tuple(Handover(x, t, _t(t, tz), ex, before, after, row)
-                   for x, row, (t, ex, before, after) in zip(dxs, _rows(dxs, _LABEL_DAY_PCT), today))
+                   for (x, _), row, (t, ex, before, after) in zip(dxs, _rows(dxs, _LABEL_DAY), today))
         lane_days.append(LaneDay(day, tuple(pieces), hs, _pct(now, a, b) if now is not None and a <= now < b else None))
         agenda_days.append((day, tuple(items)))
     exact = sum(1 for c in changes if c[1])
@@ -460,9 +466,8 @@ def week_view(cfg: Config, plan: Plan, week: int = 0, now: dt.datetime | None = 
         lanes.append(lane)
     people = tuple(Person(display_name(name), p.phone, colours.css(display_name(name)))
                    for name, p in cfg.people.items())
-    zone = f"{cfg.timezone} ({edges[0].tzname()})"
-    if edges[0].tzname() != edges[-1].tzname():
-        zone = f"{cfg.timezone} ({edges[0].tzname()}, then {edges[-1].tzname()})"
+    z0, z1 = edges[0].astimezone(tz).tzname(), edges[-1].astimezone(tz).tzname()
+    zone = f"{cfg.timezone} ({z0})" if z0 == z1 else f"{cfg.timezone} ({z0}, then {z1})"
     last = days[-1].date
     return WeekView(week, weeks, f"{first:%a %d %b} - {last:%a %d %b %Y}", zone,
                     f"{when(plan.start, tz)} - {when(plan.end, tz)}", tuple(days), tuple(lanes), people,
@@ -470,16 +475,17 @@ def week_view(cfg: Config, plan: Plan, week: int = 0, now: dt.datetime | None = 
 
 
 def plan_warnings(plan: Plan, cfg: Config, number: str | None = None) -> list[str]:
-    """The plan's findings in words, each number by its label (only ``number``'s and the calendars', when
-    given). Gaps are left out: the lanes show them."""
-    out = []
+    """The plan's findings in words, once each with the labels of the numbers they concern (only
+    ``number``'s and the calendars', when given). Gaps are left out: the lanes show them."""
     labels = {n.voipnumber: n.label for n in cfg.numbers}
+    found: dict[tuple[str, str], list[str]] = {}
     for v, f in plan.warnings:
         if f.kind == "gap" or (number is not None and v not in (None, number)):
             continue
-        label = labels.get(v, v) if v is not None else None
-        out.append(f"{label + ': ' if label else ''}{f.message}")
-    return out
+        who = found.setdefault((f.kind, f.message), [])
+        if v is not None:
+            who.append(labels.get(v, v))
+    return [f"{', '.join(who) + ': ' if who else ''}{message}" for (_, message), who in found.items()]
 
 
 # ---------------------------------------------------------------------------------------- status
