@@ -779,3 +779,23 @@ def test_the_week_of_the_example_in_a_wide_window(tmp_path: Path, browser: Brows
     if os.environ.get("FORWARDD_DOCS_SCREENSHOT") == "1":
         (ROOT / "docs").mkdir(exist_ok=True)
         shutil.copyfile(shot, ROOT / "docs" / "week.png")
+
+
+def test_fallbacks_numbers_nobody_named_and_manual_overrides_get_sensible_labels(tmp_path: Path) -> None:
+    from forwardd.core.plan import NumberPlan
+    from forwardd.core.timeline import Kind, Segment
+
+    cfg = config(tmp_path)
+    t = lambda h: MON.astimezone(UTC) + dt.timedelta(hours=h)  # noqa: E731
+    segs = [Segment(t(0), t(1), "07700900999", "fallback", Kind.FALLBACK),
+            Segment(t(1), t(2), "07700900888", "rota: 07700900888", Kind.ROTA, "07700900888"),
+            Segment(t(2), t(3), None, "override by ops: off", Kind.MANUAL),
+            Segment(t(3), t(24), B, "holiday: Christmas Day (override: Bob)", Kind.OVERRIDE, "Bob", "Christmas Day")]
+    plan = Plan(t(0), t(24), [NumberPlan("606309", segs, [])], [])
+    blocks = week_view(cfg, plan, 0).lanes[0].blocks
+    got = [(b.name, b.number, b.tag, b.css) for b in blocks if b.kind != "unplanned"]
+    assert got == [("fallback", "07700900999", None, "fallback"),
+                   ("07700900888", "07700900888", None, got[1][3]),
+                   ("not forwarded", None, "manual override", "office"),
+                   ("Bob", B, "holiday: Christmas Day (override)", "p1")]
+    assert got[1][3].startswith("p") and Names(cfg).who("07700900888", "07700900888") == "07700900888"

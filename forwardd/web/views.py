@@ -264,29 +264,35 @@ class _Colours:
         return f"p{i % PALETTE}"
 
 
+_TAGS = {Kind.OVERRIDE: "override", Kind.FALLBACK: "fallback", Kind.MANUAL: "manual override"}
+
+
 def _label(seg: Segment, names: Names, colours: _Colours) -> tuple[str, str | None, str | None, str]:
-    """(name, number, tag, css) for a segment."""
+    """(name, number, tag, css) for a segment, by its kind."""
+    holiday = f"holiday: {seg.holiday}" if seg.holiday else None
     if seg.kind is Kind.OFFICE_HOURS:
-        return "office hours", None, seg.holiday and f"holiday: {seg.holiday}", "office"
-    if seg.kind is Kind.GAP or seg.forwardto is None:
-        return "GAP", None, "nobody on call" + (f"; holiday: {seg.holiday}" if seg.holiday else ""), "gap"
+        return "office hours", None, holiday, "office"
+    if seg.kind is Kind.GAP:
+        return "GAP", None, "nobody on call" + (f"; {holiday}" if holiday else ""), "gap"
+    kind_tag = _TAGS.get(seg.kind)
+    if seg.forwardto is None:  # a manual override that turns forwarding off
+        return "not forwarded", None, kind_tag, "office"
+    tag = f"{holiday} ({kind_tag})" if holiday and kind_tag else holiday or kind_tag
     person = seg.person if seg.person and seg.person != seg.forwardto else names.name(seg.forwardto)
-    tags = {Kind.OVERRIDE: "override", Kind.FALLBACK: "fallback", Kind.MANUAL: "manual override"}
-    tag = tags.get(seg.kind)
-    if seg.holiday:
-        tag = f"holiday: {seg.holiday}" + (f" ({tag})" if tag else "")
-    if person is None:
-        name = "fallback" if seg.kind is Kind.FALLBACK else seg.forwardto
-        return name, seg.forwardto, tag if name != "fallback" else (f"holiday: {seg.holiday}" if seg.holiday else None), \
-            "fallback" if seg.kind is Kind.FALLBACK else colours.css(seg.forwardto)
-    return person, seg.forwardto, tag, colours.css(person)
+    if person is not None:
+        return person, seg.forwardto, tag, colours.css(person)
+    if seg.kind is Kind.FALLBACK:  # a fallback number that is nobody's in [people]
+        return "fallback", seg.forwardto, holiday, "fallback"
+    return seg.forwardto, seg.forwardto, tag, colours.css(seg.forwardto)
 
 
 def _who(seg: Segment, names: Names) -> str:
     if seg.kind is Kind.OFFICE_HOURS:
         return "office hours"
-    if seg.forwardto is None:
+    if seg.kind is Kind.GAP:
         return "nobody (gap)"
+    if seg.forwardto is None:
+        return "not forwarded"
     return names.who(seg.forwardto, seg.person)
 
 
