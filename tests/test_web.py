@@ -579,7 +579,7 @@ def test_one_number_reads_on_a_phone(site: Site, browser: Browser) -> None:
     assert "number=606309" in page.url and page.locator(".lane").count() == 1
     agenda = page.locator(".agenda[data-number='606309']")
     assert agenda.locator(".badge.exact").all_inner_texts() == ["EXACT HAND-OVER at 12:00"]
-    assert "GAP: nobody on call" in agenda.inner_text() and f"Bob ({B})" in agenda.inner_text()
+    assert "GAP: nobody on call" in agenda.inner_text() and f"Bob {B}" in agenda.inner_text()
     page.screenshot(path=str(site.folder / "one-number.png"), full_page=True)
     phone = browser.page(390, 844)
     phone.goto(site.url + "/?number=606309")

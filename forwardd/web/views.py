@@ -186,6 +186,8 @@ class AgendaItem:
     start: str  # "17:30"
     end: str  # "24:00" or "09:00"
     who: str  # "Carol (07700900003)" or "not forwarded"
+    name: str  # "Carol", "not forwarded", "nobody (gap)"
+    number: str | None  # beside the name
     reason: str
     kind: str
     css: str
@@ -424,7 +426,9 @@ def _lane(n: NumberPlan, cfg: Config, plan: Plan, days: list[Day], edges: list[d
             block = _block(s, a, b, _pct(p0, a, b), _pct(p1, a, b), names, colours, tz)
             pieces.append(block)
             who = "not forwarded" if s.kind is Kind.OFFICE_HOURS else _who(s, names)
-            items.append(AgendaItem(_t(p0, tz), "24:00" if p1 == b else _t(p1, tz), who, s.reason,
+            shown_name = who if block.number is None else block.name
+            items.append(AgendaItem(_t(p0, tz), "24:00" if p1 == b else _t(p1, tz), who, shown_name, block.number,
+                                    s.reason,
                                     s.kind.value, block.css, p0 == s.start and s.start in exact_at,
                                     s.kind is Kind.GAP, s.holiday))
         if b > plan.end:
