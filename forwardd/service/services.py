@@ -1,12 +1,12 @@
 """The composition root: the one place where forwardd's edges are built, from a config.
 
 ``Services`` owns the clock, the state directory (and its lock), the journal, the aql client (real, or
-the simulated account), the calendar sources and their expansion worker, the planner, the alerts,
-the reconciler and, for the daemon, the page's server, and closes them all with one ``close()``. Every command gets one: ``run`` (through the
+the simulated account), the calendar sources and their expansion worker, the planner, the alerts and
+the reconciler, and closes them all with one ``close()``. Every command gets one: ``run`` (through the
 daemon, which builds a new one on reload), ``apply``, ``status``, ``history``, ``plan``, ``check`` and
 ``simulate``. Nothing else constructs an edge. What a command needs is said by the flags of ``open``,
 so that commands which never talk to aql never need the password, and read-only ones never take the
-lock.
+lock. The daemon's set also runs the page's server (``web``), handed over on a reload like the lock.
 """
 
 from __future__ import annotations
