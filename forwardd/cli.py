@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from rich.console import Console
@@ -198,15 +199,29 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return await sv.make_plan(start, days=args.days), failed, status
 
     plan, failed, status = _run(cfg, body)
+    if args.html:
+        _write_plan_page(cfg, plan, failed, args.html)
     if args.json:
         doc = plan_json(plan)
         doc["warnings"] = [{"voipnumber": None, "kind": "calendar", "message": m} for m in failed] + doc["warnings"]
         print(json.dumps(doc, indent=2))
-    else:
+    elif not args.html:
         _print_plan(cfg, plan, failed)
     for m in failed:
         print(f"warning: {m}", file=sys.stderr)
     return status
+
+
+def _write_plan_page(cfg: Config, plan: Plan, failed: list[str], out: str) -> None:
+    """``plan --html OUT``: the week view of the plan as one self-contained page. Raises ForwarddError."""
+    from .web.render import plan_page
+
+    try:
+        Path(out).write_text(plan_page(cfg, plan, failed), encoding="utf-8")
+    except OSError as err:
+        raise ForwarddError(f"--html: cannot write {out}: {err.strerror or err}") from None
+    print(f"wrote {out}: {len(plan.numbers)} number(s), {_when(plan.start, cfg)} .. {_when(plan.end, cfg)}",
+          file=sys.stderr)
 
 
 def _print_plan(cfg: Config, plan: Plan, failed: list[str]) -> None:
@@ -561,6 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--start", help="ISO 8601 instant, or a local date or 'YYYY-MM-DD HH:MM' (default now)")
     sp.add_argument("--days", type=float, default=7, help="days to show (default 7)")
     sp.add_argument("--json", action="store_true", help="print the stable JSON form")
+    sp.add_argument("--html", metavar="OUT.html", help="write the week view as one self-contained page")
     sp.set_defaults(func=cmd_plan)
     sp = with_config("simulate", "run the reconcile logic on a virtual clock and count misrouted seconds")
     sp.add_argument("--start", required=True, help="ISO 8601 instant, or a local date")

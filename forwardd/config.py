@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
+import ipaddress
 import os
 import re
 import stat
@@ -27,6 +28,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -313,6 +315,30 @@ class DaemonSettings(_Strict):
                                         description="longest a calendar may take to read before it is abandoned")
 
 
+class WebSettings(_Strict):
+    """The page (``/``, ``/status``, ``/history``, ``/metrics``, ``/healthz``) the daemon serves. It has no
+    login: it listens on loopback unless ``allow_remote`` says that serving it to the network is meant."""
+
+    port: int | None = Field(None, ge=1, le=65535, description="serve the page on this port (default: off)")
+    allow_remote: bool = Field(False, description="allow a listen address other than loopback (unauthenticated!)")
+    listen: str = Field("127.0.0.1", description="address to listen on: 127.0.0.1, ::1 or localhost unless "
+                                                 "allow_remote = true")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str, info: ValidationInfo) -> str:
+        if v.lower() == "localhost":
+            return v
+        try:
+            address = ipaddress.ip_address(v.strip("[]"))
+        except ValueError:
+            raise ValueError(f"{v!r} is not an IP address such as 127.0.0.1 or ::1") from None
+        if not address.is_loopback and not info.data.get("allow_remote"):
+            raise ValueError(f"{v} is not a loopback address: the page has no login, so anyone who can reach "
+                             f"{v} could read the rota and the journal; set allow_remote = true to mean it")
+        return str(address)
+
+
 def _prefix(v: str) -> str:
     if not re.fullmatch(r"!?\d{1,15}", v):
         raise ValueError(f"{v!r} is not a number prefix such as '07' or '!070'")
@@ -343,6 +369,7 @@ class Config(_Strict):
     alerts: AlertSettings = Field(default_factory=AlertSettings)  # type: ignore[arg-type]
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)  # type: ignore[arg-type]
     notices: NoticeSettings = Field(default_factory=NoticeSettings)  # type: ignore[arg-type]
+    web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]
 
     base_dir: Path = Field(Path("."), exclude=True)
     path: Path | None = Field(None, exclude=True)

@@ -235,3 +235,24 @@ def test_people_in_table_form_with_notify_urls(tmp_path: Path) -> None:
     assert cfg.people["alice"].notify == ["json://127.0.0.1:9/x"] and cfg.people["bob"].notify == []
     found = dict(problems(tmp_path, GOOD.replace('alice = "07700 900001"', 'alice = "12345"')))
     assert "not a valid phone number" in found["people.alice"]  # the short form's key, not people.alice.phone
+
+
+def test_web_page_is_off_by_default_and_listens_on_loopback(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD), env={})
+    assert (cfg.web.port, cfg.web.listen) == (None, "127.0.0.1")
+    cfg = load_config(write(tmp_path, GOOD + "[web]\nport = 8080\nlisten = '::1'\n"), env={})
+    assert (cfg.web.port, cfg.web.listen) == (8080, "::1")
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0", "192.0.2.10", "::"])
+def test_web_page_on_the_network_needs_allow_remote(tmp_path: Path, listen: str) -> None:
+    (where, why), = problems(tmp_path, GOOD + f"[web]\nport = 8080\nlisten = '{listen}'\n")
+    assert where == "web.listen" and "not a loopback address" in why and "allow_remote = true" in why
+    cfg = load_config(write(tmp_path, GOOD + f"[web]\nport = 8080\nlisten = '{listen}'\nallow_remote = true\n"), env={})
+    assert cfg.web.listen == listen
+
+
+def test_web_listen_must_be_an_address_and_port_a_port(tmp_path: Path) -> None:
+    found = dict(problems(tmp_path, GOOD + "[web]\nport = 70000\nlisten = 'example.org'\n"))
+    assert set(found) == {"web.port", "web.listen"}
+    assert "not an IP address" in found["web.listen"]

@@ -43,6 +43,7 @@ from ..config import Config, load_config
 from ..core.plan import program_at
 from ..core.timeline import Kind
 from ..errors import ConfigError, ForwarddError
+from ..web.views import Snapshot
 from .budget import DriftSchedule, RetryQueue, planned_reads
 from .metrics import Metrics
 from .reconcile import Outcome, differing
@@ -168,6 +169,19 @@ class Daemon:
             if found is not None and (confirmed is None or differing(confirmed, found[1].program, number.forwardcli)):
                 out.append(n.voipnumber)
         return out
+
+    def snapshot(self) -> Snapshot:
+        """What the page shows: the current set of services' plan and state, now. Called on the event loop
+        (the page's server asks for it from its threads), so the copies of the maps are consistent."""
+        now = self.clock.now()
+        sv = self.services
+        if sv is None:
+            return Snapshot(self.cfg, now, metrics=self.metrics.text)
+        rec = sv.reconciler
+        return Snapshot(sv.cfg, now, sv.plan, confirmed=dict(rec.confirmed) if rec else {},
+                        read_at=dict(rec.read_at) if rec else {}, unconfirmed=frozenset(self._needs_change(sv)),
+                        alerts=dict(sv.alerts.active), alert_log=sv.alerts.sent[-200:],
+                        sources=dict(sv.sources.states), journal=sv.journal, metrics=self.metrics.text)
 
     # ----------------------------------------------------------------------------------- reconciling
 
@@ -386,7 +400,8 @@ class Daemon:
             same_dir = old.state is not None and cfg.resolve_state_dir() == old.state.path
             new = await Services.open(cfg, aql=True, journal="write", clock=self.clock, exclusive=not same_dir,
                                       state=old.state if same_dir else None,
-                                      simulated_account=old.account if cfg.aql.url == old.cfg.aql.url else None)
+                                      simulated_account=old.account if cfg.aql.url == old.cfg.aql.url else None,
+                                      web=self.snapshot, web_server=old.web)
         except (ConfigError, ForwarddError) as err:
             log.error("reload_rejected", error=str(err))
             old.alerts.raise_("config", f"new config rejected, still running on the old one: {err}", now)
@@ -412,7 +427,7 @@ class Daemon:
                                    self.drift.anchor)
         self._add_jobs()
         await self.replan()
-        await old.close(keep_state=same_dir)
+        await old.close(keep_state=same_dir, keep_web=new.web is not None and new.web is old.web)
         new.alerts.clear("config", self.clock.now())
         log.info("reloaded", config=str(self.config_path))
         await self.reconcile_all(self._needs_change(new))
@@ -459,7 +474,8 @@ class Daemon:
         return await self._shutdown(main)
 
     async def _main(self) -> None:
-        self.services = sv = await Services.open(self.cfg, aql=True, exclusive=True, journal="write", clock=self.clock)
+        self.services = sv = await Services.open(self.cfg, aql=True, exclusive=True, journal="write", clock=self.clock,
+                                                 web=self.snapshot)
         self._wire(sv)
         self.scheduler = AsyncIOScheduler(timezone=UTC, event_loop=asyncio.get_running_loop())
         log.info("starting", config=str(self.config_path), numbers=len(self.cfg.numbers),

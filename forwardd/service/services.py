@@ -6,7 +6,7 @@ the reconciler, and closes them all with one ``close()``. Every command gets one
 daemon, which builds a new one on reload), ``apply``, ``status``, ``history``, ``plan``, ``check`` and
 ``simulate``. Nothing else constructs an edge. What a command needs is said by the flags of ``open``,
 so that commands which never talk to aql never need the password, and read-only ones never take the
-lock.
+lock. The daemon's set also runs the page's server (``web``), handed over on a reload like the lock.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import asyncio
 import datetime as dt
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import structlog
 
@@ -37,6 +37,10 @@ from ..store.overrides import SqliteOverrides
 from ..store.statedir import StateDir, StateDirError, check_state_dir
 from .budget import RequestBudget
 from .reconcile import Reconciler
+
+if TYPE_CHECKING:  # the page's modules (and Jinja2) load only where the page is served
+    from ..web.server import WebServer
+    from ..web.views import Snapshot
 
 log = structlog.get_logger("forwardd.services")
 
@@ -70,6 +74,7 @@ class Services:
     notes: list[str] = field(default_factory=list)  # what opening found worth an alert
     plan: Plan | None = None
     manual: dict[str, list[Manual]] = field(default_factory=dict)  # the overrides the last plan used
+    web: WebServer | None = None  # the page, when asked for and [web] port is set
     _closed: bool = False
 
     @classmethod
@@ -85,11 +90,15 @@ class Services:
         simulated_account: Any = None,
         env: dict[str, str] | None = None,
         state: StateDir | None = None,
+        web: Callable[[], Snapshot] | None = None,
+        web_server: WebServer | None = None,
     ) -> Services:
         """Build what a command needs. ``aql``: a client (resolving the password); ``exclusive``: take the
         state directory's lock (``run``, ``apply``); ``journal``: open it to read or to write.
 
         ``state``: a state directory already open (and locked) by the set this one replaces.
+        ``web``: serve the page (when ``[web] port`` is set) with the snapshots this gives (the daemon's);
+        ``web_server``: the page's server of the set this one replaces, kept if it listens where asked.
 
         Raises StateDirError (naming the path and the reason), AlreadyRunning, ConfigError (the password)."""
         clock = clock or SystemClock()
@@ -97,7 +106,8 @@ class Services:
         # writing needs a usable directory (an error naming it otherwise); reading makes do with what is there
         writes = exclusive or journal == "write" or (aql and cfg.aql.url == SIMULATED and simulated_account is None)
         path = cfg.resolve_state_dir()
-        if state is not None and state.path == path:
+        handed_over = state is not None and state.path == path
+        if handed_over:
             pass  # handed over by a reload, lock and all
         elif writes:
             check_state_dir(path)
@@ -145,8 +155,27 @@ class Services:
         notices = Notices(cfg, overrides, notifier, the_journal) if journal == "write" else None
         for note in notes:
             alerts.raise_("journal-moved", note, clock.now())
-        return cls(cfg, clock, state, the_journal, client, sources, Planner(cfg), alerts, reconciler, expander,
-                   notifier, overrides, notices, budget, account, notes)
+        sv = cls(cfg, clock, state, the_journal, client, sources, Planner(cfg), alerts, reconciler, expander,
+                 notifier, overrides, notices, budget, account, notes)
+        if web is not None and cfg.web.port is not None:
+            await sv._serve_web(web, web_server, handed_over)
+        return sv
+
+    async def _serve_web(self, source: Callable[[], Snapshot], running: WebServer | None, handed_over: bool) -> None:
+        """Serve the page: keep the server handed over when it listens where the config says (a reload
+        does not rebind the port), else start one. Raises ForwarddError (the port is taken), after
+        closing what this set opened."""
+        from ..web.server import WebServer
+
+        if running is not None and running.serves(self.cfg.web):
+            running.source = source
+            self.web = running
+            return
+        try:
+            self.web = WebServer(self.cfg.web, source, asyncio.get_running_loop()).start()
+        except ForwarddError:
+            await self.close(keep_state=handed_over)
+            raise
 
     # ----------------------------------------------------------------------------------- calendars
 
@@ -209,12 +238,15 @@ class Services:
 
     # ------------------------------------------------------------------------------------- closing
 
-    async def close(self, keep_state: bool = False) -> None:
+    async def close(self, keep_state: bool = False, keep_web: bool = False) -> None:
         """Close every edge this object opened, in the reverse order of need. Safe to call twice.
-        ``keep_state``: leave the state directory locked (it was handed to the set replacing this one)."""
+        ``keep_state``: leave the state directory locked (it was handed to the set replacing this one);
+        ``keep_web``: leave the page's server running (likewise)."""
         if self._closed:
             return
         self._closed = True
+        if self.web is not None and not keep_web:
+            await asyncio.get_running_loop().run_in_executor(None, self.web.close)
         await self.alerts.drain()
         if self.client is not None:
             await self.client.aclose()
