@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .config import SIMULATED, Config, ConfigWarning, aql_password, load_config
+from .config import SIMULATED, Config, ConfigWarning, aql_password, load_config, parse_duration
 from .core.plan import Plan, plan_json, program_at
 from .core.timeline import Kind, display_name
 from .errors import AqlError, ConfigError, ForwarddError
@@ -30,6 +30,7 @@ from .logs import configure
 from .service.services import Services, horizon_start
 from .store.journal import check_database
 from .store.statedir import check_state_dir, write_problem
+from .web.views import duration
 
 DEFAULT_CONFIG = os.environ.get("FORWARDD_CONFIG", "/etc/forwardd/forwardd.toml")
 T = TypeVar("T")
@@ -39,22 +40,11 @@ def _when(t: dt.datetime, cfg: Config, year: bool = False) -> str:
     return t.astimezone(cfg.tz).strftime("%a %d %b %Y %H:%M" if year else "%a %d %b %H:%M:%S")
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 86400:
-        return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"
-
-
 def parse_when(text: str, cfg: Config, what: str, now: dt.datetime | None = None) -> dt.datetime:
     """An instant from the command line: ISO 8601 with an offset, a local ``YYYY-MM-DD HH:MM`` or a plain
     date (in the configured timezone), or ``+90m`` / ``+2h`` / ``+1d`` from ``now``. Raises ForwarddError."""
     text = text.strip()
     if text.startswith("+") and now is not None:
-        from .config import parse_duration
-
         try:
             return now + parse_duration(text[1:])
         except ValueError:
@@ -248,7 +238,7 @@ def _print_plan(cfg: Config, plan: Plan, failed: list[str]) -> None:
         con.print(f"  [bold]{len(n.changes)} change(s) to send[/], {exact} exact hand-over(s)")
         c_t = Table("send between", "and", "slack", "program", box=None, pad_edge=False)
         for i, c in enumerate(n.changes):
-            slack = "in force at start" if i == 0 else ("[red]exact[/]" if c.exact else _duration(c.slack.total_seconds()))
+            slack = "in force at start" if i == 0 else ("[red]exact[/]" if c.exact else duration(c.slack.total_seconds()))
             c_t.add_row(_when(c.apply_from, cfg), _when(c.apply_by, cfg), slack, escape(c.program.describe()))
         con.print(c_t)
 
@@ -282,9 +272,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 0
     print(f"simulated {result['mode']} {result['start']} .. {result['end']}, {len(outages)} outage(s)")
     for r in result["numbers"]:
-        slack = "-" if r["min_slack_s"] is None else _duration(r["min_slack_s"])
+        slack = "-" if r["min_slack_s"] is None else duration(r["min_slack_s"])
         req = r["requests"]
-        drift = (f", hand-made change noticed after {_duration(r['drift_detected_after_s'])}"
+        drift = (f", hand-made change noticed after {duration(r['drift_detected_after_s'])}"
                  if r.get("drift_detected_after_s") is not None else "")
         print(f"  {r['voipnumber']}: {r['calls']} call(s), {r['exact_handovers']} exact hand-over(s), "
               f"smallest slack {slack}, misrouted {r['misrouted_s']} s; requests: {req['getuser']} getuser, "
@@ -390,7 +380,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             if "next_change" in r:
                 nc = r["next_change"]
                 print(f"    next: {nc['program']} between {nc['apply_from']} and {nc['apply_by']} "
-                      f"(slack {_duration(nc['slack_s'])})")
+                      f"(slack {duration(nc['slack_s'])})")
     return 1 if bad or journal_problem else 0
 
 

@@ -116,3 +116,14 @@ def smtp():
     controller.start()
     yield port, messages
     controller.stop()
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """The shipped example config (and its calendars), copied so that its state directory is the test's own."""
+    import shutil
+
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    cfg = tmp_path / "config" / "example.toml"
+    cfg.write_text(cfg.read_text().replace('state_dir = "../state"', f'state_dir = "{tmp_path / "state"}"'))
+    return cfg

@@ -112,16 +112,6 @@ def test_reconcile_every_says_what_replaced_it_and_drift_checks_are_a_minute_at_
 # ------------------------------------------------------------------------------- the simulator's figures
 
 
-@pytest.fixture
-def example(tmp_path: Path) -> Path:
-    import shutil
-
-    from .conftest import ROOT
-
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    cfg = tmp_path / "config" / "example.toml"
-    cfg.write_text(cfg.read_text().replace('state_dir = "../state"', f'state_dir = "{tmp_path / "state"}"'))
-    return cfg
 
 
 def simulate(example: Path, *extra: str) -> dict:

@@ -247,14 +247,11 @@ def test_saved_occurrences_keep_their_stamp_and_the_cache_is_keyed_by_the_expans
 
 # ------------------------------------------------------------------------ the commands, as processes
 
-def test_check_and_plan_name_each_skipped_component_and_keep_every_number_planned(tmp_path: Path) -> None:
-    import shutil
+def test_check_and_plan_name_each_skipped_component_and_keep_every_number_planned(tmp_path: Path,
+                                                                                  example: Path) -> None:
+    from .conftest import run_cli
 
-    from .conftest import ROOT, run_cli
-
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    cfg = tmp_path / "config" / "example.toml"
-    cfg.write_text(cfg.read_text().replace('state_dir = "../state"', f'state_dir = "{tmp_path / "state"}"'))
+    cfg = example
     overrides = tmp_path / "config" / "calendars" / "overrides.ics"
     overrides.write_text(overrides.read_text().replace("END:VCALENDAR", (
         "BEGIN:VEVENT\nUID:no-start-1@example.forwardd\nDTSTAMP:20260101T000000Z\nSUMMARY:Dave, some day\n"

@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 
-import pytest
-
-from .conftest import ROOT, run_cli
+from .conftest import run_cli
 
 START = "2026-11-30T00:00:00+00:00"
 
 
-@pytest.fixture
-def example(tmp_path: Path) -> Path:
-    """The example config, copied so that its state directory is the test's own."""
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    cfg = tmp_path / "config" / "example.toml"
-    cfg.write_text(cfg.read_text().replace('state_dir = "../state"', f'state_dir = "{tmp_path / "state"}"'))
-    return cfg
 
 
 def test_help_lists_every_command() -> None:

@@ -709,10 +709,7 @@ def test_a_port_in_use_is_a_clear_error_at_start(tmp_path: Path, fake_proc: Fake
     assert f"cannot serve the page on http://127.0.0.1:{port}/" in r.stderr + r.stdout
 
 
-def test_plan_html_writes_one_page_that_fetches_nothing(tmp_path: Path, browser: Browser) -> None:
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    example = tmp_path / "config" / "example.toml"
-    example.write_text(example.read_text().replace('state_dir = "../state"', f'state_dir = "{tmp_path / "state"}"'))
+def test_plan_html_writes_one_page_that_fetches_nothing(tmp_path: Path, browser: Browser, example: Path) -> None:
     hostile = tmp_path / "config" / "calendars" / "hostile.ics"
     hostile.write_text(ics([(london(2026, 12, 2, 12), london(2026, 12, 2, 15), IMG),
                             (london(2026, 12, 3, 18), london(2026, 12, 3, 19), SCRIPT)]))
@@ -754,13 +751,10 @@ fallback = "none"
 """
 
 
-def test_the_week_of_the_example_in_a_wide_window(tmp_path: Path, browser: Browser) -> None:
+def test_the_week_of_the_example_in_a_wide_window(tmp_path: Path, browser: Browser, example: Path) -> None:
     """The README's picture: config/example.toml with its line named, and a second line that follows the
     rota round the clock, over New Year. FORWARDD_DOCS_SCREENSHOT=1 writes it to docs/week.png."""
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    example = tmp_path / "config" / "example.toml"
-    text = example.read_text().replace('state_dir = "../state"', f'state_dir = "{tmp_path / "state"}"')
-    text = text.replace('voipnumber = "606309"', 'voipnumber = "606309"\nname = "Support line"')
+    text = example.read_text().replace('voipnumber = "606309"', 'voipnumber = "606309"\nname = "Support line"')
     example.write_text(text.replace("\n[daemon]", DOCS_CONFIG_EXTRA + "\n[daemon]"))
     out = tmp_path / "week.html"
     r = run_cli("plan", "--config", str(example), "--start", "2026-12-28", "--days", "7", "--html", str(out))
