@@ -57,53 +57,21 @@ class InProcessExpander:
         pass
 
 
-class WorkerExpander:
-    """Expands in a separate process; one feed at a time."""
+class _Worker:
+    """One worker process and its pipes; used by one feed at a time."""
 
-    def __init__(self, deadline_s: float = 60.0, memory_mb: int = DEFAULT_MEMORY_MB) -> None:
-        self.deadline_s = deadline_s
+    def __init__(self, memory_mb: int) -> None:
         self.memory_mb = memory_mb
-        self._proc: asyncio.subprocess.Process | None = None
-        self._lock: asyncio.Lock | None = None
-        self.restarts = 0
+        self.proc: asyncio.subprocess.Process | None = None
+        self.idle_timer: asyncio.TimerHandle | None = None
 
-    async def _start(self) -> asyncio.subprocess.Process:
-        if self._proc is None or self._proc.returncode is not None:
-            self._proc = await asyncio.create_subprocess_exec(
+    async def ask(self, header: bytes, data: bytes) -> dict[str, Any]:
+        if self.proc is None or self.proc.returncode is not None:
+            self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "forwardd.calendars.worker", str(self.memory_mb),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
                 limit=1 << 20)
-            self.restarts += 1
-        return self._proc
-
-    async def expand(self, name: str, data: bytes, tz: zoneinfo.ZoneInfo, start: dt.datetime, end: dt.datetime,
-                     limits: Limits) -> Expansion:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            header = json.dumps({"name": name, "tz": tz.key, "start": start.isoformat(), "end": end.isoformat(),
-                                 "max_occurrences": limits.max_occurrences, "max_steps": limits.max_steps}).encode()
-            try:
-                answer = await asyncio.wait_for(self._ask(header, data), self.deadline_s)
-            except TimeoutError:
-                await self._kill()
-                raise CalendarError(name, f"reading it took longer than {self.deadline_s:g} s; abandoned") from None
-            except (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError) as err:
-                await self._kill()
-                raise CalendarError(name, f"the calendar worker stopped while reading it ({type(err).__name__}); "
-                                          "the feed may need more memory than forwardd allows") from None
-            except asyncio.CancelledError:
-                await self._kill()  # abandoned mid-answer: the pipe is out of step, start afresh next time
-                raise
-        if "error" in answer:
-            raise CalendarError(name, str(answer["error"]))
-        try:
-            return Expansion.from_json(name, answer["ok"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise CalendarError(name, f"the calendar worker answered something unreadable ({err})") from None
-
-    async def _ask(self, header: bytes, data: bytes) -> dict[str, Any]:
-        proc = await self._start()
+        proc = self.proc
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(struct.pack(">II", len(header), len(data)) + header + data)
         await proc.stdin.drain()
@@ -111,16 +79,89 @@ class WorkerExpander:
         doc: dict[str, Any] = json.loads(await proc.stdout.readexactly(length))
         return doc
 
-    async def _kill(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.returncode is None:
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def kill(self) -> None:
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(proc.wait(), 2)
+        if proc.stdin is not None:
+            proc.stdin.close()  # the transport closes once every pipe has: nothing left for the collector
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(proc.wait(), 10)  # SIGKILL is prompt; the bound is for a wedged kernel
+
+
+class WorkerExpander:
+    """Expands in worker processes: ``processes`` of them (feeds are read in parallel at start-up, one
+    feed per worker at a time), each started when first needed and let go after ``idle_s`` without work,
+    so a daemon whose feeds do not change carries no parser at all."""
+
+    def __init__(self, deadline_s: float = 60.0, memory_mb: int = DEFAULT_MEMORY_MB, processes: int | None = None,
+                 idle_s: float = 120.0) -> None:
+        self.deadline_s = deadline_s
+        self.memory_mb = memory_mb
+        self.idle_s = idle_s
+        self._workers = [_Worker(memory_mb) for _ in range(max(1, processes or min(2, os.cpu_count() or 1)))]
+        self._free: asyncio.Queue[_Worker] | None = None
+        self._letting_go: set[asyncio.Task[None]] = set()
+        self.restarts = 0
+
+    async def expand(self, name: str, data: bytes, tz: zoneinfo.ZoneInfo, start: dt.datetime, end: dt.datetime,
+                     limits: Limits) -> Expansion:
+        if self._free is None:
+            self._free = asyncio.Queue()
+            for w in self._workers:
+                self._free.put_nowait(w)
+        worker = await self._free.get()
+        if worker.idle_timer is not None:
+            worker.idle_timer.cancel()
+            worker.idle_timer = None
+        try:
+            header = json.dumps({"name": name, "tz": tz.key, "start": start.isoformat(), "end": end.isoformat(),
+                                 "max_occurrences": limits.max_occurrences, "max_steps": limits.max_steps}).encode()
+            if not worker.running:
+                self.restarts += 1
+            try:
+                answer = await asyncio.wait_for(worker.ask(header, data), self.deadline_s)
+            except TimeoutError:
+                await worker.kill()
+                raise CalendarError(name, f"reading it took longer than {self.deadline_s:g} s; abandoned") from None
+            except (ConnectionError, asyncio.IncompleteReadError, BrokenPipeError) as err:
+                await worker.kill()
+                raise CalendarError(name, f"the calendar worker stopped while reading it ({type(err).__name__}); "
+                                          "the feed may need more memory than forwardd allows") from None
+            except asyncio.CancelledError:
+                await worker.kill()  # abandoned mid-answer: the pipe is out of step, start afresh next time
+                raise
+        finally:
+            if worker.running:
+                worker.idle_timer = asyncio.get_running_loop().call_later(self.idle_s, self._let_go, worker)
+            self._free.put_nowait(worker)
+        if "error" in answer:
+            raise CalendarError(name, str(answer["error"]))
+        try:
+            return Expansion.from_json(name, answer["ok"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise CalendarError(name, f"the calendar worker answered something unreadable ({err})") from None
+
+    def _let_go(self, worker: _Worker) -> None:
+        """An idle worker goes (it is started again when a feed next needs reading)."""
+        worker.idle_timer = None
+        task = asyncio.get_running_loop().create_task(worker.kill())
+        self._letting_go.add(task)
+        task.add_done_callback(self._letting_go.discard)
 
     async def aclose(self) -> None:
-        await self._kill()
+        for w in self._workers:
+            await w.kill()
 
 
 # ---------------------------------------------------------------------------------------- the worker

@@ -57,8 +57,10 @@ def _e164_digits(num: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
 
 
+@functools.lru_cache(maxsize=16384)
 def normalise(text: str) -> str:
-    """Return ``text`` as the digits aql is sent. Raises PhoneError if it is not a valid number."""
+    """Return ``text`` as the digits aql is sent. Raises PhoneError if it is not a valid number.
+    (Cached: the same few numbers are normalised for every number of every plan.)"""
     num = _parse(str(text))
     digits = _e164_digits(num)
     if not (phonenumbers.is_valid_number(num) or any(p.match(digits) for p in _DRAMA)):
