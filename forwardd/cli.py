@@ -80,6 +80,11 @@ def _run(cfg: Config, body: Callable[[Services], Awaitable[T]], **needs: Any) ->
     return asyncio.run(go())
 
 
+def _names(cfg: Config) -> dict[str, str]:
+    """Each person's number -> their name, as shown."""
+    return {p.phone: display_name(name) for name, p in cfg.people.items()}
+
+
 def _person(cfg: Config, number: str | None, person: str | None) -> str:
     if number is None:
         return "not forwarded"
@@ -235,11 +240,12 @@ def _print_plan(cfg: Config, plan: Plan, failed: list[str]) -> None:
             t.add_row(_when(s.start, cfg), _when(s.end, cfg), who, escape(s.reason))
         con.print(t)
         exact = sum(c.exact for c in n.changes)
+        names = _names(cfg)
         con.print(f"  [bold]{len(n.changes)} change(s) to send[/], {exact} exact hand-over(s)")
         c_t = Table("send between", "and", "slack", "program", box=None, pad_edge=False)
         for i, c in enumerate(n.changes):
             slack = "in force at start" if i == 0 else ("[red]exact[/]" if c.exact else duration(c.slack.total_seconds()))
-            c_t.add_row(_when(c.apply_from, cfg), _when(c.apply_by, cfg), slack, escape(c.program.describe()))
+            c_t.add_row(_when(c.apply_from, cfg), _when(c.apply_by, cfg), slack, escape(c.program.describe(names)))
         con.print(c_t)
 
 
@@ -351,13 +357,14 @@ def cmd_status(args: argparse.Namespace) -> int:
                           "kind": seg.kind.value}
         if found:
             i, c = found
-            row["should_be"] = c.program.describe()
+            row["should_be"] = c.program.describe(_names(cfg))
             if not isinstance(acct, Exception):
                 row["match"] = not differing(acct, c.program, n.forwardcli)
             nxt = np_.changes[i + 1] if i + 1 < len(np_.changes) else None
             if nxt:
                 row["next_change"] = {"apply_from": nxt.apply_from.isoformat(), "apply_by": nxt.apply_by.isoformat(),
-                                      "slack_s": int(nxt.slack.total_seconds()), "program": nxt.program.describe()}
+                                      "slack_s": int(nxt.slack.total_seconds()),
+                                      "program": nxt.program.describe(_names(cfg))}
         bad += not row.get("match") or row["in_account"] is False
         rows.append(row)
     doc = {"at": now.isoformat(), "journal": {"ok": journal_problem is None, "problem": journal_problem},

@@ -56,6 +56,10 @@ def test_daemon_follows_a_fast_rota_to_the_second(tmp_path: Path, fake_proc: Fak
     assert to_bob, history
     lateness = (to_bob[0] - s(6)).total_seconds()
     assert 0 <= lateness < 1.0, lateness
+    # at the boundary, changeuser went first (no read before it), then the read-back
+    at_boundary = [r["action"] for r in fake_proc.get("requests")["requests"]
+                   if r["voipnumber"] == NUMBER and s(6).timestamp() <= r["at"] < s(6).timestamp() + 1]
+    assert at_boundary[:2] == ["changeuser", "getuser"], at_boundary
     # and everything else, pre-armed, was right at every instant
     assert misrouted_samples(history, timeline, skip=[(s(6), 1.0)]) == []
     # every change sent was confirmed by a read-back
@@ -180,6 +184,7 @@ def test_prometheus_metrics_on_loopback(tmp_path: Path, fake_proc: FakeProc) -> 
     port = _free_port()
     now = dt.datetime.now(UTC).replace(microsecond=0)
     cfg = write_config(tmp_path, fake_proc.url, [(now, now + dt.timedelta(hours=2), "Alice")], extra=f"metrics_port = {port}")
+    fake_proc.post("faults", {"faults": [{"kind": "status", "status": 429, "retry_after": "1", "count": 1}]})
     proc = start_daemon(cfg, tmp_path)
     try:
         def scrape() -> str:
@@ -189,6 +194,8 @@ def test_prometheus_metrics_on_loopback(tmp_path: Path, fake_proc: FakeProc) -> 
         text = scrape()
         assert 'forwardd_calendar_age_seconds{calendar="rota"}' in text
         assert "process_resident_memory_bytes" in text  # prometheus-client's standard process metrics
+        assert "forwardd_aql_throttled_total 1.0" in text  # the 429 was counted...
+        assert 'forwardd_aql_requests_total{action="changeuser"}' in text  # ...and the change made after it
     finally:
         stop(proc)
 

@@ -82,12 +82,15 @@ class Program:
             end=parse_hms(str(fields.get("forwardend") or "23:59:59")),
         )
 
-    def describe(self) -> str:
+    def describe(self, names: Mapping[str, str] | None = None) -> str:
+        """``07700900001 17:30:00-23:59:59``; with ``names`` (number -> name), ``Alice (07700900001) ...``."""
         if not self.active:
             return "no forwarding"
+        name = names.get(self.forwardto) if names and self.forwardto else None
+        who = f"{name} ({self.forwardto})" if name else self.forwardto
         if (self.start, self.end) == ALL_DAY:
-            return f"{self.forwardto} all day"
-        return f"{self.forwardto} {hms(self.start)}-{hms(self.end)}"
+            return f"{who} all day"
+        return f"{who} {hms(self.start)}-{hms(self.end)}"
 
 
 OFF = Program(forwardto=None, active=False)
