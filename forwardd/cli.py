@@ -487,8 +487,9 @@ def cmd_override(args: argparse.Namespace) -> int:
                 raise ForwarddError(f"--until {args.until!r} is not after --from ({start.isoformat()})")
             made = store.add(number, phone, person, start, end, args.note or "", _who_am_i(), now)
             if sv.journal is not None:
-                sv.journal.record("override", now, number, None, id=made.id, to=phone, person=person,
-                                  start=start.isoformat(), end=end.isoformat(), note=made.note, by=made.made_by)
+                sv.journal.record("override", now, number, None, id=made.id, reason=made.reason, to=phone,
+                                  person=person, start=start.isoformat(), end=end.isoformat(), note=made.note,
+                                  by=made.made_by)
             who = "no forwarding" if phone is None else _person(cfg, phone, display_name(person) if person else None)
             print(f"{cfg.number(number).label}: {who} from {_when(start, cfg, year=True)} until "
                   f"{_when(end, cfg, year=True)} {end.astimezone(cfg.tz):%Z} ({made.reason})")
@@ -500,7 +501,7 @@ def cmd_override(args: argparse.Namespace) -> int:
                 raise ForwarddError(f"there is no override {args.id} (see forwardd override list --all)")
             if sv.journal is not None:
                 sv.journal.record("override", now, gone.voipnumber, None, id=gone.id, cancelled=True,
-                                  by=gone.cancelled_by)
+                                  reason=f"{gone.reason} (cancelled by {gone.cancelled_by})", by=gone.cancelled_by)
             print(f"cancelled override {gone.id}: {_override_line(cfg, gone).strip()}")
             return 0
         listed = store.listed(now, everything=args.all)

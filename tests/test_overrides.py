@@ -67,6 +67,9 @@ def test_add_list_cancel_and_the_plan_shows_who_made_it(cfg: Path, tmp_path: Pat
     assert len(json.loads(forwardd(cfg, "override", "list", "--all", "--json").stdout)) == 3
     kinds = [(e["kind"], e.get("by"), e.get("cancelled")) for e in journal(tmp_path) if e["kind"] == "override"]
     assert kinds == [("override", "nightshift", None)] * 3 + [("override", "nightshift", True)]
+    reasons = [e["reason"] for e in journal(tmp_path) if e["kind"] == "override"]
+    assert reasons[0] == "override by nightshift: I'll take it until nine"
+    assert reasons[-1] == "override by nightshift (cancelled by nightshift)"
 
 
 @pytest.mark.parametrize(("args", "message"), [
