@@ -150,6 +150,9 @@ class Lease:
     # --------------------------------------------------------------------------------------- thread
 
     def start(self) -> Lease:
+        """Start trying to take the lease (again: nothing)."""
+        if self._thread is not None or self._stop.is_set():
+            return self
         self._thread = threading.Thread(target=self._run, name="forwardd-lease", daemon=True)
         self._thread.start()
         return self
