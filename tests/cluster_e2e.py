@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -18,9 +19,18 @@ from typing import Any
 import psycopg
 
 from .conftest import DB_PASSWORD, ROOT, UTC
-from .e2e import PASSWORD, ics, write_config
+from .e2e import PASSWORD, A, B, C, ics, wait_for, write_config
 
 NAMES = ("alpha", "beta")
+PHONES = {"Alice": A, "Bob": B, "Carol": C}
+
+
+def rota(t0: dt.datetime, segments: int, seconds: int) -> list[tuple[dt.datetime, dt.datetime, str]]:
+    """Back-to-back shifts of ``seconds`` each from ``t0``: every boundary is an exact hand-over (a change of
+    target while forwarding continues), which only a daemon alive at that second can make."""
+    people = ["Alice", "Bob", "Carol"]
+    return [(t0 + dt.timedelta(seconds=seconds * k), t0 + dt.timedelta(seconds=seconds * (k + 1)), people[k % 3])
+            for k in range(segments)]
 
 
 def cluster_section(url: str, name: str, timings: str = "") -> str:
@@ -82,6 +92,13 @@ class Cluster:
             codes[name] = proc.wait(20)
         return codes
 
+    def kill_all(self) -> None:
+        """kill -9 whatever still runs (a test's teardown, whatever happened)."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
     def alive(self, name: str) -> bool:
         return name in self.procs and self.procs[name].poll() is None
 
@@ -135,6 +152,56 @@ class Cluster:
 def sending_from(entry: dict[str, Any]) -> float:
     """When the instance of a ``leader`` entry could first send (epoch seconds)."""
     return dt.datetime.fromisoformat(entry["sending_from"]).timestamp()
+
+
+def leading(cluster: Cluster, after: float = 0.0, timeout: float = 30) -> dict[str, Any]:
+    """Wait for an instance to take the lease after ``after`` (epoch seconds) and to be past its first
+    fence; returns its ``leader`` entry."""
+    found: list[dict[str, Any]] = []
+
+    def took() -> bool:
+        found[:] = cluster.took_over(after)
+        return bool(found) and time.time() >= sending_from(found[-1])
+
+    wait_for(took, timeout)
+    return found[-1]
+
+
+@dataclass(frozen=True)
+class Failover:
+    killed: str
+    leader: str  # who took over
+    previous: str | None  # who the new leader says led before it
+    killed_at: float  # epoch seconds
+    taken_at: float  # the new leader took the lease
+    sending_from: float  # ... and could send
+
+    @property
+    def detect_s(self) -> float:
+        return self.taken_at - self.killed_at
+
+    @property
+    def failover_s(self) -> float:
+        return self.sending_from - self.killed_at
+
+
+def kill_leaders(cluster: Cluster, rounds: int, rng: random.Random, pause: tuple[float, float] = (0.0, 3.0),
+                 timeout: float = 30) -> list[Failover]:
+    """``rounds`` times: wait until a leader may send and the other instance polls for the lease, wait a
+    seeded random moment, kill -9 the leader, wait (``timeout`` at most) until another may send, and start
+    the killed one again as a standby."""
+    out = []
+    entry = leading(cluster, timeout=timeout)
+    for _ in range(rounds):
+        leader = entry["instance"]
+        others = {n for n in cluster.names if n != leader}
+        wait_for(lambda: others <= cluster.lease_sessions(), timeout=timeout)
+        time.sleep(rng.uniform(*pause))
+        killed = cluster.kill(leader)
+        entry = leading(cluster, after=killed, timeout=timeout)
+        out.append(Failover(leader, entry["instance"], entry["previous"], killed, entry["t"], sending_from(entry)))
+        cluster.start(leader)
+    return out
 
 
 def spans(requests: list[dict[str, Any]], actions: tuple[str, ...] = ("getuser", "changeuser")

@@ -134,7 +134,7 @@ class Services:
         notes: list[str] = []
         alerts_ref: list[Alerts] = []
         db = None
-        if cfg.cluster is not None and (journal != "none" or aql):
+        if cfg.cluster is not None and (journal != "none" or (aql and exclusive)):  # (simulate, plan: no database)
             db_secret = db_password(cfg, env)
             if db_secret is not None:
                 register_secret(db_secret.get_secret_value())
@@ -183,7 +183,8 @@ class Services:
             # what was confirmed comes from the shared journal in one query (the daemon's refresh_confirmed),
             # never a query per number on the event loop
             reconciler.journal_lookups = False
-        if db is not None and cfg.cluster is not None and aql and exclusive:
+        # the sets that may send (run, apply, and a reload's, whose state directory is handed over) hold the lease
+        if db is not None and cfg.cluster is not None and aql and (exclusive or handed_over):
             if lease is not None and lease.db.url == db.url and lease.instance == db.instance \
                     and lease.settings == cfg.cluster:
                 sv.lease = lease  # handed over by a reload: still leading (or not), as before
@@ -192,6 +193,8 @@ class Services:
             sv.lease.on_event, sv.lease.on_trouble = sv._lease_event, sv._lease_trouble
             if reconciler is not None:
                 reconciler.may_send = sv.lease.may_send
+        elif cfg.cluster is not None and reconciler is not None and simulated_account is None:
+            reconciler.may_send = _never  # in a cluster, only the holder of the lease ever sends
         if web is not None and cfg.web.port is not None:
             await sv._serve_web(web, web_server, handed_over)
         return sv
@@ -358,6 +361,10 @@ class Services:
             await asyncio.get_running_loop().run_in_executor(None, self.journal.close)
         if self.state is not None and not keep_state:
             self.state.unlock()
+
+
+def _never() -> bool:
+    return False
 
 
 def _client(
