@@ -112,6 +112,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ForwarddError as err:
         print(f"ERROR {err}")
         errors += 1
+    if cfg.cluster is not None:
+        try:
+            cluster = _run(cfg, _cluster_status, journal="read")
+        except ConfigError as err:
+            cluster = {"problem": "; ".join(reason for _, reason in err.problems), "database": cfg.cluster.database}
+        if cluster is not None and cluster["problem"]:
+            print(f"ERROR cluster database {cluster['database']}: {cluster['problem']}")
+            errors += 1
+        elif cluster is not None:
+            print(f"cluster database {cluster['database']}: OK; {_cluster_line(cfg, cluster).removeprefix('cluster: ')}")
     if cfg.aql.url != SIMULATED and not args.online:
         try:
             aql_password(cfg)
