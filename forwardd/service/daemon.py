@@ -415,6 +415,7 @@ class Daemon:
         elif not open_now and (self._standby_refresh is None or now - self._standby_refresh >= STANDBY_REFRESH):
             self._standby_refresh = now
             self._spawn(self._load_confirmed(sv, standby=True))
+            self._status_line(sv)  # systemd's status line: "standby (host-a leads)"
 
     async def _load_confirmed(self, sv: Services, standby: bool = False) -> bool:
         """Take what every number was last confirmed to hold from the shared journal (one query, off the
