@@ -96,6 +96,10 @@ def test_the_journal_and_overrides_are_shared_and_status_and_the_page_show_the_l
         html = page.read().decode()
     assert 'data-leader="alpha"' in html and "leads the cluster since" in html and "this host: <b>alpha</b>, leader" in html
 
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/history", timeout=10) as page:
+        html = page.read().decode()
+    assert 'data-instance="beta"' in html and "alpha took the cluster lease" in html
+
     def healthy() -> bool:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as h:
             return bool(json.load(h)["ok"])
@@ -287,6 +291,7 @@ def test_in_a_cluster_only_the_holder_of_the_lease_ever_sends(tmp_path: Path, fa
     """status builds a reconciler too: in a cluster, a set of services without the lease is fenced for good."""
     import asyncio
 
+    from forwardd.logs import redact
     from forwardd.service.services import Services
 
     from .conftest import PASSWORD as FAKE_PASSWORD
@@ -300,6 +305,7 @@ def test_in_a_cluster_only_the_holder_of_the_lease_ever_sends(tmp_path: Path, fa
         sv = await Services.open(cfg, aql=True, journal="read", env={"AQL_PW": FAKE_PASSWORD, "DB_PW": DB_PASSWORD})
         try:
             assert sv.lease is None and sv.reconciler is not None and sv.reconciler.fenced()
+            assert DB_PASSWORD not in redact(f"dsn: password={DB_PASSWORD}")  # registered as a secret by open
             sv.plan = await sv.make_plan()
             out = await sv.reconciler.reconcile(sv.plan.numbers[0])
             assert out.skipped and not out.ok and "does not hold the cluster lease" in (out.error or "")

@@ -770,6 +770,7 @@ class HistoryRow:
     label: str | None
     ok: bool | None
     text: str
+    instance: str | None = None  # in a cluster: which host wrote it
 
 
 @dataclass(frozen=True)
@@ -812,7 +813,12 @@ def _entry_text(e: Mapping[str, Any], names: Names) -> str:
         return f"forwardd started (pid {e.get('pid')}, {e.get('config')})"
     if kind == "stop":
         return "forwardd stopped"
-    skip = {"id", "at", "kind", "voipnumber", "ok"}
+    if kind == "leader":
+        if e.get("event") == "acquired":
+            before = f" (took over from {e['previous']})" if e.get("previous") else ""
+            return f"{e.get('instance')} took the cluster lease{before}"
+        return f"{e.get('instance')} lost the cluster lease and stopped sending: {e.get('reason')}"
+    skip = {"id", "at", "kind", "voipnumber", "ok", "instance"}
     return names.text(", ".join(f"{k}: {v}" for k, v in e.items() if k not in skip))
 
 
@@ -838,5 +844,5 @@ def history_view(cfg: Config, journal: JournalReader | None, number: str | None 
             at = str(e.get("at"))
         v = e.get("voipnumber")
         rows.append(HistoryRow(at, str(e.get("kind")), v, labels.get(v, v) if v else None, e.get("ok"),
-                               _entry_text(e, names)))
+                               _entry_text(e, names), e.get("instance")))
     return HistoryView(tuple(rows), number, numbers, None, limit)
