@@ -102,6 +102,7 @@ class Daemon:
         self._reload_again = False
         self._background: set[asyncio.Task[Any]] = set()
         self.sending = False  # in a cluster: the fence was open at the last look (the lease job)
+        self.confirmed_known = True  # in a cluster: the last load of what was confirmed (shared journal) worked
         self._term: dt.datetime | None = None  # ... since when this instance leads (a new term resets the reads)
         self._standby_refresh: dt.datetime | None = None  # when a standby last loaded what the leader confirmed
 
@@ -165,8 +166,11 @@ class Daemon:
                     )
 
     def _never_confirmed(self, sv: Services, voipnumber: str) -> bool:
+        """True for a number nothing was ever confirmed for (its first change goes without a read first). In
+        a cluster, only when the shared journal could be read: an unreadable one proves nothing."""
         rec = sv.reconciler
-        return rec is not None and rec.confirmed.get(voipnumber) is None and rec.last_confirmed(voipnumber) is None
+        return rec is not None and rec.confirmed.get(voipnumber) is None and rec.last_confirmed(voipnumber) is None \
+            and (sv.lease is None or self.confirmed_known)
 
     def _needs_change(self, sv: Services) -> list[str]:
         """Numbers with a change due: their program for now differs from what was last confirmed (in
@@ -424,10 +428,13 @@ class Daemon:
             confirmed = await sv.refresh_confirmed()
         except (ForwarddError, TimeoutError) as err:  # (the journal's and the lease's own alerts say why)
             (log.info if standby else log.warning)("confirmed_unreadable", error=str(err))
+            if not standby:
+                self.confirmed_known = False
             return False
         rec = sv.reconciler
         if rec is None or (standby and self.sending):
             return False
+        self.confirmed_known = True
         rec.confirmed.clear()
         rec.confirmed.update(confirmed)
         return True
@@ -443,7 +450,11 @@ class Daemon:
         self._term = st.since
         log.info("leading", instance=st.instance, since=st.since.isoformat() if st.since else None, new_term=new_term)
         if new_term:
-            await self._load_confirmed(sv)
+            self.confirmed_known = False
+            for _ in range(3):  # what the old leader confirmed decides what is sent again: try hard
+                if await self._load_confirmed(sv):
+                    break
+                await asyncio.sleep(1.0)
             if sv is not self.services or not self.sending:
                 return
             if sv.reconciler is not None:
