@@ -20,7 +20,8 @@ HERE = Path(__file__).resolve().parent
 # Each benchmark runs in a process of its own: one's heap (a thousand numbers' plans) must not slow
 # the next one's garbage collections.
 BENCHMARKS = {"plan": "bench_plan.py", "storm": "bench_storm.py", "resilience": "bench_resilience.py",
-              "footprint": "bench_footprint.py", "events": "bench_events.py", "page": "bench_page.py"}
+              "footprint": "bench_footprint.py", "events": "bench_events.py", "page": "bench_page.py",
+              "failover": "bench_failover.py"}
 
 
 def main(names: list[str]) -> None:

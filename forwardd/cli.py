@@ -28,7 +28,7 @@ from .core.timeline import Kind, display_name
 from .errors import AqlError, ConfigError, ForwarddError
 from .logs import configure
 from .service.services import Services, horizon_start
-from .store.journal import check_database
+from .store.journal import Journal, check_database
 from .store.statedir import check_state_dir, write_problem
 from .web.views import duration
 
@@ -107,6 +107,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ForwarddError as err:
         print(f"ERROR {err}")
         errors += 1
+    if cfg.cluster is not None:
+        try:
+            cluster = _run(cfg, _cluster_status, journal="read")
+        except ConfigError as err:
+            cluster = {"problem": "; ".join(reason for _, reason in err.problems), "database": cfg.cluster.database}
+        if cluster is not None and cluster["problem"]:
+            print(f"ERROR cluster database {cluster['database']}: {cluster['problem']}")
+            errors += 1
+        elif cluster is not None:
+            print(f"cluster database {cluster['database']}: OK; {_cluster_line(cfg, cluster).removeprefix('cluster: ')}")
     if cfg.aql.url != SIMULATED and not args.online:
         try:
             aql_password(cfg)
@@ -297,6 +307,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     cfg = _load(args)
 
     async def body(sv: Services) -> list[Any]:
+        await sv.wait_for_lease()  # in a cluster: only where no other instance leads, and after a fence
         await sv.refresh_calendars()
         sv.plan = await sv.make_plan()
         assert sv.reconciler is not None
@@ -315,7 +326,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
 
-    async def body(sv: Services) -> tuple[dt.datetime, Plan, dict[str, Any], set[str] | None, str | None]:
+    async def body(sv: Services) -> tuple[dt.datetime, Plan, dict[str, Any], set[str] | None, str | None,
+                                          dict[str, Any] | None]:
         assert sv.client is not None
         now = sv.clock.now()
         await sv.refresh_calendars()
@@ -332,13 +344,16 @@ def cmd_status(args: argparse.Namespace) -> int:
             except AqlError as err:
                 got[n.voipnumber] = err
         journal_problem = None
-        if sv.journal is not None:
+        if isinstance(sv.journal, Journal):
             journal_problem = write_problem(sv.journal.path.parent) or (
                 f"the journal {sv.journal.path} is damaged ({damage})"
                 if (damage := check_database(sv.journal.path)) else None)
-        return now, plan, got, owned, journal_problem
+        cluster = await _cluster_status(sv)
+        if cluster is not None and cluster["problem"]:
+            journal_problem = cluster["problem"]  # the journal is in that database too
+        return now, plan, got, owned, journal_problem, cluster
 
-    now, plan, accounts, owned, journal_problem = _run(cfg, body, aql=True, journal="read")
+    now, plan, accounts, owned, journal_problem, cluster = _run(cfg, body, aql=True, journal="read")
     rows, bad = [], 0
     for n in cfg.numbers:
         np_ = plan.for_number(n.voipnumber)
@@ -369,9 +384,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         rows.append(row)
     doc = {"at": now.isoformat(), "journal": {"ok": journal_problem is None, "problem": journal_problem},
            "numbers": rows}
+    if cluster is not None:
+        doc["cluster"] = cluster
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
+        if cluster is not None:
+            print(_cluster_line(cfg, cluster))
         if journal_problem:
             print(f"DEGRADED: {journal_problem}")
         for r in rows:
@@ -388,14 +407,42 @@ def cmd_status(args: argparse.Namespace) -> int:
                 nc = r["next_change"]
                 print(f"    next: {nc['program']} between {nc['apply_from']} and {nc['apply_by']} "
                       f"(slack {duration(nc['slack_s'])})")
-    return 1 if bad or journal_problem else 0
+    leaderless = cluster is not None and cluster["leader"] is None
+    return 1 if bad or journal_problem or leaderless else 0
+
+
+async def _cluster_status(sv: Services) -> dict[str, Any] | None:
+    """Who leads the cluster and since when, as the database says (None without [cluster])."""
+    if sv.db is None:
+        return None
+    doc: dict[str, Any] = {"instance": sv.db.instance, "database": sv.db.url, "problem": None}
+    try:
+        lead = await sv.leadership()
+    except (ForwarddError, TimeoutError) as err:
+        return {**doc, "leader": None, "since": None, "last_leader": None, "last_since": None,
+                "problem": str(err) or "no answer from the cluster database"}
+    assert lead is not None
+    return {**doc, **lead.as_json()}
+
+
+def _cluster_line(cfg: Config, c: dict[str, Any]) -> str:
+    here = f"this host: {c['instance']}"
+    if c["leader"] is not None:
+        role = "the leader" if c["leader"] == c["instance"] else "a standby"
+        since = _when(dt.datetime.fromisoformat(c["since"]), cfg, year=True)
+        return f"cluster: {c['leader']} leads since {since} ({here}, {role})"
+    if c["problem"]:
+        return f"cluster: UNKNOWN who leads: {c['problem']} ({here})"
+    last = (f"; {c['last_leader']} led from {_when(dt.datetime.fromisoformat(c['last_since']), cfg, year=True)}"
+            if c["last_leader"] else "")
+    return f"cluster: NO LEADER: nothing is sent to aql{last} ({here})"
 
 
 def cmd_history(args: argparse.Namespace) -> int:
     cfg = _load(args)
     since = parse_when(args.since, cfg, "--since") if args.since else None
     path = cfg.resolve_state_dir() / "journal.sqlite"
-    if not path.exists():
+    if cfg.cluster is None and not path.exists():
         print(f"no journal yet in {path.parent} (forwardd has not run with this state directory)")
         return 0
 
@@ -413,7 +460,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         ok = "" if r["ok"] is None else (" ok" if r["ok"] else " FAILED")
         fields = extra.get("fields")
         who = names.get(str(fields.get("forwardto", ""))) if isinstance(fields, dict) else None
-        print(f"{r['at']} {r['kind']:<9} {r['voipnumber'] or '-':<7}{ok}{' [' + who + ']' if who else ''} "
+        host = f"{extra.pop('instance')}: " if "instance" in extra else ""  # in a cluster, who wrote it
+        print(f"{r['at']} {host}{r['kind']:<9} {r['voipnumber'] or '-':<7}{ok}{' [' + who + ']' if who else ''} "
               f"{json.dumps(extra)}")
     return 0
 

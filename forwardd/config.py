@@ -13,6 +13,7 @@ import functools
 import ipaddress
 import os
 import re
+import socket
 import stat
 import tomllib
 import warnings
@@ -39,6 +40,7 @@ from .errors import ConfigError
 SIMULATED = "simulated"
 DEFAULT_URL = "https://gw.aql.com/reseller/voipapi.php"
 CREDENTIAL_NAME = "aql-password"
+DB_CREDENTIAL_NAME = "db-password"
 
 # --------------------------------------------------------------------------------------------
 # small value types
@@ -339,6 +341,73 @@ class WebSettings(_Strict):
         return str(address)
 
 
+def _positive(v: dt.timedelta) -> dt.timedelta:
+    if v <= dt.timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return v
+
+
+Positive = Annotated[dt.timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
+_INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+class ClusterSettings(_Strict):
+    """Two or more hosts sharing one PostgreSQL database: one of them (the leader, holding a lease in the
+    database) sends to aql; the others (standbys) keep their plans ready and take over. The journal, the
+    command-line overrides and the notices sent live in the database; the calendar cache stays local."""
+
+    database: str = Field(description="postgresql://user@host:port/dbname (libpq URL; no password in it)")
+    password_file: Path | None = Field(None, description="file holding the database password")
+    password_env: str | None = Field(None, description="environment variable holding the database password")
+    instance: str | None = Field(None, description="this instance's name, unique in the cluster (default: the "
+                                                   "host name)")
+    lease: Positive = Field(dt.timedelta(seconds=6),
+                            description="how long the database keeps a silent leader's lease (its TCP user timeout "
+                                        "and keepalives): the failover time after a host or network failure")
+    check_every: Positive = Field(dt.timedelta(seconds=1),
+                                  description="the leader re-confirms its lease, and a standby tries to take it, "
+                                              "this often")
+    fence: Positive = Field(dt.timedelta(seconds=3),
+                            description="the leader sends only within this long of its last confirmation; a new "
+                                        "leader waits this long before its first change")
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, v: str) -> str:
+        m = re.match(r"^postgres(?:ql)?://([^@/?#]*@)?[^/?#]*(/[^?#]*)?(\?.*)?$", v)
+        if not m:
+            raise ValueError("expected a URL such as postgresql://forwardd@db.example/forwardd")
+        if m.group(1) and ":" in m.group(1):
+            raise ValueError("the URL holds a password: put it in password_file, password_env or the systemd "
+                             f"credential '{DB_CREDENTIAL_NAME}' instead (a URL is shown in logs and status)")
+        if m.group(3) and re.search(r"[?&]password=", m.group(3)):
+            raise ValueError("the URL holds a password parameter: put it in password_file, password_env or the "
+                             f"systemd credential '{DB_CREDENTIAL_NAME}' instead")
+        return v
+
+    @field_validator("instance")
+    @classmethod
+    def _instance(cls, v: str | None) -> str | None:
+        if v is not None and not _INSTANCE.match(v):
+            raise ValueError(f"{v!r} is not a name of letters, digits, '.', '_' and '-' (at most 63)")
+        return v
+
+    @model_validator(mode="after")
+    def _timings(self) -> ClusterSettings:
+        if not self.check_every < self.fence < self.lease:
+            raise ValueError(f"the timings must be check_every < fence < lease (here {self.check_every.total_seconds():g}"
+                             f" s, {self.fence.total_seconds():g} s, {self.lease.total_seconds():g} s): a leader must "
+                             "confirm its lease more than once per fence, and stop before the database may give the "
+                             "lease to another")
+        if self.password_file is not None and self.password_env is not None:
+            raise ValueError("give only one of password_file, password_env")
+        return self
+
+    def instance_name(self) -> str:
+        """``instance``, else this host's name (each host of a cluster has its own)."""
+        return self.instance or socket.gethostname().split(".")[0] or "forwardd"
+
+
 def _prefix(v: str) -> str:
     if not re.fullmatch(r"!?\d{1,15}", v):
         raise ValueError(f"{v!r} is not a number prefix such as '07' or '!070'")
@@ -370,6 +439,8 @@ class Config(_Strict):
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)  # type: ignore[arg-type]
     notices: NoticeSettings = Field(default_factory=NoticeSettings)  # type: ignore[arg-type]
     web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]
+    cluster: ClusterSettings | None = Field(None, description="share a PostgreSQL database with other hosts "
+                                                              "(without it: SQLite, one host)")
 
     base_dir: Path = Field(Path("."), exclude=True)
     path: Path | None = Field(None, exclude=True)
@@ -575,6 +646,31 @@ def aql_password(cfg: Config, env: dict[str, str] | None = None) -> SecretStr:
     raise ConfigError(
         [("aql.password", "no password: set password_file, password_env, or a systemd credential 'aql-password'")],
         where)
+
+
+def db_password(cfg: Config, env: dict[str, str] | None = None) -> SecretStr | None:
+    """The cluster database's password: ``cluster.password_file``, ``cluster.password_env``, then the systemd
+    credential ``db-password``; None when none is given (libpq's own ways then apply: ~/.pgpass, peer
+    authentication on a unix socket). Raises ConfigError naming the key and the reason."""
+    env = dict(os.environ) if env is None else env
+    c = cfg.cluster
+    if c is None:
+        return None
+    where = str(cfg.path) if cfg.path else None
+    if c.password_env is not None:
+        if c.password_env not in env:
+            raise ConfigError([("cluster.password_env", f"environment variable {c.password_env} is not set")], where)
+        return SecretStr(env[c.password_env])
+    if c.password_file is not None:
+        path = cfg.base_dir / c.password_file
+        try:
+            return SecretStr(path.read_text().strip())
+        except OSError as err:
+            raise ConfigError([("cluster.password_file", f"cannot read {path}: {err.strerror}")], where) from None
+    cred = env.get("CREDENTIALS_DIRECTORY")
+    if cred and (Path(cred) / DB_CREDENTIAL_NAME).is_file():
+        return SecretStr((Path(cred) / DB_CREDENTIAL_NAME).read_text().strip())
+    return None
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:

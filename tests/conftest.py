@@ -127,3 +127,54 @@ def example(tmp_path: Path) -> Path:
     cfg = tmp_path / "config" / "example.toml"
     cfg.write_text(cfg.read_text().replace('state_dir = "../state"', f'state_dir = "{tmp_path / "state"}"'))
     return cfg
+
+
+DB_PASSWORD = "db-Pa55word-plugh-42"
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL server for the whole run (``tests/pgserver.py``). Skips where no server binaries
+    are installed, except under CI=true, where the cluster tests must run."""
+    from .pgserver import PgServer, find_bindir
+
+    server = _pg_server(PgServer, find_bindir())
+    yield server
+    server.remove()
+
+
+def _pg_server(cls, bindir):  # noqa: ANN001, ANN202
+    import pwd
+
+    missing = None
+    if bindir is None:
+        missing = "no PostgreSQL server binaries (initdb) on this machine; tests/run installs Debian's postgresql"
+    elif os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            missing = "running as root, and there is no 'postgres' OS user to run the server as"
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    return cls(bindir).init()
+
+
+@pytest.fixture
+def pg_own_server():
+    """A PostgreSQL server of this test's own, for tests that stop and start it."""
+    from .pgserver import PgServer, find_bindir
+
+    server = _pg_server(PgServer, find_bindir())
+    yield server
+    server.remove()
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:  # noqa: ANN001
+    """A fresh database on the session's server, owned by the role ``forwardd`` (password DB_PASSWORD)."""
+    return pg_server.database(f"forwardd_{os.getpid()}_{next(_databases)}", "forwardd", DB_PASSWORD)

@@ -16,7 +16,8 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 ROOT_MODULE = PACKAGE / "service" / "services.py"
 # Constructors of the edges: only the composition root calls them.
 EDGES = {"AqlClient", "Journal", "open_journal", "Sources", "Alerts", "Reconciler", "Planner", "WorkerExpander",
-         "StateDir", "SimulatedTransport", "simulated_account", "Services.__init__", "Notifier", "WebServer"}
+         "StateDir", "SimulatedTransport", "simulated_account", "Services.__init__", "Notifier", "WebServer",
+         "Database", "PgJournal", "PgOverrides", "Lease", "SqliteOverrides"}
 
 
 def _module(path: Path) -> str:

@@ -256,3 +256,62 @@ def test_web_listen_must_be_an_address_and_port_a_port(tmp_path: Path) -> None:
     found = dict(problems(tmp_path, GOOD + "[web]\nport = 70000\nlisten = 'example.org'\n"))
     assert set(found) == {"web.port", "web.listen"}
     assert "not an IP address" in found["web.listen"]
+
+
+# ------------------------------------------------------------------------------------------- [cluster]
+
+CLUSTER = GOOD + '[cluster]\ndatabase = "postgresql://forwardd@db.example:5432/forwardd?sslmode=require"\n'
+
+
+def test_without_cluster_nothing_is_shared(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, GOOD)).cluster is None
+
+
+def test_cluster_defaults_name_the_host_and_give_the_documented_timings(tmp_path: Path) -> None:
+    import socket
+
+    from forwardd.config import db_password
+
+    cfg = load_config(write(tmp_path, CLUSTER))
+    assert cfg.cluster is not None
+    assert cfg.cluster.instance_name() == socket.gethostname().split(".")[0]
+    assert (cfg.cluster.check_every, cfg.cluster.fence, cfg.cluster.lease) == (
+        dt.timedelta(seconds=1), dt.timedelta(seconds=3), dt.timedelta(seconds=6))
+    assert db_password(cfg, env={}) is None  # libpq's own ways (.pgpass, peer) then
+
+
+@pytest.mark.parametrize("extra,path,reason", [
+    ('database = "postgresql://forwardd:hunter2@db/forwardd"', "cluster.database", "holds a password"),
+    ('database = "postgresql://db/forwardd?password=hunter2"', "cluster.database", "password parameter"),
+    ('database = "mysql://db/forwardd"', "cluster.database", "postgresql://"),
+    ('database = "postgresql://db/f"\ninstance = "host a"', "cluster.instance", "not a name"),
+    ('database = "postgresql://db/f"\nfence = "10s"', "cluster", "check_every < fence < lease"),
+    ('database = "postgresql://db/f"\ncheck_every = "0s"', "cluster.check_every", "longer than 0s"),
+    ('database = "postgresql://db/f"\npassword_file = "a"\npassword_env = "B"', "cluster", "only one of"),
+    ('databse = "postgresql://db/f"', "cluster.databse", "did you mean 'database'"),
+])
+def test_cluster_mistakes_name_their_key(tmp_path: Path, extra: str, path: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD + "[cluster]\n" + extra + "\n"))
+    assert any(p == path and reason in r for p, r in info.value.problems), info.value.problems
+    assert "hunter2" not in str(info.value)
+
+
+def test_database_password_from_env_file_or_systemd_credential(tmp_path: Path) -> None:
+    from forwardd.config import db_password
+
+    cfg = load_config(write(tmp_path, CLUSTER + 'password_env = "DB_PW"\n'))
+    assert db_password(cfg, env={"DB_PW": "s3cret"}).get_secret_value() == "s3cret"  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match="cluster.password_env"):
+        db_password(cfg, env={})
+    (tmp_path / "db-pw").write_text("from-file\n")
+    cfg = load_config(write(tmp_path, CLUSTER + 'password_file = "db-pw"\n'))
+    assert db_password(cfg, env={}).get_secret_value() == "from-file"  # type: ignore[union-attr]
+    cfg = load_config(write(tmp_path, CLUSTER + 'password_file = "missing"\n'))
+    with pytest.raises(ConfigError, match="cluster.password_file"):
+        db_password(cfg, env={})
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "db-password").write_text("from-systemd\n")
+    cfg = load_config(write(tmp_path, CLUSTER))
+    assert db_password(cfg, env={"CREDENTIALS_DIRECTORY": str(creds)}).get_secret_value() == "from-systemd"  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import structlog
 
@@ -57,6 +57,16 @@ class Alerts:
         self._save()
         self._emit({"kind": "recovery", "key": key, "message": f"recovered: {key}", "at": now.isoformat()}, now)
 
+    def tell(self, key: str, message: str, now: dt.datetime) -> None:
+        """A one-off alert about an event (a leadership change): sent, logged and journalled each time,
+        never standing (nothing to clear)."""
+        self._emit({"kind": "alert", "key": key, "message": redact(message), "voipnumber": None,
+                    "at": now.isoformat()}, now)
+
+    def tell_from_thread(self, key: str, message: str, now: dt.datetime) -> None:
+        """``tell`` from another thread (the cluster lease's)."""
+        self._on_loop(lambda: self.tell(key, message, now))
+
     def from_thread(self, key: str, message: str | None, now: dt.datetime) -> None:
         """Raise (``message``) or clear (None) an alert from another thread (the journal's writer)."""
 
@@ -66,6 +76,9 @@ class Alerts:
             else:
                 self.raise_(key, message, now)
 
+        self._on_loop(act)
+
+    def _on_loop(self, act: Callable[[], None]) -> None:
         if self.loop is not None and not self.loop.is_closed():
             try:
                 self.loop.call_soon_threadsafe(act)

@@ -1,7 +1,9 @@
 """Notices to the people going on call: the rules are in ``core.notices``; this claims each notice in the
 store before it is sent (so it goes out once, across restarts), delivers it through the notifier in the
 background (retried with back-off, never on the way to aql), and journals it. If the store cannot be
-written (a full disk), notices still go out, remembered in memory for this run."""
+written (a full disk), notices still go out, remembered in memory for this run; except in a cluster
+(``claims_required``), where another host may send the same notice: there a notice waits until its claim
+is recorded in the shared database."""
 
 from __future__ import annotations
 
@@ -35,8 +37,10 @@ class _Journal(Protocol):
 
 
 class Notices:
-    def __init__(self, cfg: Config, store: _Store | None, notifier: Notifier, journal: _Journal | None) -> None:
+    def __init__(self, cfg: Config, store: _Store | None, notifier: Notifier, journal: _Journal | None,
+                 claims_required: bool = False) -> None:
         self.cfg = cfg
+        self.claims_required = claims_required
         self.store = store
         self.notifier = notifier
         self.journal = journal
@@ -76,6 +80,8 @@ class Notices:
                                                      s.start, s.end, s.open_end, now)
                 except ForwarddError as err:
                     log.warning("notices_store_failing", error=str(err))
+                    if self.claims_required:
+                        continue  # not claimed: tried again next time, never sent twice by two hosts
             self._made.add(notice.key)
             if first:
                 out.append(notice)

@@ -17,6 +17,14 @@ Jobs:
 At start-up, numbers whose program for now differs from what the journal last confirmed are
 reconciled at once; every other number gets its start-up read, paced by the budget.
 
+In a cluster (``[cluster]``), only the instance whose lease fence is open sends anything to aql: a
+standby refreshes its calendars, re-plans and schedules its changes like the leader, and keeps what
+the leader confirmed (from the shared journal, every few seconds) for its page, but reads and sends
+nothing, and sends no notices. The *lease* job watches the fence: when it opens (this instance took
+the lease, after its first fence), every number with a change due is reconciled at once and the others
+get their start-up reads, as at start-up; when it closes, the passes in flight stop before their next
+request, and the change of leadership is journalled and alerted (by the services' lease callbacks).
+
 A reload (SIGHUP, or the config file changing) builds a whole new set of services, tells the old
 reconciler to stop at its next safe point, waits (bounded) for the passes in flight on the old set,
 swaps, then closes the old set; reloads asked for while one runs are folded into one more. Passes on
@@ -52,6 +60,8 @@ from .services import Services
 log = structlog.get_logger("forwardd.daemon")
 UTC = dt.timezone.utc
 CHANGE_PERSISTENCE = dt.timedelta(seconds=60)  # a due change keeps trying at least this long before the queue
+STANDBY_REFRESH = dt.timedelta(seconds=5)  # a standby loads what the leader confirmed this often (its page)
+LEASE_WATCH_S = 0.2  # how often the daemon looks at the lease's fence
 
 
 def sd_notify(message: str) -> bool:
@@ -91,6 +101,10 @@ class Daemon:
         self._reloading = False
         self._reload_again = False
         self._background: set[asyncio.Task[Any]] = set()
+        self.sending = False  # in a cluster: the fence was open at the last look (the lease job)
+        self.confirmed_known = True  # in a cluster: the last load of what was confirmed (shared journal) worked
+        self._term: dt.datetime | None = None  # ... since when this instance leads (a new term resets the reads)
+        self._standby_refresh: dt.datetime | None = None  # when a standby last loaded what the leader confirmed
 
     # ------------------------------------------------------------------------------------- planning
 
@@ -98,7 +112,8 @@ class Daemon:
         sv = self._sv()
         now = self.clock.now()
         sv.plan = await sv.make_plan()
-        self._alert_findings(sv, now)
+        if sv.reconciler is None or not sv.reconciler.fenced():  # in a cluster, the leader alerts these
+            self._alert_findings(sv, now)
         self._schedule_changes(now)
         log.info("replanned", numbers=len(sv.plan.numbers), changes=sum(len(n.changes) for n in sv.plan.numbers),
                  overrides=sum(len(v) for v in sv.manual.values()))
@@ -151,8 +166,11 @@ class Daemon:
                     )
 
     def _never_confirmed(self, sv: Services, voipnumber: str) -> bool:
+        """True for a number nothing was ever confirmed for (its first change goes without a read first). In
+        a cluster, only when the shared journal could be read: an unreadable one proves nothing."""
         rec = sv.reconciler
-        return rec is not None and rec.confirmed.get(voipnumber) is None and rec.last_confirmed(voipnumber) is None
+        return rec is not None and rec.confirmed.get(voipnumber) is None and rec.last_confirmed(voipnumber) is None \
+            and (sv.lease is None or self.confirmed_known)
 
     def _needs_change(self, sv: Services) -> list[str]:
         """Numbers with a change due: their program for now differs from what was last confirmed (in
@@ -181,7 +199,8 @@ class Daemon:
         return Snapshot(sv.cfg, now, sv.plan, confirmed=dict(rec.confirmed) if rec else {},
                         read_at=dict(rec.read_at) if rec else {}, unconfirmed=frozenset(self._needs_change(sv)),
                         alerts=dict(sv.alerts.active), alert_log=sv.alerts.sent[-200:],
-                        sources=dict(sv.sources.states), journal=sv.journal, metrics=self.metrics.text)
+                        sources=dict(sv.sources.states), journal=sv.journal, metrics=self.metrics.text,
+                        cluster=sv.lease.status() if sv.lease is not None else None)
 
     # ----------------------------------------------------------------------------------- reconciling
 
@@ -239,8 +258,8 @@ class Daemon:
         if sv is None or sv.plan is None:
             return []
         wanted = numbers if numbers is not None else [n.voipnumber for n in sv.plan.numbers]
-        if not wanted:
-            return []
+        if not wanted or (sv.reconciler is not None and sv.reconciler.fenced()):
+            return []  # (a standby: the leader does this)
         # a pool as wide as the requests aql may have in flight, not a task per number: a thousand numbers
         # must not mean a thousand coroutines (and their memory) at once
         queue = iter(wanted)
@@ -260,6 +279,11 @@ class Daemon:
 
     def _status_line(self, sv: Services) -> None:
         if sv.reconciler is None:
+            return
+        if sv.lease is not None and not self.sending:
+            st = sv.lease.status()
+            sd_notify(f"STATUS=standby ({st.leader + ' leads' if st.leader else 'no leader known'}) at "
+                      f"{self.clock.now().isoformat(timespec='seconds')}")
             return
         confirmed = sum(1 for n in self.cfg.numbers if n.voipnumber in sv.reconciler.confirmed
                         and n.voipnumber not in self.retries.due_at)
@@ -287,8 +311,8 @@ class Daemon:
         start-up reads, which wait for the budget's tokens; never more of those in flight than the budget
         would let through in a few seconds."""
         sv = self.services
-        if sv is None or sv.reconciler is None or sv.plan is None:
-            return
+        if sv is None or sv.reconciler is None or sv.plan is None or sv.reconciler.fenced():
+            return  # (a standby reads nothing: no drift checks, no retries)
         now = self.clock.now()
         for v in self.retries.due(now):
             if v not in self.checking:
@@ -347,8 +371,8 @@ class Daemon:
 
     async def _notices_job(self) -> None:
         sv = self.services
-        if sv is None or sv.notices is None or sv.plan is None:
-            return
+        if sv is None or sv.notices is None or sv.plan is None or (sv.reconciler is not None and sv.reconciler.fenced()):
+            return  # (in a cluster, the leader sends the notices)
         now = self.clock.now()
         try:
             due = await off_loop(sv.notices.pending, sv.plan, now, timeout=10)
@@ -367,6 +391,80 @@ class Daemon:
 
     async def _replan_job(self) -> None:
         await self.replan()
+
+    # --------------------------------------------------------------------------------------- cluster
+
+    async def _lease_job(self) -> None:
+        """Watch the lease's fence (no I/O: the lease's thread does that): take over when it opens, stop
+        when it closes; while a standby, load what the leader confirmed every few seconds."""
+        sv = self.services
+        if sv is None or sv.lease is None:
+            return
+        now = self.clock.now()
+        open_now = sv.lease.may_send()
+        self.metrics.leader.set(1.0 if open_now else 0.0)
+        if open_now and not self.sending:
+            self.sending = True
+            sv.alerts.clear("fence", now)
+            self._spawn(self._take_over(sv))
+        elif not open_now and self.sending:
+            self.sending = False
+            st = sv.lease.status()
+            log.warning("stopped_sending", instance=st.instance, leading=st.leading, problem=st.problem)
+            if st.leading:  # still holds the lock, but could not confirm it in time: sends again once it can
+                sv.alerts.raise_("fence", f"forwardd {st.instance} leads but could not confirm its lease within "
+                                          f"{self.cfg.cluster.fence.total_seconds() if self.cfg.cluster else 0:g} s; "
+                                          "it stopped sending until it can", now)
+            self._status_line(sv)
+        elif not open_now and (self._standby_refresh is None or now - self._standby_refresh >= STANDBY_REFRESH):
+            self._standby_refresh = now
+            self._spawn(self._load_confirmed(sv, standby=True))
+            self._status_line(sv)  # systemd's status line: "standby (host-a leads)"
+
+    async def _load_confirmed(self, sv: Services, standby: bool = False) -> bool:
+        """Take what every number was last confirmed to hold from the shared journal (one query, off the
+        loop). A standby keeps it only while it is still a standby. True when loaded."""
+        try:
+            confirmed = await sv.refresh_confirmed()
+        except (ForwarddError, TimeoutError) as err:  # (the journal's and the lease's own alerts say why)
+            (log.info if standby else log.warning)("confirmed_unreadable", error=str(err))
+            if not standby:
+                self.confirmed_known = False
+            return False
+        rec = sv.reconciler
+        if rec is None or (standby and self.sending):
+            return False
+        self.confirmed_known = True
+        rec.confirmed.clear()
+        rec.confirmed.update(confirmed)
+        return True
+
+    async def _take_over(self, sv: Services) -> None:
+        """This instance may send now. In a new term (it took the lease): what was confirmed comes from the
+        shared journal, reads start afresh (spread over the drift interval, as at start-up), and every
+        number with a change due is reconciled at once. After a fence that closed and reopened within one
+        term, only the numbers with a change due."""
+        assert sv.lease is not None
+        st = sv.lease.status()
+        new_term = st.since != self._term
+        self._term = st.since
+        log.info("leading", instance=st.instance, since=st.since.isoformat() if st.since else None, new_term=new_term)
+        if new_term:
+            self.confirmed_known = False
+            for _ in range(3):  # what the old leader confirmed decides what is sent again: try hard
+                if await self._load_confirmed(sv):
+                    break
+                await asyncio.sleep(1.0)
+            if sv is not self.services or not self.sending:
+                return
+            if sv.reconciler is not None:
+                sv.reconciler.read_at.clear()
+                sv.reconciler.read_for_change_at.clear()
+            self.retries = RetryQueue()
+            self.drift = DriftSchedule([n.voipnumber for n in self.cfg.numbers], self.cfg.daemon.drift_check_every,
+                                       self.clock.now())
+            await self.replan()
+        await self.reconcile_all(self._needs_change(sv))
 
     # ---------------------------------------------------------------------------------------- reload
 
@@ -401,7 +499,7 @@ class Daemon:
             new = await Services.open(cfg, aql=True, journal="write", clock=self.clock, exclusive=not same_dir,
                                       state=old.state if same_dir else None,
                                       simulated_account=old.account if cfg.aql.url == old.cfg.aql.url else None,
-                                      web=self.snapshot, web_server=old.web)
+                                      web=self.snapshot, web_server=old.web, lease=old.lease)
         except (ConfigError, ForwarddError) as err:
             log.error("reload_rejected", error=str(err))
             old.alerts.raise_("config", f"new config rejected, still running on the old one: {err}", now)
@@ -416,6 +514,7 @@ class Daemon:
         if missing:
             await new.refresh_calendars(missing)
         new.plan = await new.make_plan()
+        new.start_lease()  # (a lease handed over runs on as it was)
         # the old set stops at its next safe point; wait (bounded) for what is in flight on it
         if old.reconciler is not None:
             old.reconciler.retiring = True
@@ -427,7 +526,8 @@ class Daemon:
                                    self.drift.anchor)
         self._add_jobs()
         await self.replan()
-        await old.close(keep_state=same_dir, keep_web=new.web is not None and new.web is old.web)
+        await old.close(keep_state=same_dir, keep_web=new.web is not None and new.web is old.web,
+                        keep_lease=new.lease is not None and new.lease is old.lease)
         new.alerts.clear("config", self.clock.now())
         log.info("reloaded", config=str(self.config_path))
         await self.reconcile_all(self._needs_change(new))
@@ -452,6 +552,10 @@ class Daemon:
                  ("overrides", self._overrides_job, 1.0),
                  ("notices", self._notices_job, 2.0),
                  ("replan", self._replan_job, d.replan_every.total_seconds())]
+        if self.services is not None and self.services.lease is not None:
+            every.append(("lease", self._lease_job, LEASE_WATCH_S))
+        elif self.scheduler.get_job("lease") is not None:
+            self.scheduler.remove_job("lease")
         for job_id, fn, seconds in every:
             self.scheduler.add_job(fn, "interval", seconds=seconds, id=job_id, replace_existing=True,
                                    max_instances=1, coalesce=True)
@@ -483,10 +587,14 @@ class Daemon:
                  state_dir=str(sv.state.path) if sv.state else None)
         assert sv.journal is not None
         sv.journal.record("start", self.clock.now(), None, None, config=str(self.config_path), pid=os.getpid())
+        self.metrics.leader.set(1.0 if sv.lease is None else 0.0)
+        if sv.lease is not None:  # what every number was last confirmed to hold, on any instance
+            await self._load_confirmed(sv)
         await sv.refresh_calendars()
         self._calendar_metrics(sv)
         self.scheduler.start()
         await self.replan()
+        sv.start_lease()  # in a cluster: a plan is ready, so this instance may lead
         if sv.overrides is not None:
             try:
                 self.overrides_version = sv.overrides.version()

@@ -99,6 +99,15 @@ class Retired(Exception):
     """The services this pass runs on are being replaced (a reload): stop at this safe point."""
 
 
+class Fenced(AqlError):
+    """Not sent: this instance may not send now (a standby in a cluster, or a leader that may have lost
+    its lease). The pass stops: a standby reads nothing either."""
+
+    def __init__(self) -> None:
+        super().__init__("not sending: this instance does not hold the cluster lease (a standby, or a leader "
+                         "that may have lost it)")
+
+
 PlanSource = Callable[[], "NumberPlan | None"]
 
 
@@ -123,6 +132,13 @@ class Reconciler:
     on_throttled: Callable[[], None] | None = None
     # called before each changeuser: False means "do not send" (a standby, or a leader that may have lost its lease)
     may_send: Callable[[], bool] | None = None
+    # last_confirmed may ask the journal for a number it does not know (False in a cluster: the daemon loads
+    # every number's last confirmation from the shared journal at once, off the event loop)
+    journal_lookups: bool = True
+
+    def fenced(self) -> bool:
+        """True when this instance may not send now (a standby, or a leader cut off from the database)."""
+        return self.may_send is not None and not self.may_send()
 
     def gate(self, action: str) -> None:
         """Called by the client just before each request goes out (after waiting for a free slot):
@@ -145,7 +161,7 @@ class Reconciler:
             self.alerts.clear(key, self.clock.now())
 
     def last_confirmed(self, voipnumber: str) -> dict[str, str] | None:
-        if voipnumber not in self.confirmed and self.journal is not None:
+        if voipnumber not in self.confirmed and self.journal is not None and self.journal_lookups:
             last = self.journal.last_confirmed(voipnumber)
             if last:
                 self.confirmed[voipnumber] = last
@@ -167,6 +183,9 @@ class Reconciler:
         if self.retiring:
             out.skipped, out.error = True, "services retiring (reload)"
             return out
+        if self.fenced():  # a standby reads nothing and sends nothing
+            out.skipped, out.error = True, str(Fenced())
+            return out
         if self.auth_failed_at is not None:
             if self.clock.now() - self.auth_failed_at < AUTH_COOLDOWN:
                 out.skipped, out.error = True, "aql refused the credentials a moment ago; not trying yet"
@@ -180,7 +199,7 @@ class Reconciler:
         change_due_until: dt.datetime | None = None
 
         def more() -> bool:
-            if self.retiring:
+            if self.retiring or self.fenced():
                 return False
             if out.attempts < self.attempts_per_pass:
                 return True
@@ -249,6 +268,8 @@ class Reconciler:
             if more():
                 await self.clock.sleep(delay * (0.5 + self.rng.random()))
                 delay = min(delay * 2, self.backoff_cap_s)
+        if not out.ok and self.fenced():  # stopped by the fence: not a failure of this number
+            out.skipped, out.error = True, out.error or str(Fenced())
         self._finish(n, out, plan_of)
         return out
 
@@ -282,8 +303,8 @@ class Reconciler:
     async def _send(self, n: str, fields: Mapping[str, str], program: Program) -> None:
         if self.retiring:
             raise Retired()
-        if self.may_send is not None and not self.may_send():
-            raise AqlError("not sending: this instance does not hold the lease")
+        if self.fenced():
+            raise Fenced()
         self._journal("change", n, None, fields=dict(fields), program=program.describe())
         await self.client.changeuser(n, fields)
 
@@ -317,6 +338,9 @@ class Reconciler:
             await self._send(n, diff, program)
         except Retired:
             out.error, out.skipped = "stopped for a reload before sending", True
+            return True
+        except Fenced as err:
+            out.error, out.skipped = str(err), True
             return True
         out.changed = True
         if exact_at is not None and out.lateness_s is None:

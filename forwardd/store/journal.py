@@ -266,6 +266,17 @@ class Journal:
             return None
         return json.loads(rows[0][0]).get("fields") if rows else None
 
+    def confirmed_all(self) -> dict[str, dict[str, str]]:
+        """Per number, the managed fields last confirmed by a read-back. Raises JournalError."""
+        rows = self._read("SELECT voipnumber, detail FROM entries WHERE id IN (SELECT max(id) FROM entries "
+                          "WHERE kind = 'readback' AND ok = 1 GROUP BY voipnumber)", ())
+        out = {}
+        for number, detail in rows:
+            fields = json.loads(detail).get("fields")
+            if isinstance(fields, dict):
+                out[str(number)] = {str(k): str(v) for k, v in fields.items()}
+        return out
+
     def close(self, timeout: float = 5.0) -> None:
         if self._writer is not None:
             self._queue.put(None)

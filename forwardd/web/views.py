@@ -39,6 +39,23 @@ class JournalReader(Protocol):
                 limit: int | None = None) -> list[dict[str, Any]]: ...
 
 
+class LeaseState(Protocol):
+    """What an instance of a cluster knows of its lease (``service.lease.LeaseStatus``)."""
+
+    @property
+    def instance(self) -> str: ...
+    @property
+    def leading(self) -> bool: ...
+    @property
+    def sending(self) -> bool: ...
+    @property
+    def leader(self) -> str | None: ...
+    @property
+    def since(self) -> dt.datetime | None: ...
+    @property
+    def problem(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """What the page shows, taken at one instant by the daemon (on its event loop, so that it is
@@ -56,6 +73,7 @@ class Snapshot:
     sources: Mapping[str, SourceState] = field(default_factory=dict)
     journal: JournalReader | None = None
     metrics: Callable[[], bytes] | None = None
+    cluster: LeaseState | None = None  # with [cluster]: who leads, as this instance knows it
 
 
 # ----------------------------------------------------------------------------------------- names
@@ -539,6 +557,15 @@ class CalendarRow:
 
 
 @dataclass(frozen=True)
+class ClusterRow:
+    instance: str  # this instance
+    role: str  # "leader", "leader, taking over", "leader, not sending", "standby"
+    leader: str | None  # who leads, None when nobody is known to
+    since: str | None  # since when, on the wall clock
+    problem: str | None
+
+
+@dataclass(frozen=True)
 class StatusView:
     at: str
     rows: tuple[StatusRow, ...]
@@ -547,6 +574,15 @@ class StatusView:
     alerts: tuple[str, ...]
     confirmed: int
     health: Health
+    cluster: ClusterRow | None = None
+
+
+def cluster_row(lease: LeaseState, tz: ZoneInfo) -> ClusterRow:
+    """Who leads and since when, and what this instance is."""
+    role = ("standby" if not lease.leading else "leader" if lease.sending
+            else "leader, not sending" if lease.problem else "leader, taking over")
+    return ClusterRow(lease.instance, role, lease.leader, when(lease.since, tz, seconds=True) if lease.since else None,
+                      lease.problem)
 
 
 def _alert_messages(snap: Snapshot) -> dict[str, str]:
@@ -629,7 +665,8 @@ def status_view(snap: Snapshot) -> StatusView:
     general = tuple(names.text(m) for k, m in messages.items() if k not in per_number)
     return StatusView(when(now, tz, seconds=True), tuple(rows), calendars,
                       snap.journal.problem if snap.journal is not None else None, general,
-                      sum(r.ok for r in rows), health(snap))
+                      sum(r.ok for r in rows), health(snap),
+                      cluster_row(snap.cluster, tz) if snap.cluster is not None else None)
 
 
 def _local(iso: str, tz: ZoneInfo) -> str | None:
@@ -676,7 +713,8 @@ class Health:
 
 def health(snap: Snapshot) -> Health:
     """Healthy when every number is confirmed to hold its program for now, every calendar has a copy
-    younger than its max_age, and the journal can be written; otherwise the reasons, one per problem."""
+    younger than its max_age, the journal can be written, and (in a cluster) an instance leads and may
+    send; otherwise the reasons, one per problem."""
     cfg, now = snap.cfg, snap.now
     reasons: list[str] = []
     confirmed = 0
@@ -709,6 +747,15 @@ def health(snap: Snapshot) -> Health:
                            + (f" ({st.error})" if st.error else ""))
     if snap.journal is not None and snap.journal.problem:
         reasons.append(f"journal: {snap.journal.problem}")
+    lease = snap.cluster
+    if lease is not None:
+        if lease.problem:
+            reasons.append(f"cluster: {lease.problem}")
+        if lease.leader is None:
+            reasons.append("cluster: no instance leads: nothing is sent to aql")
+        elif lease.leading and not lease.sending:
+            reasons.append(f"cluster: {lease.instance} leads but may not send now (taking over, or its lease is "
+                           "not confirmed)")
     return Health(not reasons, tuple(reasons), len(cfg.numbers), confirmed)
 
 
@@ -723,6 +770,7 @@ class HistoryRow:
     label: str | None
     ok: bool | None
     text: str
+    instance: str | None = None  # in a cluster: which host wrote it
 
 
 @dataclass(frozen=True)
@@ -765,7 +813,12 @@ def _entry_text(e: Mapping[str, Any], names: Names) -> str:
         return f"forwardd started (pid {e.get('pid')}, {e.get('config')})"
     if kind == "stop":
         return "forwardd stopped"
-    skip = {"id", "at", "kind", "voipnumber", "ok"}
+    if kind == "leader":
+        if e.get("event") == "acquired":
+            before = f" (took over from {e['previous']})" if e.get("previous") else ""
+            return f"{e.get('instance')} took the cluster lease{before}"
+        return f"{e.get('instance')} lost the cluster lease and stopped sending: {e.get('reason')}"
+    skip = {"id", "at", "kind", "voipnumber", "ok", "instance"}
     return names.text(", ".join(f"{k}: {v}" for k, v in e.items() if k not in skip))
 
 
@@ -791,5 +844,5 @@ def history_view(cfg: Config, journal: JournalReader | None, number: str | None 
             at = str(e.get("at"))
         v = e.get("voipnumber")
         rows.append(HistoryRow(at, str(e.get("kind")), v, labels.get(v, v) if v else None, e.get("ok"),
-                               _entry_text(e, names)))
+                               _entry_text(e, names), e.get("instance")))
     return HistoryView(tuple(rows), number, numbers, None, limit)
