@@ -142,7 +142,10 @@ class Reconciler:
 
     def gate(self, action: str) -> None:
         """Called by the client just before each request goes out (after waiting for a free slot):
-        once aql has refused the credentials, only the probe's requests go. Raises AuthBlocked."""
+        once aql has refused the credentials, only the probe's requests go (else AuthBlocked), and
+        nothing goes once the fence has closed (Fenced): the wait for a slot may have outlasted it."""
+        if self.fenced():
+            raise Fenced()
         if self.auth_failed_at is not None and not _PROBE.get():
             raise AuthBlocked(f"{action} not sent: aql refused the credentials a moment ago")
 
@@ -222,7 +225,7 @@ class Reconciler:
                 exact_now = out.attempts == 1 and (unread or (change.exact and change.apply_from == exact_at))
                 done = await self._attempt(n, program, forwardcli, on_drift, out, exact_at, exact_now,
                                            background and out.attempts == 1, paced)
-            except AuthBlocked as err:
+            except (AuthBlocked, Fenced) as err:
                 out.skipped, out.error = True, str(err)
                 return out
             except AqlAuthError as err:
@@ -306,7 +309,11 @@ class Reconciler:
         if self.fenced():
             raise Fenced()
         self._journal("change", n, None, fields=dict(fields), program=program.describe())
-        await self.client.changeuser(n, fields)
+        try:
+            await self.client.changeuser(n, fields)
+        except Fenced as err:  # the fence closed while it waited for a free slot: it never went out
+            self._journal("error", n, False, error=f"change not sent: {err}")
+            raise
 
     async def _attempt(
         self, n: str, program: Program, forwardcli: bool, on_drift: str, out: Outcome,
