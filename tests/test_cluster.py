@@ -314,3 +314,42 @@ def test_in_a_cluster_only_the_holder_of_the_lease_ever_sends(tmp_path: Path, fa
 
     asyncio.run(go())
     assert fake.requests == 0
+
+
+def test_a_reload_refused_for_a_taken_port_keeps_the_lease(tmp_path: Path, fake: Any, pg_url: str) -> None:
+    """A reload whose page cannot bind its port is rejected and the running set carries on: with the lease
+    it still holds, not with a lease the rejected set gave up on its way out."""
+    import asyncio
+    import socket
+
+    from forwardd.errors import ForwarddError
+    from forwardd.service.services import Services
+
+    from .conftest import PASSWORD as FAKE_PASSWORD
+
+    env = {"AQL_PW": FAKE_PASSWORD, "DB_PW": DB_PASSWORD}
+    base = {"state_dir": str(tmp_path / "state"),
+            "aql": {"url": fake.url, "username": "acme", "password_env": "AQL_PW"},
+            "numbers": [{"voipnumber": "606309", "fallback": "07700 900999"}],
+            "cluster": {"database": pg_url, "password_env": "DB_PW", "instance": "alpha"}}
+
+    async def go() -> None:
+        sv = await Services.open(config_from_dict(base, env={}), aql=True, exclusive=True, journal="write", env=env)
+        assert sv.lease is not None
+        sv.lease.start()
+        await asyncio.get_running_loop().run_in_executor(None, sv.lease.first_look.wait, 10)
+        assert sv.lease.leading
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            cfg = config_from_dict({**base, "web": {"port": taken.getsockname()[1]}}, env={})
+            with pytest.raises(ForwarddError):
+                await Services.open(cfg, aql=True, exclusive=True, journal="write", env=env, state=sv.state,
+                                    web=lambda: None, lease=sv.lease)  # type: ignore[arg-type,return-value]
+        await asyncio.sleep(1.5)  # more than one check_every: a closed lease would have let go by now
+        try:
+            assert sv.lease.leading and sv.lease.status().problem is None
+        finally:
+            await sv.close()
+
+    asyncio.run(go())

@@ -196,24 +196,23 @@ class Services:
         elif cfg.cluster is not None and reconciler is not None and simulated_account is None:
             reconciler.may_send = _never  # in a cluster, only the holder of the lease ever sends
         if web is not None and cfg.web.port is not None:
-            await sv._serve_web(web, web_server, handed_over)
+            try:
+                await sv._serve_web(web, web_server)
+            except ForwarddError:  # what was handed over stays with the set that keeps running
+                await sv.close(keep_state=handed_over, keep_lease=lease is not None and sv.lease is lease)
+                raise
         return sv
 
-    async def _serve_web(self, source: Callable[[], Snapshot], running: WebServer | None, handed_over: bool) -> None:
+    async def _serve_web(self, source: Callable[[], Snapshot], running: WebServer | None) -> None:
         """Serve the page: keep the server handed over when it listens where the config says (a reload
-        does not rebind the port), else start one. Raises ForwarddError (the port is taken), after
-        closing what this set opened."""
+        does not rebind the port), else start one. Raises ForwarddError (the port is taken)."""
         from ..web.server import WebServer
 
         if running is not None and running.serves(self.cfg.web):
             running.source = source
             self.web = running
             return
-        try:
-            self.web = WebServer(self.cfg.web, source, asyncio.get_running_loop()).start()
-        except ForwarddError:
-            await self.close(keep_state=handed_over)
-            raise
+        self.web = WebServer(self.cfg.web, source, asyncio.get_running_loop()).start()
 
     # ------------------------------------------------------------------------------------- cluster
 
