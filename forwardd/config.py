@@ -374,15 +374,21 @@ class ClusterSettings(_Strict):
     @field_validator("database")
     @classmethod
     def _database(cls, v: str) -> str:
-        m = re.match(r"^postgres(?:ql)?://([^@/?#]*@)?[^/?#]*(/[^?#]*)?(\?.*)?$", v)
-        if not m:
-            raise ValueError("expected a URL such as postgresql://forwardd@db.example/forwardd")
-        if m.group(1) and ":" in m.group(1):
-            raise ValueError("the URL holds a password: put it in password_file, password_env or the systemd "
-                             f"credential '{DB_CREDENTIAL_NAME}' instead (a URL is shown in logs and status)")
-        if m.group(3) and re.search(r"[?&]password=", m.group(3)):
-            raise ValueError("the URL holds a password parameter: put it in password_file, password_env or the "
-                             f"systemd credential '{DB_CREDENTIAL_NAME}' instead")
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+
+        example = "expected a URL such as postgresql://forwardd@db.example/forwardd"
+        if not re.match(r"^postgres(?:ql)?://", v):
+            raise ValueError(example)
+        try:  # libpq's own reading of it, so that what is refused here is what libpq would use
+            params = conninfo_to_dict(v)
+        except ProgrammingError:  # (its message may quote the URL: not shown)
+            raise ValueError(f"{example}; libpq cannot read this one") from None
+        secret = sorted(k for k in params if k in ("password", "sslpassword"))
+        if secret:
+            raise ValueError(f"the URL holds a {' and '.join(secret)}: put the password in password_file, "
+                             f"password_env or the systemd credential '{DB_CREDENTIAL_NAME}' instead (the URL "
+                             "is shown in logs and status)")
         return v
 
     @field_validator("instance")
@@ -615,62 +621,58 @@ def _logical_problems(data: dict[str, Any], base_dir: Path) -> list[tuple[str, s
     return problems
 
 
-def aql_password(cfg: Config, env: dict[str, str] | None = None) -> SecretStr:
-    """The aql password, for the commands that talk to aql (the others never need it).
-
-    Looked for in ``aql.password``, ``aql.password_file``, ``aql.password_env``, then the systemd
-    credential ``aql-password``. Raises ConfigError naming the key and the reason."""
-    env = dict(os.environ) if env is None else env
-    a = cfg.aql
+def _secret(cfg: Config, section: str, file: Path | None, env_name: str | None, credential: str,
+            env: dict[str, str]) -> SecretStr | None:
+    """A password from ``<section>.password_env``, ``<section>.password_file``, then the systemd credential
+    ``credential``; None when none is given. Raises ConfigError naming the key and the reason."""
     where = str(cfg.path) if cfg.path else None
-    given = [k for k in ("password", "password_file", "password_env") if getattr(a, k) is not None]
-    if len(given) > 1:
-        raise ConfigError([("aql", f"give only one of {', '.join(given)}")], where)
-    if a.password is not None:
-        return a.password
-    if a.password_env is not None:
-        if a.password_env not in env:
-            raise ConfigError([("aql.password_env", f"environment variable {a.password_env} is not set")], where)
-        return SecretStr(env[a.password_env])
-    if a.password_file is not None:
-        path = cfg.base_dir / a.password_file
+    if env_name is not None:
+        if env_name not in env:
+            raise ConfigError([(f"{section}.password_env", f"environment variable {env_name} is not set")], where)
+        return SecretStr(env[env_name])
+    if file is not None:
+        path = cfg.base_dir / file
         try:
             return SecretStr(path.read_text().strip())
         except OSError as err:
-            raise ConfigError([("aql.password_file", f"cannot read {path}: {err.strerror}")], where) from None
+            raise ConfigError([(f"{section}.password_file", f"cannot read {path}: {err.strerror}")], where) from None
     cred = env.get("CREDENTIALS_DIRECTORY")
-    if cred and (Path(cred) / CREDENTIAL_NAME).is_file():
-        return SecretStr((Path(cred) / CREDENTIAL_NAME).read_text().strip())
+    if cred and (Path(cred) / credential).is_file():
+        return SecretStr((Path(cred) / credential).read_text().strip())
+    return None
+
+
+def aql_password(cfg: Config, env: dict[str, str] | None = None) -> SecretStr:
+    """The aql password, for the commands that talk to aql (the others never need it).
+
+    Looked for in ``aql.password``, ``aql.password_env``, ``aql.password_file``, then the systemd
+    credential ``aql-password``. Raises ConfigError naming the key and the reason."""
+    a = cfg.aql
+    given = [k for k in ("password", "password_file", "password_env") if getattr(a, k) is not None]
+    if len(given) > 1:
+        raise ConfigError([("aql", f"give only one of {', '.join(given)}")], str(cfg.path) if cfg.path else None)
+    if a.password is not None:
+        return a.password
+    found = _secret(cfg, "aql", a.password_file, a.password_env, CREDENTIAL_NAME,
+                    dict(os.environ) if env is None else env)
+    if found is not None:
+        return found
     if a.url == SIMULATED:
         return SecretStr(SIMULATED)
     raise ConfigError(
         [("aql.password", "no password: set password_file, password_env, or a systemd credential 'aql-password'")],
-        where)
+        str(cfg.path) if cfg.path else None)
 
 
 def db_password(cfg: Config, env: dict[str, str] | None = None) -> SecretStr | None:
-    """The cluster database's password: ``cluster.password_file``, ``cluster.password_env``, then the systemd
+    """The cluster database's password: ``cluster.password_env``, ``cluster.password_file``, then the systemd
     credential ``db-password``; None when none is given (libpq's own ways then apply: ~/.pgpass, peer
     authentication on a unix socket). Raises ConfigError naming the key and the reason."""
-    env = dict(os.environ) if env is None else env
     c = cfg.cluster
     if c is None:
         return None
-    where = str(cfg.path) if cfg.path else None
-    if c.password_env is not None:
-        if c.password_env not in env:
-            raise ConfigError([("cluster.password_env", f"environment variable {c.password_env} is not set")], where)
-        return SecretStr(env[c.password_env])
-    if c.password_file is not None:
-        path = cfg.base_dir / c.password_file
-        try:
-            return SecretStr(path.read_text().strip())
-        except OSError as err:
-            raise ConfigError([("cluster.password_file", f"cannot read {path}: {err.strerror}")], where) from None
-    cred = env.get("CREDENTIALS_DIRECTORY")
-    if cred and (Path(cred) / DB_CREDENTIAL_NAME).is_file():
-        return SecretStr((Path(cred) / DB_CREDENTIAL_NAME).read_text().strip())
-    return None
+    return _secret(cfg, "cluster", c.password_file, c.password_env, DB_CREDENTIAL_NAME,
+                   dict(os.environ) if env is None else env)
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:

@@ -282,7 +282,10 @@ def test_cluster_defaults_name_the_host_and_give_the_documented_timings(tmp_path
 
 @pytest.mark.parametrize("extra,path,reason", [
     ('database = "postgresql://forwardd:hunter2@db/forwardd"', "cluster.database", "holds a password"),
-    ('database = "postgresql://db/forwardd?password=hunter2"', "cluster.database", "password parameter"),
+    ('database = "postgresql://db/forwardd?password=hunter2"', "cluster.database", "holds a password"),
+    ('database = "postgresql://forwardd:hun?ter2@db/forwardd"', "cluster.database", "holds a password"),
+    ('database = "postgresql://db/forwardd?sslpassword=hunter2"', "cluster.database", "holds a sslpassword"),
+    ('database = "postgresql://db/forwardd?PASSWORD=hunter2"', "cluster.database", "libpq cannot read"),
     ('database = "mysql://db/forwardd"', "cluster.database", "postgresql://"),
     ('database = "postgresql://db/f"\ninstance = "host a"', "cluster.instance", "not a name"),
     ('database = "postgresql://db/f"\nfence = "10s"', "cluster", "check_every < fence < lease"),
