@@ -124,3 +124,43 @@ def test_a_running_daemon_tells_people_on_time_once_and_of_changes(tmp_path: Pat
     finally:
         assert stop(proc) == 0
     assert len(titled("On call soon")) == 1 and len(titled("On call now")) == 1
+
+
+def test_a_notice_outcome_is_stored_off_the_event_loop(webhook) -> None:  # noqa: ANN001
+    # the claims store is a database in a cluster: a store that hangs (a database gone away) must not
+    # freeze the daemon's event loop, where exact hand-overs and the lease's watch run
+    import asyncio
+    import threading
+
+    from forwardd.config import config_from_dict
+    from forwardd.notify.notices import Notices
+    from forwardd.notify.notifier import Notifier
+
+    hook, received = webhook
+    release, stored = threading.Event(), []
+
+    class HangingStore:
+        def notice_outcome(self, key: str, outcome: str) -> None:
+            release.wait(10)
+            stored.append((key, outcome))
+
+    cfg = config_from_dict({"people": {"Alice": {"phone": A, "notify": [hook]}},
+                            "numbers": [{"voipnumber": "606309", "fallback": "07700 900999"}]}, env={})
+    t0 = dt.datetime(2026, 12, 1, 9, tzinfo=UTC)
+    notice = rules.Notice("k1", "Alice", "606309", "start", rules.Shift("606309", "Alice", t0, t0), "On call now", "b")
+
+    async def go() -> float:
+        notices = Notices(cfg, HangingStore(), Notifier(), None)  # type: ignore[arg-type]
+        notices.send(notice, t0)
+        longest, last, delivered = 0.0, time.monotonic(), None
+        while delivered is None or last - delivered < 0.5:  # until delivered, and half a second more
+            await asyncio.sleep(0.02)
+            longest, last = max(longest, time.monotonic() - last), time.monotonic()
+            if delivered is None and notices.on_outcome:
+                delivered = last
+        release.set()
+        return longest
+
+    assert asyncio.run(go()) < 2  # the loop kept turning (blocked in the store, it would stop for 10 s)
+    assert received and received[0]["title"] == "On call now"
+    wait_for(lambda: stored == [("k1", "sent")], timeout=5)

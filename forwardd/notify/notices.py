@@ -7,6 +7,7 @@ is recorded in the shared database."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Protocol
 
@@ -92,13 +93,16 @@ class Notices:
         urls = self.cfg.people[notice.person].notify
         who = display_name(notice.person)
 
-        def done(ok: bool) -> None:
+        def outcome(ok: bool) -> None:
+            try:
+                self.store.notice_outcome(notice.key, "sent" if ok else "failed")  # type: ignore[union-attr]
+            except ForwarddError as err:
+                log.warning("notices_store_failing", error=str(err))
+
+        def done(ok: bool) -> None:  # on the event loop: the store (a database, perhaps away) is written off it
             self.on_outcome.append((notice.key, ok))
             if self.store is not None:
-                try:
-                    self.store.notice_outcome(notice.key, "sent" if ok else "failed")
-                except ForwarddError:
-                    pass
+                asyncio.get_running_loop().run_in_executor(None, outcome, ok)
             if self.journal is not None:
                 self.journal.record("notice", now, notice.voipnumber, ok, person=who, notice=notice.kind,
                                     message=notice.body)

@@ -597,8 +597,8 @@ class Daemon:
         sv.start_lease()  # in a cluster: a plan is ready, so this instance may lead
         if sv.overrides is not None:
             try:
-                self.overrides_version = sv.overrides.version()
-            except ForwarddError:
+                self.overrides_version = await off_loop(sv.overrides.version, timeout=5)
+            except (ForwarddError, TimeoutError):
                 pass
         self._add_jobs()
         # numbers with a change due (their program for now is not what the journal last confirmed) go
