@@ -119,6 +119,26 @@ def test_record_never_blocks_while_the_database_is_away_and_catches_up_after(pg_
         journal.close()
 
 
+def test_an_entry_the_database_refuses_never_holds_up_the_others(pg_url: str) -> None:
+    """jsonb refuses the NUL character, which an aql answer or a calendar title may carry: the NUL is
+    dropped. A row refused for what is in it (here, one without a kind) is dropped alone, and logged:
+    the entries written with it, and after it, are all there."""
+    journal = PgJournal(db(pg_url, "alpha"))
+    try:
+        journal.record("error", T0, "606309", False, error="aql said: bad\x00value", raw="a\\u0000b")
+        journal.record(None, T0 + dt.timedelta(seconds=1))  # type: ignore[arg-type]
+        journal.record("start", T0 + dt.timedelta(seconds=2), pid=7)
+        assert journal.flush(10)
+        rows = journal.entries()
+        assert [r["kind"] for r in rows] == ["error", "start"]
+        assert rows[0]["error"] == "aql said: badvalue" and rows[0]["raw"] == "a\\u0000b"
+        assert journal.dropped == 1 and journal.healthy
+        journal.record("stop", T0 + dt.timedelta(seconds=3))
+        assert journal.flush(10) and [r["kind"] for r in journal.entries()][-1] == "stop"
+    finally:
+        journal.close()
+
+
 # ----------------------------------------------------------------------------------------- overrides
 
 

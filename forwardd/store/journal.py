@@ -1,6 +1,6 @@
 """The journal: an append-only SQLite log (WAL) of every change sent, read-back, alert, calendar refresh
 and override. Forwarding comes first: ``record`` never blocks and never raises. Entries go through a
-queue to a writer thread that commits them (each within milliseconds, so a kill -9 loses at most the
+queue to a writer thread (``writer.JournalWriter``) that commits them (each within milliseconds, so a kill -9 loses at most the
 last few); when the disk is full, the directory read-only or the file broken, entries wait in memory
 (a bounded backlog), the journal reports itself degraded (``problem``, and the ``on_trouble`` callback,
 which alerts without needing the journal), and writing resumes when it can.
@@ -11,11 +11,9 @@ A journal file that is not a database, or fails SQLite's quick check, is moved a
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import json
 import os
-import queue
 import sqlite3
 import threading
 from pathlib import Path
@@ -25,6 +23,7 @@ import structlog
 
 from ..errors import ForwarddError
 from ..files import make_private
+from .writer import JournalWriter
 
 log = structlog.get_logger("forwardd.journal")
 
@@ -40,7 +39,6 @@ CREATE TABLE IF NOT EXISTS entries (
 CREATE INDEX IF NOT EXISTS entries_number ON entries (voipnumber, at);
 CREATE INDEX IF NOT EXISTS entries_kind ON entries (kind, id);
 """
-BACKLOG = 20_000  # entries kept in memory while the disk refuses them
 RETRY_S = 5.0
 
 
@@ -107,116 +105,44 @@ def open_journal(
     return Journal(path, on_trouble), note
 
 
-class Journal:
+class Journal(JournalWriter):
     """``record(kind, ...)`` appends (asynchronously); ``entries(...)`` reads back. Kinds: change,
     readback, error, drift, alert, recovery, calendar, start, stop, override, notice, leader."""
+
+    retry_s = RETRY_S
+    failures = (sqlite3.Error, OSError)
 
     def __init__(self, path: Path, on_trouble: Callable[[str | None], None] | None = None,
                  write: bool = True) -> None:
         self.path = path
-        self.on_trouble = on_trouble
-        self.problem: str | None = None
-        self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
-        self._backlog: collections.deque[tuple[Any, ...]] = collections.deque(maxlen=BACKLOG)
-        self.dropped = 0
-        self._pending = 0
-        self._idle = threading.Condition()
+        self.where = f"the journal {path}"
+        self._db: sqlite3.Connection | None = None  # the writer thread's
         self._read_lock = threading.Lock()
         self._reader: sqlite3.Connection | None = None
-        self._writer: threading.Thread | None = None
-        if write:
-            self._writer = threading.Thread(target=self._write_loop, name="journal-writer", daemon=True)
-            self._writer.start()
-
-    @property
-    def healthy(self) -> bool:
-        return self.problem is None
+        super().__init__(on_trouble, write)
 
     # ------------------------------------------------------------------------------------- writing
 
     def record(
         self, kind: str, at: dt.datetime, voipnumber: str | None = None, ok: bool | None = None, **detail: Any
     ) -> None:
-        row = (at.astimezone(dt.timezone.utc).isoformat(), kind, voipnumber, None if ok is None else int(ok),
-               json.dumps(detail, default=str))
-        with self._idle:
-            self._pending += 1
-        self._queue.put(row)
+        self._enqueue((at.astimezone(dt.timezone.utc).isoformat(), kind, voipnumber, None if ok is None else int(ok),
+                       json.dumps(detail, default=str)))
 
-    def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every entry recorded so far is written (or held back by a failing disk)."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+    def _write(self, batch: list[tuple[Any, ...]]) -> None:
+        if self._db is None:
+            self._db = _connect(self.path)
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT INTO entries (at, kind, voipnumber, ok, detail) VALUES (?, ?, ?, ?, ?)", batch)
 
-    def _write_loop(self) -> None:
-        db: sqlite3.Connection | None = None
-        while True:
-            item: tuple[Any, ...] | None | bool
+    def _disconnect(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
             try:
-                item = self._queue.get(timeout=RETRY_S if self._backlog else None)
-            except queue.Empty:
-                item = False  # nothing new: time to retry the backlog
-            stop = item is None
-            batch = list(self._backlog)
-            taken = 0
-            if isinstance(item, tuple):
-                batch.append(item)
-                taken = 1
-            while taken < 500:  # take what else is waiting, to write it in one transaction
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
-                taken += 1
-            if batch:
-                try:
-                    if db is None:
-                        db = _connect(self.path)
-                    with db:
-                        db.execute("BEGIN")
-                        db.executemany("INSERT INTO entries (at, kind, voipnumber, ok, detail) VALUES (?, ?, ?, ?, ?)",
-                                       batch)
-                    self._backlog.clear()
-                    if self.problem is not None:
-                        self.problem = None
-                        self._tell(None)
-                except (sqlite3.Error, OSError) as err:
-                    if db is not None:
-                        try:
-                            db.close()
-                        except sqlite3.Error:
-                            pass
-                        db = None
-                    kept = batch[-BACKLOG:]
-                    self.dropped += len(batch) - len(kept)
-                    self._backlog.clear()
-                    self._backlog.extend(kept)
-                    message = f"cannot write the journal {self.path}: {err}"
-                    if self.problem != message:
-                        self.problem = message
-                        self._tell(message)
-            with self._idle:
-                self._pending -= taken
-                self._idle.notify_all()
-            if stop:
-                if db is not None:
-                    db.close()
-                return
-
-    def _tell(self, message: str | None) -> None:
-        if message is None:
-            log.info("journal_recovered", path=str(self.path))
-        else:
-            log.error("journal_failing", path=str(self.path), error=message, held_back=len(self._backlog))
-        if self.on_trouble is not None:
-            try:
-                self.on_trouble(message)
-            except Exception:  # noqa: BLE001 - a broken alert path must not stop the writer
-                log.exception("journal_trouble_callback_failed")
+                db.close()
+            except sqlite3.Error:
+                pass
 
     # ------------------------------------------------------------------------------------- reading
 
@@ -278,10 +204,7 @@ class Journal:
         return out
 
     def close(self, timeout: float = 5.0) -> None:
-        if self._writer is not None:
-            self._queue.put(None)
-            self._writer.join(timeout)
-            self._writer = None
+        self._stop_writer(timeout)
         with self._read_lock:
             if self._reader is not None:
                 self._reader.close()

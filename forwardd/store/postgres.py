@@ -13,10 +13,9 @@ every error message is passed through ``logs.redact``: the password never shows.
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import json
-import queue
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -30,8 +29,9 @@ from pydantic import SecretStr
 from ..core.notices import Told
 from ..errors import ForwarddError
 from ..logs import redact
-from .journal import BACKLOG, JournalError
+from .journal import JournalError
 from .overrides import Override, StoreError
+from .writer import JournalWriter
 
 log = structlog.get_logger("forwardd.postgres")
 
@@ -158,6 +158,11 @@ class Database:
             self._schema_ready = True
 
 
+_INSERT = ("INSERT INTO forwardd_journal (at, kind, voipnumber, ok, instance, detail) "
+           "VALUES (%s, %s, %s, %s, %s, %s::jsonb)")
+_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")  # a JSON escape of NUL (not an escaped backslash's "u0000")
+
+
 def _json(value: Any) -> Any:
     return value if isinstance(value, (dict, list)) else json.loads(value)
 
@@ -165,117 +170,66 @@ def _json(value: Any) -> Any:
 # ------------------------------------------------------------------------------------------ journal
 
 
-class PgJournal:
+class PgJournal(JournalWriter):
     """The journal in the cluster database: the interface of ``journal.Journal``. ``record`` never blocks
     and never raises: a writer thread commits entries in batches; while the database is away they wait in
     a bounded backlog, ``problem`` says so (and ``on_trouble`` is told), and writing resumes by itself.
     Reads raise JournalError; after a failed connection they fail at once for a few seconds, so that a
     database that went away never stalls the daemon's event loop for long."""
 
+    retry_s = RETRY_S
+    failures = (DatabaseError, psycopg.Error)
+
     def __init__(self, db: Database, on_trouble: Callable[[str | None], None] | None = None,
                  write: bool = True) -> None:
         self.db = db
         self.instance = db.instance
         self.where = f"the cluster database {db.url}"
-        self.on_trouble = on_trouble
-        self.problem: str | None = None
-        self.dropped = 0
-        self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
-        self._backlog: collections.deque[tuple[Any, ...]] = collections.deque(maxlen=BACKLOG)
-        self._pending = 0
-        self._idle = threading.Condition()
+        self._conn: psycopg.Connection[Any] | None = None  # the writer thread's
         self._read_lock = threading.Lock()
         self._reader: psycopg.Connection[Any] | None = None
         self._unreachable_until = 0.0
-        self._writer: threading.Thread | None = None
-        if write:
-            self._writer = threading.Thread(target=self._write_loop, name="journal-writer", daemon=True)
-            self._writer.start()
-
-    @property
-    def healthy(self) -> bool:
-        return self.problem is None
+        super().__init__(on_trouble, write)
 
     def record(
         self, kind: str, at: dt.datetime, voipnumber: str | None = None, ok: bool | None = None, **detail: Any
     ) -> None:
-        row = (_utc(at), kind, voipnumber, ok, self.instance, json.dumps(detail, default=str))
-        with self._idle:
-            self._pending += 1
-        self._queue.put(row)
+        # jsonb refuses the NUL character (\u0000), which json.dumps writes for a NUL in any text (say, a
+        # field aql echoed): dropped, or the entry would be refused for ever
+        text = _NUL.sub(r"\1", json.dumps(detail, default=str))
+        self._enqueue((_utc(at), kind, voipnumber, ok, self.instance, text))
 
-    def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every entry recorded so far is written (or held back while the database is away)."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+    def _write(self, batch: list[tuple[Any, ...]]) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = self.db.connect("journal", schema=True, settings={"statement_timeout": "10000"},
+                                         keepalive_s=10)
+        try:
+            with self._conn.transaction(), self._conn.cursor() as cur:
+                cur.executemany(_INSERT, batch)
+        except (pg_errors.DataError, pg_errors.IntegrityError):
+            self._write_each(batch)
 
-    def _write_loop(self) -> None:
-        conn: psycopg.Connection[Any] | None = None
-        while True:
-            item: tuple[Any, ...] | None | bool
+    def _write_each(self, batch: list[tuple[Any, ...]]) -> None:
+        """A batch the database refused for what is in it, not for being away: row by row, dropping (and
+        logging) the rows it refuses, so that one bad entry never holds up the journal."""
+        assert self._conn is not None
+        for row in batch:
             try:
-                item = self._queue.get(timeout=RETRY_S if self._backlog else None)
-            except queue.Empty:
-                item = False  # nothing new: time to retry the backlog
-            stop = item is None
-            batch = list(self._backlog)
-            taken = 0
-            if isinstance(item, tuple):
-                batch.append(item)
-                taken = 1
-            while taken < 500:  # take what else is waiting, to write it in one transaction
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
-                taken += 1
-            if batch:
-                try:
-                    if conn is None or conn.closed:
-                        conn = self.db.connect("journal", schema=True, settings={"statement_timeout": "10000"},
-                                               keepalive_s=10)
-                    with conn.transaction(), conn.cursor() as cur:
-                        cur.executemany("INSERT INTO forwardd_journal (at, kind, voipnumber, ok, instance, detail) "
-                                        "VALUES (%s, %s, %s, %s, %s, %s::jsonb)", batch)
-                    self._backlog.clear()
-                    if self.problem is not None:
-                        self.problem = None
-                        self._tell(None)
-                except (DatabaseError, psycopg.Error) as err:
-                    if conn is not None:
-                        conn.close()
-                        conn = None
-                    kept = batch[-BACKLOG:]
-                    self.dropped += len(batch) - len(kept)
-                    self._backlog.clear()
-                    self._backlog.extend(kept)
-                    message = str(err) if isinstance(err, DatabaseError) else str(
-                        self.db.error("cannot write the journal to the cluster database", err))
-                    if self.problem != message:
-                        self.problem = message
-                        self._tell(message)
-            with self._idle:
-                self._pending -= taken
-                self._idle.notify_all()
-            if stop:
-                if conn is not None:
-                    conn.close()
-                return
+                with self._conn.transaction():
+                    self._conn.execute(_INSERT, row)
+            except (pg_errors.DataError, pg_errors.IntegrityError) as err:
+                self.dropped += 1
+                log.error("journal_entry_refused", where=self.where, kind=row[1], voipnumber=row[2],
+                          error=str(self.db.error("the database refused a journal entry", err)))
 
-    def _tell(self, message: str | None) -> None:
-        if message is None:
-            log.info("journal_recovered", where=self.where)
-        else:
-            log.error("journal_failing", where=self.where, error=message, held_back=len(self._backlog))
-        if self.on_trouble is not None:
-            try:
-                self.on_trouble(message)
-            except Exception:  # noqa: BLE001 - a broken alert path must not stop the writer
-                log.exception("journal_trouble_callback_failed")
+    def _describe(self, err: BaseException) -> str:
+        return str(err) if isinstance(err, DatabaseError) else str(
+            self.db.error("cannot write the journal to the cluster database", err))
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
     # ------------------------------------------------------------------------------------- reading
 
@@ -343,10 +297,7 @@ class PgJournal:
         return out
 
     def close(self, timeout: float = 5.0) -> None:
-        if self._writer is not None:
-            self._queue.put(None)
-            self._writer.join(timeout)
-            self._writer = None
+        self._stop_writer(timeout)
         with self._read_lock:
             if self._reader is not None:
                 self._reader.close()
