@@ -400,11 +400,11 @@ class ClusterSettings(_Strict):
 
     @model_validator(mode="after")
     def _timings(self) -> ClusterSettings:
-        if not self.check_every < self.fence < self.lease:
-            raise ValueError(f"the timings must be check_every < fence < lease (here {self.check_every.total_seconds():g}"
+        if not (2 * self.check_every < self.fence < self.lease):
+            raise ValueError(f"the timings must be 2 × check_every < fence < lease (here {self.check_every.total_seconds():g}"
                              f" s, {self.fence.total_seconds():g} s, {self.lease.total_seconds():g} s): a leader must "
-                             "confirm its lease more than once per fence, and stop before the database may give the "
-                             "lease to another")
+                             "confirm its lease twice per fence (a confirmation may take up to check_every itself), "
+                             "and stop before the database may give the lease to another")
         if self.password_file is not None and self.password_env is not None:
             raise ValueError("give only one of password_file, password_env")
         return self

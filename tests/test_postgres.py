@@ -328,3 +328,60 @@ def test_the_database_password_never_shows_in_an_error(pg_url: str) -> None:
     assert wrong not in repr(bad)
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(pg_url, password=wrong).close()
+
+
+@pytest.mark.parametrize("seconds", [0.5, 3.0, 4.0, 6.0, 6.9, 10.2])
+def test_keepalives_give_up_on_a_silent_peer_never_sooner_than_asked(seconds: float) -> None:
+    from forwardd.store.postgres import keepalives
+
+    k = keepalives(seconds)
+    assert k.idle + k.interval * k.count >= seconds and k.user_timeout_ms >= seconds * 1000
+    assert k.idle + k.interval * k.count < seconds + 2 and k.user_timeout_ms < seconds * 1000 + 1  # and not much later
+
+
+def test_an_unexpected_error_in_the_lease_stops_leading_and_it_leads_again(pg_url: str, monkeypatch: Any) -> None:
+    """Not only a database error: whatever goes wrong in a confirmation, the leader lets go (its lock too,
+    or no host would lead until a restart), says so once, and takes the lease again when it can."""
+    import forwardd.service.lease as lease_module
+
+    real, failures = lease_module.holds_lock, [1]
+
+    def flaky(conn: Any) -> bool:
+        if failures:
+            failures.pop()
+            raise RuntimeError("a bug")
+        return real(conn)
+
+    rec = Recorder()
+    monkeypatch.setattr(lease_module, "holds_lock", flaky)
+    a = lease(pg_url, "alpha", rec)
+    b = None
+    try:
+        wait_for(lambda: [e.kind for e in rec.events] == ["acquired", "lost", "acquired"], timeout=10)
+        assert "RuntimeError: a bug" in (rec.events[1].reason or "")
+        assert rec.troubles[0] is not None and "a bug" in rec.troubles[0] and rec.troubles[-1] is None
+        wait_for(lambda: a.may_send(), timeout=5)
+        b = lease(pg_url, "beta")
+        assert b.first_look.wait(10) and not b.leading  # one leader, the lock held again
+    finally:
+        a.close()
+        if b is not None:
+            b.close()
+
+
+def test_a_lease_found_gone_stays_a_problem_until_the_lease_is_taken_again(pg_url: str, monkeypatch: Any) -> None:
+    """The database no longer shows the leader holding its lock: it stops, and the problem it reports is
+    not cleared in the same breath, but once it has reconnected and taken the lease again."""
+    import forwardd.service.lease as lease_module
+
+    real, gone = lease_module.holds_lock, [False]
+    monkeypatch.setattr(lease_module, "holds_lock", lambda conn: gone.pop() if gone else real(conn))
+    both: list[str] = []
+    a = Lease(db(pg_url, "alpha"), settings(pg_url), SystemClock(), on_event=lambda e: both.append(e.kind),
+              on_trouble=lambda m: both.append("problem" if m else "clear")).start()
+    try:
+        wait_for(lambda: both.count("acquired") == 2, timeout=10)
+        wait_for(lambda: "clear" in both, timeout=5)
+        assert both == ["acquired", "problem", "lost", "acquired", "clear"]
+    finally:
+        a.close()

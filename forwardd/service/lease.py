@@ -46,6 +46,7 @@ from ..store.postgres import (
     claim_leadership,
     current_leader,
     holds_lock,
+    keepalives,
     release_lock,
     try_lock,
 )
@@ -161,11 +162,11 @@ class Lease:
         """Server settings of the lock's session: the server ends it about ``lease`` after it last heard
         from this instance (never sooner: tcp_user_timeout), and a confirmation cannot hang."""
         lease = self.settings.lease.total_seconds()
-        idle = max(1, int(lease / 3))
-        return {"tcp_keepalives_idle": str(idle), "tcp_keepalives_interval": "1",
-                "tcp_keepalives_count": str(max(1, int(lease) - idle)), "tcp_user_timeout": str(int(lease * 1000)),
+        k = keepalives(lease)
+        return {"tcp_keepalives_idle": str(k.idle), "tcp_keepalives_interval": str(k.interval),
+                "tcp_keepalives_count": str(k.count), "tcp_user_timeout": str(k.user_timeout_ms),
                 "statement_timeout": str(max(200, int(self._check * 1000))),
-                "idle_in_transaction_session_timeout": str(int(lease * 1000))}
+                "idle_in_transaction_session_timeout": str(k.user_timeout_ms)}
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -184,9 +185,15 @@ class Lease:
                     self._confirm(self._conn)
                 else:
                     self._try_take(self._conn)
-                self._contact()
-            except psycopg.Error as err:
-                self._drop(str(self.db.error("lost the connection to the cluster database", err)))
+                if self._conn is not None:  # (not dropped by the confirmation: the database did answer)
+                    self._contact()
+            except Exception as err:  # noqa: BLE001 - whatever it was, stop leading and try again
+                if isinstance(err, psycopg.Error):
+                    reason = str(self.db.error("lost the connection to the cluster database", err))
+                else:
+                    log.exception("lease_failed", instance=self.instance)
+                    reason = f"the lease failed ({type(err).__name__}: {err})"
+                self._drop(reason)
                 self.first_look.set()
                 self._sleep(self._check)
                 continue
@@ -247,8 +254,7 @@ class Lease:
             self._problem = None
         if had is not None:
             log.info("lease_database_back", instance=self.instance)
-            if self.on_trouble is not None:
-                self.on_trouble(None)
+            self._tell(None)
 
     def _trouble(self, message: str) -> None:
         with self._lock:
@@ -258,8 +264,15 @@ class Lease:
                 self._leader = self._leader_since = None  # not known any more
         if had != message:
             log.warning("lease_database_unreachable", instance=self.instance, error=message)
-            if self.on_trouble is not None:
-                self.on_trouble(message)
+            self._tell(message)
+
+    def _tell(self, message: str | None) -> None:
+        if self.on_trouble is None:
+            return
+        try:
+            self.on_trouble(message)
+        except Exception:  # noqa: BLE001 - a broken alert path must not stop the lease
+            log.exception("lease_trouble_callback_failed")
 
     def _drop(self, reason: str) -> None:
         """Stop leading (at once: the fence closes) and forget the connection (closing it frees the lock,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import threading
 import time
@@ -102,6 +103,22 @@ def _utc(t: dt.datetime) -> dt.datetime:
     return t.astimezone(UTC)
 
 
+@dataclass(frozen=True)
+class Keepalives:
+    idle: int  # s of silence before the first probe
+    interval: int  # s between probes
+    count: int  # unanswered probes before giving up
+    user_timeout_ms: int  # unacknowledged data is given up on after this long
+
+
+def keepalives(seconds: float) -> Keepalives:
+    """TCP keepalives and user timeout under which a silent peer is given up on after ``seconds``, never
+    sooner (rounded up to whole seconds: idle + interval * count >= seconds), for libpq on this side of a
+    connection and for the server's side of the lease's."""
+    idle = max(1, int(seconds / 3))
+    return Keepalives(idle, 1, max(1, math.ceil(seconds) - idle), math.ceil(seconds * 1000))
+
+
 class Database:
     """Where the cluster's database is and who this instance is; makes connections. Thread-safe."""
 
@@ -131,9 +148,9 @@ class Database:
         if self._password is not None:
             kw["password"] = self._password.get_secret_value()
         if keepalive_s is not None:
-            idle = max(1, int(keepalive_s / 3))
-            kw.update(keepalives=1, keepalives_idle=idle, keepalives_interval=1,
-                      keepalives_count=max(1, int(keepalive_s) - idle), tcp_user_timeout=int(keepalive_s * 1000))
+            k = keepalives(keepalive_s)
+            kw.update(keepalives=1, keepalives_idle=k.idle, keepalives_interval=k.interval, keepalives_count=k.count,
+                      tcp_user_timeout=k.user_timeout_ms)
         if settings:
             kw["options"] = " ".join(f"-c {k}={v}" for k, v in settings.items())
         try:
