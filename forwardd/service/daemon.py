@@ -112,7 +112,7 @@ class Daemon:
         sv = self._sv()
         now = self.clock.now()
         sv.plan = await sv.make_plan()
-        if sv.reconciler is None or not sv.reconciler.fenced():  # in a cluster, the leader alerts these
+        if not sv.fenced:  # in a cluster, the leader alerts these
             self._alert_findings(sv, now)
         self._schedule_changes(now)
         log.info("replanned", numbers=len(sv.plan.numbers), changes=sum(len(n.changes) for n in sv.plan.numbers),
@@ -258,7 +258,7 @@ class Daemon:
         if sv is None or sv.plan is None:
             return []
         wanted = numbers if numbers is not None else [n.voipnumber for n in sv.plan.numbers]
-        if not wanted or (sv.reconciler is not None and sv.reconciler.fenced()):
+        if not wanted or sv.fenced:
             return []  # (a standby: the leader does this)
         # a pool as wide as the requests aql may have in flight, not a task per number: a thousand numbers
         # must not mean a thousand coroutines (and their memory) at once
@@ -311,7 +311,7 @@ class Daemon:
         start-up reads, which wait for the budget's tokens; never more of those in flight than the budget
         would let through in a few seconds."""
         sv = self.services
-        if sv is None or sv.reconciler is None or sv.plan is None or sv.reconciler.fenced():
+        if sv is None or sv.reconciler is None or sv.plan is None or sv.fenced:
             return  # (a standby reads nothing: no drift checks, no retries)
         now = self.clock.now()
         for v in self.retries.due(now):
@@ -371,7 +371,7 @@ class Daemon:
 
     async def _notices_job(self) -> None:
         sv = self.services
-        if sv is None or sv.notices is None or sv.plan is None or (sv.reconciler is not None and sv.reconciler.fenced()):
+        if sv is None or sv.notices is None or sv.plan is None or sv.fenced:
             return  # (in a cluster, the leader sends the notices)
         now = self.clock.now()
         try:

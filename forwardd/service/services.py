@@ -214,6 +214,11 @@ class Services:
             return
         self.web = WebServer(self.cfg.web, source, asyncio.get_running_loop()).start()
 
+    @property
+    def fenced(self) -> bool:
+        """True when this set may not send to aql now (a standby, or a leader that may have lost its lease)."""
+        return self.reconciler is not None and self.reconciler.fenced()
+
     # ------------------------------------------------------------------------------------- cluster
 
     def _lease_event(self, event: LeaseEvent) -> None:
