@@ -142,9 +142,11 @@ class Reconciler:
 
     def gate(self, action: str) -> None:
         """Called by the client just before each request goes out (after waiting for a free slot):
-        once aql has refused the credentials, only the probe's requests go (else AuthBlocked), and
-        nothing goes once the fence has closed (Fenced): the wait for a slot may have outlasted it."""
-        if self.fenced():
+        once aql has refused the credentials, only the probe's requests go (else AuthBlocked), and no
+        change goes once the fence has closed (Fenced): the wait for a slot may have outlasted it. (A
+        read is let through: the daemon's own passes stop at the fence before reading, and ``status``
+        may read the account from any host.)"""
+        if action == "changeuser" and self.fenced():
             raise Fenced()
         if self.auth_failed_at is not None and not _PROBE.get():
             raise AuthBlocked(f"{action} not sent: aql refused the credentials a moment ago")
