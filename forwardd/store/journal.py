@@ -194,14 +194,8 @@ class Journal(JournalWriter):
 
     def confirmed_all(self) -> dict[str, dict[str, str]]:
         """Per number, the managed fields last confirmed by a read-back. Raises JournalError."""
-        rows = self._read("SELECT voipnumber, detail FROM entries WHERE id IN (SELECT max(id) FROM entries "
-                          "WHERE kind = 'readback' AND ok = 1 GROUP BY voipnumber)", ())
-        out = {}
-        for number, detail in rows:
-            fields = json.loads(detail).get("fields")
-            if isinstance(fields, dict):
-                out[str(number)] = {str(k): str(v) for k, v in fields.items()}
-        return out
+        return confirmed_fields(self._read("SELECT voipnumber, detail FROM entries WHERE id IN (SELECT max(id) "
+                                           "FROM entries WHERE kind = 'readback' AND ok = 1 GROUP BY voipnumber)", ()))
 
     def close(self, timeout: float = 5.0) -> None:
         self._stop_writer(timeout)
@@ -209,6 +203,17 @@ class Journal(JournalWriter):
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
+
+
+def confirmed_fields(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, str]]:
+    """(number, detail) rows of read-backs as number -> the managed fields they confirmed; ``detail`` is
+    JSON text (SQLite) or already decoded (PostgreSQL's jsonb)."""
+    out = {}
+    for number, detail in rows:
+        fields = (detail if isinstance(detail, dict) else json.loads(detail)).get("fields")
+        if isinstance(fields, dict):
+            out[str(number)] = {str(k): str(v) for k, v in fields.items()}
+    return out
 
 
 def _entry(r: tuple[Any, ...]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from pydantic import SecretStr
 from ..core.notices import Told
 from ..errors import ForwarddError
 from ..logs import redact
-from .journal import JournalError
+from .journal import JournalError, confirmed_fields
 from .overrides import Override, StoreError
 from .writer import JournalWriter
 
@@ -304,14 +304,8 @@ class PgJournal(JournalWriter):
 
     def confirmed_all(self) -> dict[str, dict[str, str]]:
         """Per number, the managed fields last confirmed by a read-back on any instance. Raises JournalError."""
-        rows = self._read("SELECT DISTINCT ON (voipnumber) voipnumber, detail FROM forwardd_journal "
-                          "WHERE kind = 'readback' AND ok ORDER BY voipnumber, at DESC, id DESC", ())
-        out = {}
-        for number, detail in rows:
-            fields = _json(detail).get("fields")
-            if isinstance(fields, dict):
-                out[str(number)] = {str(k): str(v) for k, v in fields.items()}
-        return out
+        return confirmed_fields(self._read("SELECT DISTINCT ON (voipnumber) voipnumber, detail FROM forwardd_journal "
+                                           "WHERE kind = 'readback' AND ok ORDER BY voipnumber, at DESC, id DESC", ()))
 
     def close(self, timeout: float = 5.0) -> None:
         self._stop_writer(timeout)
