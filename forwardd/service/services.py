@@ -185,8 +185,8 @@ class Services:
             reconciler.journal_lookups = False
         # the sets that may send (run, apply, and a reload's, whose state directory is handed over) hold the lease
         if db is not None and cfg.cluster is not None and aql and (exclusive or handed_over):
-            if lease is not None and lease.db.url == db.url and lease.instance == db.instance \
-                    and lease.settings == cfg.cluster:
+            # the same [cluster] table (its database URL among them) and the same name (a default one may change)
+            if lease is not None and lease.settings == cfg.cluster and lease.instance == db.instance:
                 sv.lease = lease  # handed over by a reload: still leading (or not), as before
             else:  # (a lease handed over and not kept is given up when the old set closes)
                 sv.lease = Lease(db, cfg.cluster, clock)
