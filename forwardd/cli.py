@@ -24,13 +24,13 @@ from rich.table import Table
 from . import __version__
 from .config import SIMULATED, Config, ConfigWarning, aql_password, load_config, parse_duration
 from .core.plan import Plan, plan_json, program_at
-from .core.timeline import Kind, display_name
+from .core.timeline import FindingKind, Kind, display_name
+from .core.words import duration
 from .errors import AqlError, ConfigError, ForwarddError
 from .logs import configure
 from .service.services import Services, horizon_start
 from .store.journal import Journal, check_database
 from .store.statedir import check_state_dir, write_problem
-from .web.views import duration
 
 DEFAULT_CONFIG = os.environ.get("FORWARDD_CONFIG", "/etc/forwardd/forwardd.toml")
 T = TypeVar("T")
@@ -150,7 +150,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         for v, finding in plan.warnings:
             if v is not None:
                 print(f"number {v}: warning: {finding.message}")
-                if finding.kind in ("gap", "unnamed", "two_names", "disallowed"):
+                if finding.kind is FindingKind.GAP or finding.kind.routes_nowhere:
                     found += 1
         for n in plan.numbers:
             for s in n.segments:

@@ -17,6 +17,7 @@ from forwardd.core.compiler import Change
 from forwardd.core.plan import NumberPlan
 from forwardd.core.provider import Program
 from forwardd.notify.alerts import Alerts
+from forwardd.notify.keys import AlertKey, AlertKind
 from forwardd.notify.notifier import Notifier
 
 from .conftest import PASSWORD, UTC, make_reconciler
@@ -33,18 +34,39 @@ def test_json_webhook_gets_each_alert_once_per_repeat_and_one_recovery(webhook) 
 
     async def go() -> None:
         alerts = Alerts(settings(notify=[url], repeat_after="1h"), None, Notifier())
-        alerts.raise_("late:606309", "606309: not confirmed", T0, "606309")
-        alerts.raise_("late:606309", "606309: not confirmed", T0 + dt.timedelta(minutes=5), "606309")
-        alerts.raise_("late:606309", "606309: not confirmed", T0 + dt.timedelta(minutes=61), "606309")
-        alerts.clear("late:606309", T0 + dt.timedelta(minutes=62))
-        alerts.clear("late:606309", T0 + dt.timedelta(minutes=63))
+        late = AlertKey(AlertKind.LATE, "606309")
+        alerts.raise_(late, "Line 606309 is not confirmed", T0)
+        alerts.raise_(late, "Line 606309 is not confirmed", T0 + dt.timedelta(minutes=5))
+        alerts.raise_(late, "Line 606309 is not confirmed", T0 + dt.timedelta(minutes=61))
+        alerts.clear(late, T0 + dt.timedelta(minutes=62))
+        alerts.clear(late, T0 + dt.timedelta(minutes=63))
         await alerts.drain()
 
     asyncio.run(go())
     titles = [r["title"] for r in received]
-    assert titles == ["forwardd alert: late:606309"] * 2 + ["forwardd recovery: late:606309"]
-    assert received[0]["message"] == "606309: not confirmed" and received[0]["type"] == "failure"
-    assert received[2]["type"] == "success"
+    # titles are sentences, never keys; the recovery says what recovered and after how long
+    assert titles == ["forwardd: Line 606309 is not confirmed"] * 2 + ["forwardd: Line 606309 recovered after 1h02m"]
+    assert received[0]["message"] == "Line 606309 is not confirmed" and received[0]["type"] == "failure"
+    assert received[2]["type"] == "success" and "it was: Line 606309 is not confirmed" in received[2]["message"]
+
+
+def test_keys_are_structure_and_survive_a_restart_in_the_state_directory(tmp_path) -> None:
+    """A calendar named like a line is never filed under that line, and standing alerts (older versions'
+    plain keys too) are read back from the state directory."""
+    state = tmp_path / "alerts.json"
+    state.write_text('{"drift:606309": "2026-12-01T11:00:00+00:00"}')  # as an older version wrote it
+
+    async def go() -> None:
+        alerts = Alerts(settings(), None, Notifier(), state_path=state)
+        assert AlertKey(AlertKind.DRIFT, number="606309") in alerts.active
+        alerts.raise_(AlertKey(AlertKind.CALENDAR, calendar="606309"), "Calendar '606309' is failing", T0)
+        alerts.raise_(AlertKey(AlertKind.EVENT, detail="unnamed:rota:a:1@x:17"), "An event names nobody", T0)
+        again = Alerts(settings(), None, Notifier(), state_path=state)
+        assert set(again.active) == set(alerts.active)
+        assert [k.number for k in again.active if k.kind is AlertKind.CALENDAR] == [None]
+        assert again.active[AlertKey(AlertKind.CALENDAR, calendar="606309")].since == T0
+
+    asyncio.run(go())
 
 
 def test_email_alert_is_sent_over_smtp(smtp) -> None:
@@ -53,12 +75,12 @@ def test_email_alert_is_sent_over_smtp(smtp) -> None:
     async def go() -> None:
         alerts = Alerts(settings(notify=[f"mailto://127.0.0.1:{port}?from=forwardd@example.com&to=ops@example.com"
                                          "&mode=insecure"]), None, Notifier())
-        alerts.raise_("auth", "aql refused the credentials", T0)
+        alerts.raise_(AlertKey(AlertKind.AUTH), "aql refused the credentials", T0)
         await alerts.drain()
 
     asyncio.run(go())
     assert len(messages) == 1
-    assert "Subject: forwardd alert: auth" in messages[0] and "aql refused the credentials" in messages[0]
+    assert "Subject: forwardd: aql refused the credentials" in messages[0] and "aql refused the credentials" in messages[0]
     assert "To: ops@example.com" in messages[0]
 
 
@@ -69,7 +91,7 @@ def test_a_failed_delivery_is_retried_with_backoff(webhook) -> None:
     async def go() -> None:
         notifier = Notifier(attempts=3, backoff_s=0.05)
         alerts = Alerts(settings(notify=[dead, url]), None, notifier)
-        alerts.raise_("auth", "refused", T0)
+        alerts.raise_(AlertKey(AlertKind.AUTH), "refused", T0)
         await alerts.drain()
         assert notifier.failed == 1 and notifier.delivered == 1
 
@@ -108,7 +130,7 @@ def test_auth_error_alerts_and_recovers(account: Account) -> None:
     with FakeAqlServer(account) as fake:
         out = _reconcile(fake, alerts, T0, password="not-it")
         assert not out.ok and "credentials" in (out.error or "")
-        assert alerts.sent[-1]["key"] == "auth"
+        assert alerts.sent[-1]["key"] == AlertKey(AlertKind.AUTH)
         assert _reconcile(fake, alerts, T0 + dt.timedelta(hours=2)).ok
     assert [a["kind"] for a in alerts.sent] == ["alert", "recovery"]
 
@@ -119,7 +141,7 @@ def test_change_not_confirmed_by_apply_by_alerts(account: Account) -> None:
         fake.add_fault("http5xx", count=10)
         out = _reconcile(fake, alerts, T0 + dt.timedelta(seconds=1))  # apply_by was T0
     assert not out.ok and "HTTP 503" in (out.error or "")
-    assert alerts.sent[-1]["key"] == "late:606309" and "not confirmed by" in alerts.sent[-1]["message"]
+    assert alerts.sent[-1]["key"] == AlertKey(AlertKind.LATE, "606309") and "not confirmed by" in alerts.sent[-1]["message"]
 
 
 def test_rejection_is_surfaced_with_aqls_message(account: Account) -> None:

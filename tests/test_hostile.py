@@ -192,7 +192,7 @@ def test_a_password_with_characters_that_get_encoded_never_leaks(tmp_path: Path)
             journal.flush()
             rows = journal.entries()
             journal.close()
-            return out, rows, alerts.sent
+            return out, rows, [{**a, "key": a["key"].text()} for a in alerts.sent]
 
         out, rows, sent = asyncio.run(go())
     assert not out.ok and "Bad request" in (out.error or "")

@@ -28,6 +28,7 @@ from forwardd.calendars.sources import SourceState
 from forwardd.config import Config, config_from_dict
 from forwardd.core.plan import CalendarEvents, Plan, Planner
 from forwardd.core.timeline import Event
+from forwardd.notify.keys import AlertKey, AlertKind, Standing
 from forwardd.web.app import App
 from forwardd.web.render import plan_page
 from forwardd.web.views import (
@@ -238,7 +239,8 @@ def test_health_is_ok_only_when_every_number_is_confirmed_and_every_calendar_fre
     cfg = config(tmp_path)
     now = london(2026, 12, 1, 20)
     bad = health(_snapshot(
-        tmp_path, unconfirmed=frozenset({"606310"}), alerts={"drift:606309": now},
+        tmp_path, unconfirmed=frozenset({"606310"}),
+        alerts={AlertKey(AlertKind.DRIFT, "606309"): Standing(AlertKey(AlertKind.DRIFT, "606309"), "changed", now, now)},
         sources=_sources(cfg, now, rota={"copy": None, "error": "HTTP 404"},
                          closures={"good_at": now - dt.timedelta(days=3), "error": "timed out"}),
         journal=FakeJournal([], problem="cannot write the journal /x/journal.sqlite: disk full")))
@@ -262,8 +264,8 @@ def test_status_rows_say_who_has_the_calls_what_the_account_held_and_what_comes_
         {"kind": "readback", "voipnumber": "606310", "ok": True, "at": now.isoformat(), "fields": ALICE_ALL_DAY},
         {"kind": "drift", "voipnumber": "606310", "ok": False, "at": now.isoformat(), "found": drifted,
          "wanted": {"forwardto": A}}])
-    snap = _snapshot(tmp_path, alerts={"drift:606310": now}, journal=journal,
-                     alert_log=[{"kind": "alert", "key": "drift:606310", "message": "606310: changed by hand"}])
+    drift = AlertKey(AlertKind.DRIFT, number="606310")
+    snap = _snapshot(tmp_path, alerts={drift: Standing(drift, "606310: changed by hand", now, now)}, journal=journal)
     view = status_view(snap)
     support, sales = view.rows
     assert (support.state, support.ok, support.now_who, support.now_reason) == \

@@ -31,7 +31,7 @@ import httpx
 from ..aio import off_loop
 from ..config import CalendarSettings, Config, is_loopback_url
 from ..core.plan import CalendarEvents
-from ..core.timeline import UTC, Event, Finding
+from ..core.timeline import UTC, Event, Finding, FindingKind
 from ..errors import CalendarError
 from ..files import atomic_write, private_dir
 from .expansion import EXPANSION, Expansion
@@ -56,7 +56,7 @@ def cache_version() -> str:
 
 
 def _findings(name: str, texts: list[str]) -> tuple[Finding, ...]:
-    return tuple(Finding("calendar", t, key=f"calendar:{name}:{hashlib.sha256(t.encode()).hexdigest()[:16]}")
+    return tuple(Finding(FindingKind.CALENDAR, t, key=f"calendar:{name}:{hashlib.sha256(t.encode()).hexdigest()[:16]}")
                  for t in texts)
 
 

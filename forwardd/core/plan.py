@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 
 from ..config import Config, NumberSettings
 from .compiler import Change, compile_timeline
-from .timeline import Event, Finding, Manual, OfficeRule, Policy, Segment, build_timeline
+from .timeline import Event, Finding, FindingKind, Manual, OfficeRule, Policy, Segment, build_timeline
 
 
 @dataclass(frozen=True)
@@ -128,8 +128,8 @@ class Planner:
             missing = [c for c in needed if c not in events]
             if missing:
                 msg = f"no good copy of calendar(s) {', '.join(missing)} yet: this number is left as it is"
-                out.append(NumberPlan(n.voipnumber, [], [], [Finding("calendar", msg)], error=msg, name=n.name))
-                warnings.append((n.voipnumber, Finding("calendar", msg, key=f"missing:{n.voipnumber}")))
+                out.append(NumberPlan(n.voipnumber, [], [], [Finding(FindingKind.CALENDAR, msg)], error=msg, name=n.name))
+                warnings.append((n.voipnumber, Finding(FindingKind.CALENDAR, msg, key=f"missing:{n.voipnumber}")))
                 continue
             mine = tuple(manual.get(n.voipnumber, ()))
             tkey = (_policy_key(cfg, n), tuple(event_keys[c] for c in needed), mine, start, end)

@@ -100,13 +100,29 @@ class Segment:
     holiday: str | None = None
 
 
+class FindingKind(str, enum.Enum):
+    """What a finding is about (for code; the message is for people)."""
+
+    UNNAMED = "unnamed"  # an event names nobody in [people] and carries no number
+    TWO_NAMES = "two_names"  # an event names two people, or carries two numbers
+    DISALLOWED = "disallowed"  # an event carries a number nobody allowed
+    OVERLAP = "overlap"  # rota events overlap; the later one wins for the overlap
+    TIE = "tie"  # two events with the same span; the one changed last wins
+    GAP = "gap"  # nobody on call and no fallback
+    CALENDAR = "calendar"  # what reading a calendar found (a skipped component, a calendar not loaded)
+
+    @property
+    def routes_nowhere(self) -> bool:
+        """An event of this finding counts as no event: calls go nowhere because of it (alerted)."""
+        return self in (FindingKind.UNNAMED, FindingKind.TWO_NAMES, FindingKind.DISALLOWED)
+
+
 @dataclass(frozen=True)
 class Finding:
     """Something a person should look at: an event naming nobody, an overlap, a gap. ``kind`` is for
-    code (``unnamed``, ``two_names``, ``disallowed``, ``overlap``, ``tie``, ``gap``, ``calendar``);
-    ``key`` identifies it across re-plans, so that it is alerted once."""
+    code; ``key`` identifies it across re-plans, so that it is alerted once."""
 
-    kind: str
+    kind: FindingKind
     message: str
     start: dt.datetime | None = None
     end: dt.datetime | None = None
@@ -183,7 +199,7 @@ def _resolve(
         return people[names[0]], display_name(names[0]), None
     if len(names) > 1:
         listed = ", ".join(map(display_name, names))
-        return None, None, Finding("two_names", f"names more than one person ({listed}) and is not written "
+        return None, None, Finding(FindingKind.TWO_NAMES, f"names more than one person ({listed}) and is not written "
                                    "'A covers B'")
     numbers: list[str] = []
     for text in (summary, location, description):
@@ -191,17 +207,17 @@ def _resolve(
             if n not in numbers:
                 numbers.append(n)
     if len(numbers) > 1:
-        return None, None, Finding("two_names", f"carries more than one phone number ({', '.join(numbers)})")
+        return None, None, Finding(FindingKind.TWO_NAMES, f"carries more than one phone number ({', '.join(numbers)})")
     if len(numbers) == 1:
         number = numbers[0]
         by_number = {v: k for k, v in people.items()}
         if number in by_number:
             return number, display_name(by_number[number]), None
         if number not in always_allowed and not number_allowed(number, allowed):
-            return None, None, Finding("disallowed", f"carries {number}, which is not in [people] and does not "
+            return None, None, Finding(FindingKind.DISALLOWED, f"carries {number}, which is not in [people] and does not "
                                        "match allowed_numbers; calls are never sent there")
         return number, number, None
-    return None, None, Finding("unnamed", "names nobody in [people] and carries no phone number")
+    return None, None, Finding(FindingKind.UNNAMED, "names nobody in [people] and carries no phone number")
 
 
 def _local(day: dt.date, t: dt.time | None, tz: ZoneInfo) -> dt.datetime:
@@ -262,14 +278,14 @@ def _claims(
         if reach is not None and b.start < reach.end and b.number != reach.number:
             if (b.start, b.end) == (reach.start, reach.end):
                 findings.append(Finding(
-                    "tie", f"{word} events for {reach.label} and {b.label} have the same start and end "
+                    FindingKind.TIE, f"{word} events for {reach.label} and {b.label} have the same start and end "
                     f"({describe_span(from_epoch(b.start), from_epoch(b.end), tz)}); {b.label} wins, as the one "
                     "changed last (LAST-MODIFIED, else DTSTAMP) or, unchanged, the greater UID",
                     from_epoch(b.start), from_epoch(b.end),
                     key=f"tie:{word}:{b.start}:{b.end}"))
             else:
                 findings.append(Finding(
-                    "overlap", f"{word} events overlap: {b.label} "
+                    FindingKind.OVERLAP, f"{word} events overlap: {b.label} "
                     f"({describe_span(from_epoch(b.start), from_epoch(b.end), tz)}) starts during {reach.label} "
                     f"({describe_span(from_epoch(reach.start), from_epoch(reach.end), tz)}); {b.label} wins "
                     "for the overlap", from_epoch(b.start), from_epoch(min(b.end, reach.end)),
@@ -403,7 +419,7 @@ def build_timeline(
     for a, b, _target, _reason, kind, _person, _holiday in merged:
         if kind is Kind.GAP:
             findings.append(Finding(
-                "gap", f"gap: nobody is on call {describe_span(from_epoch(a), from_epoch(b), tz)} and the fallback "
+                FindingKind.GAP, f"gap: nobody is on call {describe_span(from_epoch(a), from_epoch(b), tz)} and the fallback "
                 "is 'none', so calls are not forwarded", from_epoch(a), from_epoch(b), key=f"gap:{a}"))
     segments = [Segment(from_epoch(a), from_epoch(b), t, r, k, p, h) for a, b, t, r, k, p, h in merged]
     return segments, findings

@@ -1,11 +1,16 @@
 """Alerts to the administrator, through the notifier (``[alerts] notify``, apprise URLs); every alert is
 also logged and journalled (when the journal can take it: an alert never needs the journal). A standing
-condition (same key) is re-sent no sooner than ``repeat_after``; when it clears, one recovery is sent.
-Which alerts stand is kept in the state directory, so a restart does not send them all again."""
+condition (same key) is re-sent no sooner than ``repeat_after``; when it clears, one recovery is sent,
+saying what recovered and after how long. Which alerts stand is kept in the state directory, so a
+restart does not send them all again.
+
+Keys are structure (``keys.AlertKey``: a kind and the line, calendar or account concerned); messages
+are sentences for people, and are the titles of what is sent."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import json
 import threading
@@ -15,11 +20,14 @@ from typing import Any, Callable, Protocol
 import structlog
 
 from ..config import AlertSettings
+from ..core.words import duration
 from ..files import atomic_write
 from ..logs import redact
+from .keys import AlertKey, Standing
 from .notifier import Message, Notifier
 
 log = structlog.get_logger("forwardd.alerts")
+KEPT = 200  # alerts and recoveries remembered for the page and status
 
 
 class _Journal(Protocol):
@@ -36,38 +44,45 @@ class Alerts:
         self.state_path = state_path
         self.loop = loop
         self._lock = threading.Lock()
-        self.active: dict[str, dt.datetime] = self._load()  # key -> when last sent
-        self.sent: list[dict[str, Any]] = []  # what was raised or cleared (status, the page, tests)
+        self.active: dict[AlertKey, Standing] = self._load()
+        self.sent: collections.deque[dict[str, Any]] = collections.deque(maxlen=KEPT)  # raised or cleared lately
 
-    def raise_(self, key: str, message: str, now: dt.datetime, voipnumber: str | None = None) -> None:
+    def raise_(self, key: AlertKey, message: str, now: dt.datetime) -> None:
+        """Say that ``key`` stands, in ``message`` (a sentence). Sent now unless it was sent less than
+        ``repeat_after`` ago (the message shown is updated either way)."""
+        message = redact(message)
         with self._lock:
-            last = self.active.get(key)
-            if last is not None and now - last < self.settings.repeat_after:
+            old = self.active.get(key)
+            if old is not None and now - old.last_sent < self.settings.repeat_after:
+                if old.message != message:
+                    self.active[key] = Standing(key, message, old.since, old.last_sent)
                 return
-            self.active[key] = now
+            self.active[key] = Standing(key, message, old.since if old else now, now)
         self._save()
-        self._emit({"kind": "alert", "key": key, "message": redact(message), "voipnumber": voipnumber,
-                    "at": now.isoformat()}, now)
+        self._emit("alert", key, message, message, now)
 
-    def clear(self, key: str, now: dt.datetime) -> None:
+    def clear(self, key: AlertKey, now: dt.datetime) -> None:
+        """``key`` no longer stands: one recovery, saying after how long."""
         with self._lock:
-            if key not in self.active:
-                return
-            del self.active[key]
+            old = self.active.pop(key, None)
+        if old is None:
+            return
         self._save()
-        self._emit({"kind": "recovery", "key": key, "message": f"recovered: {key}", "at": now.isoformat()}, now)
+        subject = key.describe()
+        title = f"{subject[:1].upper()}{subject[1:]} recovered after {duration((now - old.since).total_seconds())}"
+        self._emit("recovery", key, title, f"{title}; it was: {old.message}", now)
 
-    def tell(self, key: str, message: str, now: dt.datetime) -> None:
+    def tell(self, key: AlertKey, message: str, now: dt.datetime) -> None:
         """A one-off alert about an event (a leadership change): sent, logged and journalled each time,
         never standing (nothing to clear)."""
-        self._emit({"kind": "alert", "key": key, "message": redact(message), "voipnumber": None,
-                    "at": now.isoformat()}, now)
+        message = redact(message)
+        self._emit("alert", key, message, message, now)
 
-    def tell_from_thread(self, key: str, message: str, now: dt.datetime) -> None:
+    def tell_from_thread(self, key: AlertKey, message: str, now: dt.datetime) -> None:
         """``tell`` from another thread (the cluster lease's)."""
         self._on_loop(lambda: self.tell(key, message, now))
 
-    def from_thread(self, key: str, message: str | None, now: dt.datetime) -> None:
+    def from_thread(self, key: AlertKey, message: str | None, now: dt.datetime) -> None:
         """Raise (``message``) or clear (None) an alert from another thread (the journal's writer)."""
 
         def act() -> None:
@@ -87,38 +102,52 @@ class Alerts:
                 pass
         act()
 
-    def _load(self) -> dict[str, dt.datetime]:
+    def _load(self) -> dict[AlertKey, Standing]:
+        out: dict[AlertKey, Standing] = {}
         try:
             data = json.loads(self.state_path.read_text()) if self.state_path else {}
-            loaded = {str(k): dt.datetime.fromisoformat(v) for k, v in data.items()}
-            return {k: v for k, v in loaded.items() if v.tzinfo is not None}
-        except (OSError, ValueError, TypeError, AttributeError):
-            return {}
+            for text, value in data.items():
+                key = AlertKey.parse(str(text))
+                if key is None:
+                    continue
+                if isinstance(value, str):  # older versions kept only when it was last sent
+                    at = dt.datetime.fromisoformat(value)
+                    standing = Standing(key, key.describe(), at, at)
+                else:
+                    standing = Standing(key, str(value["message"]), dt.datetime.fromisoformat(value["since"]),
+                                        dt.datetime.fromisoformat(value["last_sent"]))
+                if standing.since.tzinfo is not None and standing.last_sent.tzinfo is not None:
+                    out[key] = standing
+        except (OSError, ValueError, TypeError, AttributeError, KeyError):
+            return out
+        return out
 
     def _save(self) -> None:
         if self.state_path is None:
             return
         with self._lock:
-            data = json.dumps({k: v.isoformat() for k, v in self.active.items()})
+            data = json.dumps({k.text(): {"message": s.message, "since": s.since.isoformat(),
+                                          "last_sent": s.last_sent.isoformat()} for k, s in self.active.items()})
         try:
             atomic_write(self.state_path, data)
         except OSError:
             pass  # a full disk: the alert still goes out; only a restart may repeat it
 
-    def _emit(self, payload: dict[str, Any], now: dt.datetime) -> None:
+    def _emit(self, kind: str, key: AlertKey, title: str, message: str, now: dt.datetime) -> None:
+        payload = {"kind": kind, "key": key, "message": message, "voipnumber": key.number, "at": now.isoformat()}
         self.sent.append(payload)
-        log.warning(payload["kind"], key=payload["key"], message=payload["message"])
-        if self.journal is not None and payload["key"] != "journal":
-            self.journal.record(payload["kind"], now, payload.get("voipnumber"), payload["kind"] == "recovery",
-                                key=payload["key"], message=payload["message"])
+        log.warning(kind, alert=key.kind.value, voipnumber=key.number, calendar=key.calendar, account=key.account,
+                    message=message)
+        if self.journal is not None and key.kind.value != "journal":
+            self.journal.record(kind, now, key.number, kind == "recovery", key=key.text(), alert=key.kind.value,
+                                calendar=key.calendar, account=key.account, message=message)
         if not self.settings.notify:
             return
-        kind = "failure" if payload["kind"] == "alert" else "success"
-        message = Message(f"forwardd {payload['kind']}: {payload['key']}", payload["message"], kind)
+        note = Message(f"forwardd: {title}", message, "failure" if kind == "alert" else "success")
         try:
-            self.notifier.send(self.settings.notify, message)
+            self.notifier.send(self.settings.notify, note)
         except RuntimeError:  # no event loop (never in forwardd's own commands): logged and journalled only
-            log.warning("alert_not_delivered", key=payload["key"], reason="no event loop")
+            log.warning("alert_not_delivered", alert=key.kind.value, reason="no event loop")
 
     async def drain(self) -> None:
         """Wait (bounded) for deliveries in flight (at shutdown)."""

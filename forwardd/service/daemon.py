@@ -49,9 +49,10 @@ from ..aio import off_loop
 from ..clock import Clock, SystemClock
 from ..config import Config, load_config
 from ..core.plan import program_at
-from ..core.timeline import Kind
+from ..core.timeline import FindingKind, Kind
 from ..errors import ConfigError, ForwarddError
-from ..web.views import Snapshot
+from ..notify.keys import AlertKey, AlertKind
+from ..web.snapshot import Snapshot
 from .budget import DriftSchedule, RetryQueue, planned_reads
 from .metrics import Metrics
 from .reconcile import Outcome, differing
@@ -126,13 +127,13 @@ class Daemon:
         uncovered. Past ones never; one that is no longer planned is cleared."""
         assert sv.plan is not None
         ahead = now + self.cfg.alerts.gap_ahead
-        seen: set[str] = set()
+        seen: set[AlertKey] = set()
         for v, f in sv.plan.warnings:
-            if f.kind in ("unnamed", "two_names", "disallowed") and f.end is not None and f.end > now:
-                key = f"event:{f.key}"
+            if f.kind.routes_nowhere and f.end is not None and f.end > now:
+                key = AlertKey(AlertKind.EVENT, number=v, detail=f.key)
                 seen.add(key)
-                sv.alerts.raise_(key, f"{v + ': ' if v else ''}{f.message}", now, v)
-            elif f.kind not in ("gap",):
+                sv.alerts.raise_(key, f"{v + ': ' if v else ''}{f.message}", now)
+            elif f.kind is not FindingKind.GAP:
                 log.info("plan_warning", voipnumber=v, kind=f.kind, message=f.message)
         gaps: dict[tuple[dt.datetime, dt.datetime], list[str]] = {}
         for n in sv.plan.numbers:
@@ -141,11 +142,11 @@ class Daemon:
                     gaps.setdefault((s.start, s.end), []).append(self.cfg.number(n.voipnumber).label)
         tz = self.cfg.tz
         for (a, b), labels in gaps.items():
-            key = f"gap:{int(a.timestamp())}:{int(b.timestamp())}"
+            key = AlertKey(AlertKind.GAP, detail=f"{int(a.timestamp())}-{int(b.timestamp())}")
             seen.add(key)
             sv.alerts.raise_(key, f"nobody on call and no fallback {a.astimezone(tz):%a %d %b %H:%M} to "
                                   f"{b.astimezone(tz):%a %d %b %H:%M %Z} for {', '.join(labels)}", now)
-        for key in [k for k in sv.alerts.active if k.startswith(("gap:", "event:")) and k not in seen]:
+        for key in [k for k in sv.alerts.active if k.kind in (AlertKind.GAP, AlertKind.EVENT) and k not in seen]:
             sv.alerts.clear(key, now)
 
     def _schedule_changes(self, now: dt.datetime) -> None:
@@ -198,7 +199,7 @@ class Daemon:
         rec = sv.reconciler
         return Snapshot(sv.cfg, now, sv.plan, confirmed=dict(rec.confirmed) if rec else {},
                         read_at=dict(rec.read_at) if rec else {}, unconfirmed=frozenset(self._needs_change(sv)),
-                        alerts=dict(sv.alerts.active), alert_log=sv.alerts.sent[-200:],
+                        alerts=dict(sv.alerts.active), alert_log=list(sv.alerts.sent),
                         sources=dict(sv.sources.states), journal=sv.journal, metrics=self.metrics.text,
                         cluster=sv.lease.status() if sv.lease is not None else None)
 
@@ -405,14 +406,14 @@ class Daemon:
         self.metrics.leader.set(1.0 if open_now else 0.0)
         if open_now and not self.sending:
             self.sending = True
-            sv.alerts.clear("fence", now)
+            sv.alerts.clear(AlertKey(AlertKind.FENCE), now)
             self._spawn(self._take_over(sv))
         elif not open_now and self.sending:
             self.sending = False
             st = sv.lease.status()
             log.warning("stopped_sending", instance=st.instance, leading=st.leading, problem=st.problem)
             if st.leading:  # still holds the lock, but could not confirm it in time: sends again once it can
-                sv.alerts.raise_("fence", f"forwardd {st.instance} leads but could not confirm its lease within "
+                sv.alerts.raise_(AlertKey(AlertKind.FENCE), f"forwardd {st.instance} leads but could not confirm its lease within "
                                           f"{self.cfg.cluster.fence.total_seconds() if self.cfg.cluster else 0:g} s; "
                                           "it stopped sending until it can", now)
             self._status_line(sv)
@@ -502,7 +503,7 @@ class Daemon:
                                       web=self.snapshot, web_server=old.web, lease=old.lease)
         except (ConfigError, ForwarddError) as err:
             log.error("reload_rejected", error=str(err))
-            old.alerts.raise_("config", f"new config rejected, still running on the old one: {err}", now)
+            old.alerts.raise_(AlertKey(AlertKind.CONFIG), f"new config rejected, still running on the old one: {err}", now)
             return
         self._wire(new)
         new.sources.adopt(old.sources)
@@ -528,7 +529,7 @@ class Daemon:
         await self.replan()
         await old.close(keep_state=same_dir, keep_web=new.web is not None and new.web is old.web,
                         keep_lease=new.lease is not None and new.lease is old.lease)
-        new.alerts.clear("config", self.clock.now())
+        new.alerts.clear(AlertKey(AlertKind.CONFIG), self.clock.now())
         log.info("reloaded", config=str(self.config_path))
         await self.reconcile_all(self._needs_change(new))
 

@@ -32,6 +32,7 @@ from ..core.phone import canonical, same_number
 from ..core.plan import NumberPlan, program_at
 from ..core.provider import Program
 from ..errors import AqlAuthError, AqlError, AqlRejected, AqlThrottled
+from ..notify.keys import AlertKey, AlertKind
 from .budget import RequestBudget
 
 log = structlog.get_logger("forwardd.reconcile")
@@ -58,8 +59,8 @@ class _Journal(Protocol):
 
 
 class _Alerts(Protocol):
-    def raise_(self, key: str, message: str, now: dt.datetime, voipnumber: str | None = None) -> None: ...
-    def clear(self, key: str, now: dt.datetime) -> None: ...
+    def raise_(self, key: AlertKey, message: str, now: dt.datetime) -> None: ...
+    def clear(self, key: AlertKey, now: dt.datetime) -> None: ...
 
 
 def wanted_fields(program: Program, forwardcli: bool) -> dict[str, str]:
@@ -155,13 +156,13 @@ class Reconciler:
         if self.journal is not None:
             self.journal.record(kind, self.clock.now(), voipnumber, ok, **detail)
 
-    def _alert(self, key: str, message: str, voipnumber: str | None = None) -> None:
+    def _alert(self, key: AlertKey, message: str) -> None:
         if self.alerts is None:
-            log.warning("alert", key=key, message=message, voipnumber=voipnumber)
+            log.warning("alert", alert=key.kind.value, voipnumber=key.number, message=message)
         else:  # Alerts logs it, rate-limited
-            self.alerts.raise_(key, message, self.clock.now(), voipnumber)
+            self.alerts.raise_(key, message, self.clock.now())
 
-    def _clear(self, key: str) -> None:
+    def _clear(self, key: AlertKey) -> None:
         if self.alerts is not None:
             self.alerts.clear(key, self.clock.now())
 
@@ -234,7 +235,7 @@ class Reconciler:
                 out.error = str(err)
                 self.auth_failed_at = self.clock.now()
                 self._journal("error", n, False, error=str(err))
-                self._alert("auth", str(err))
+                self._alert(AlertKey(AlertKind.AUTH), str(err))
                 return out
             except AqlRejected as err:
                 out.error = str(err)
@@ -282,16 +283,16 @@ class Reconciler:
         now = self.clock.now()
         if out.ok:
             self.auth_failed_at = None
-            for key in ("auth", f"rejected:{n}", f"late:{n}"):
+            for key in (AlertKey(AlertKind.AUTH), AlertKey(AlertKind.REJECTED, n), AlertKey(AlertKind.LATE, n)):
                 self._clear(key)
         else:
             current = plan_of()
             found = program_at(current.changes, now) if current is not None else None
             if out.error and "aql rejected" in out.error:
-                self._alert(f"rejected:{n}", f"{n}: {out.error}", n)
+                self._alert(AlertKey(AlertKind.REJECTED, n), f"{n}: {out.error}")
             if found is not None and not out.drift and not out.skipped and now > found[1].apply_by:
-                self._alert(f"late:{n}", f"{n}: {found[1].program.describe()} not confirmed by "
-                                         f"{found[1].apply_by.isoformat()} ({out.error or 'mismatch'})", n)
+                self._alert(AlertKey(AlertKind.LATE, n), f"{n}: {found[1].program.describe()} not confirmed by "
+                            f"{found[1].apply_by.isoformat()} ({out.error or 'mismatch'})")
         emit = log.info if (out.changed or not out.ok) and not out.skipped else log.debug
         emit("reconcile", voipnumber=n, ok=out.ok, changed=out.changed, drift=out.drift, attempts=out.attempts,
              program=out.program.describe() if out.program else None, error=out.error, lateness_s=out.lateness_s)
@@ -340,7 +341,7 @@ class Reconciler:
                     else "left as it is (on_drift = alert)"
                 )
                 self._journal("drift", n, False, found={k: account.get(k) for k in MANAGED}, wanted=diff)
-                self._alert(f"drift:{n}", message, n)
+                self._alert(AlertKey(AlertKind.DRIFT, n), message)
                 if on_drift != "restore" and not planned:
                     return True
         try:
@@ -368,7 +369,7 @@ class Reconciler:
             self._journal("readback", n, True, fields=fields)
         self.confirmed[n] = fields
         if out.drift is False:
-            self._clear(f"drift:{n}")
+            self._clear(AlertKey(AlertKind.DRIFT, n))
         out.ok, out.error = True, None
 
 

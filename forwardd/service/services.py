@@ -35,6 +35,7 @@ from ..core.timeline import Manual, display_name
 from ..errors import ForwarddError
 from ..logs import register_secret
 from ..notify.alerts import Alerts
+from ..notify.keys import AlertKey, AlertKind
 from ..notify.notices import Notices
 from ..notify.notifier import Notifier, register_url_secrets
 from ..store.journal import Journal, open_journal
@@ -47,7 +48,7 @@ from .reconcile import Reconciler
 
 if TYPE_CHECKING:  # the page's modules (and Jinja2) load only where the page is served
     from ..web.server import WebServer
-    from ..web.views import Snapshot
+    from ..web.snapshot import Snapshot
 
 log = structlog.get_logger("forwardd.services")
 
@@ -142,7 +143,7 @@ class Services:
 
         def journal_trouble(message: str | None) -> None:
             if alerts_ref:
-                alerts_ref[0].from_thread("journal", message, clock.now())
+                alerts_ref[0].from_thread(AlertKey(AlertKind.JOURNAL), message, clock.now())
 
         the_journal: Journal | PgJournal | None = None
         if db is not None and journal != "none":  # the cluster's journal, shared by every instance
@@ -176,7 +177,7 @@ class Services:
         notices = Notices(cfg, overrides, notifier, the_journal, claims_required=db is not None) \
             if journal == "write" else None
         for note in notes:
-            alerts.raise_("journal-moved", note, clock.now())
+            alerts.raise_(AlertKey(AlertKind.JOURNAL_MOVED), note, clock.now())
         sv = cls(cfg, clock, state, the_journal, client, sources, Planner(cfg), alerts, reconciler, expander,
                  notifier, overrides, notices, budget, account, notes, db=db)
         if db is not None and reconciler is not None:
@@ -237,12 +238,12 @@ class Services:
         if self.journal is not None:
             self.journal.record("leader", now, None, event.kind == "acquired", event=event.kind,
                                 instance=event.instance, **detail)
-        self.alerts.tell_from_thread("leader", message, now)
+        self.alerts.tell_from_thread(AlertKey(AlertKind.LEADER), message, now)
 
     def _lease_trouble(self, message: str | None) -> None:
         """The cluster database became unreachable for the lease (a message) or reachable again (None)."""
         text = None if message is None else f"{message}: this instance cannot lead (if it led, it stopped sending)"
-        self.alerts.from_thread("cluster", text, self.clock.now())
+        self.alerts.from_thread(AlertKey(AlertKind.CLUSTER), text, self.clock.now())
 
     def start_lease(self) -> None:
         """Start competing for the cluster lease (the daemon does once it has a plan, so that an instance
@@ -298,11 +299,13 @@ class Services:
                                     events_loaded=st.loaded)
             if st.error:
                 what = "keeping the last good copy" if st.loaded else "no good copy yet"
-                self.alerts.raise_(f"calendar:{name}", f"calendar {name}: {st.error} ({what})", now)
+                self.alerts.raise_(AlertKey(AlertKind.CALENDAR, calendar=name), f"calendar {name}: {st.error} ({what})",
+                                   now)
             elif st.stale(now):
-                self.alerts.raise_(f"calendar:{name}", f"calendar {name} is older than its max_age", now)
+                self.alerts.raise_(AlertKey(AlertKind.CALENDAR, calendar=name),
+                                   f"calendar {name} is older than its max_age", now)
             else:
-                self.alerts.clear(f"calendar:{name}", now)
+                self.alerts.clear(AlertKey(AlertKind.CALENDAR, calendar=name), now)
         return changed
 
     # -------------------------------------------------------------------------------------- planning
@@ -324,10 +327,10 @@ class Services:
         try:
             live = await off_loop(self.overrides.listed, since, timeout=10)
         except (ForwarddError, TimeoutError) as err:
-            self.alerts.raise_("overrides", f"cannot read the command-line overrides ({err}); using the last "
+            self.alerts.raise_(AlertKey(AlertKind.OVERRIDES), f"cannot read the command-line overrides ({err}); using the last "
                                             "ones read", self.clock.now())
             return self.manual
-        self.alerts.clear("overrides", self.clock.now())
+        self.alerts.clear(AlertKey(AlertKind.OVERRIDES), self.clock.now())
         out: dict[str, list[Manual]] = {}
         for o in live:
             person = display_name(o.person) if o.person else None

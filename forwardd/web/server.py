@@ -23,7 +23,7 @@ import structlog
 from ..config import WebSettings
 from ..errors import ForwarddError
 from .app import App, Unavailable
-from .views import Snapshot
+from .snapshot import Snapshot
 
 log = structlog.get_logger("forwardd.web")
 SNAPSHOT_TIMEOUT_S = 10.0

@@ -14,15 +14,18 @@ import dataclasses
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from ..config import Config
 from ..core.phone import canonical
 from ..core.plan import NumberPlan, Plan, program_at
 from ..core.provider import ALL_DAY, Program, hms
-from ..core.timeline import Kind, Segment, display_name
+from ..core.timeline import FindingKind, Kind, Segment, display_name
+from ..core.words import clock_time, duration, when
+from ..notify.keys import AlertKind
+from .snapshot import JournalReader, LeaseState, Snapshot
 
 if TYPE_CHECKING:
     from ..calendars.sources import SourceState
@@ -30,50 +33,6 @@ if TYPE_CHECKING:
 PALETTE = 12  # person colours p0..p11 in the stylesheet
 HISTORY_LIMIT = 200
 _WEEK = dt.timedelta(days=7)
-
-
-class JournalReader(Protocol):
-    problem: str | None
-
-    def entries(self, voipnumber: str | None = None, since: dt.datetime | None = None, kind: str | None = None,
-                limit: int | None = None) -> list[dict[str, Any]]: ...
-
-
-class LeaseState(Protocol):
-    """What an instance of a cluster knows of its lease (``service.lease.LeaseStatus``)."""
-
-    @property
-    def instance(self) -> str: ...
-    @property
-    def leading(self) -> bool: ...
-    @property
-    def sending(self) -> bool: ...
-    @property
-    def leader(self) -> str | None: ...
-    @property
-    def since(self) -> dt.datetime | None: ...
-    @property
-    def problem(self) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What the page shows, taken at one instant by the daemon (on its event loop, so that it is
-    consistent): the current set of services' plan and state. Copies of the small maps; the journal and
-    the metrics are read when a page needs them."""
-
-    cfg: Config
-    now: dt.datetime
-    plan: Plan | None = None
-    confirmed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # fields last confirmed per number
-    read_at: Mapping[str, dt.datetime] = field(default_factory=dict)  # last getuser per number
-    unconfirmed: frozenset[str] = frozenset()  # numbers whose program for now is not the one last confirmed
-    alerts: Mapping[str, dt.datetime] = field(default_factory=dict)  # alerts standing now: key -> last sent
-    alert_log: Sequence[Mapping[str, Any]] = ()  # alerts and recoveries raised lately, oldest first
-    sources: Mapping[str, SourceState] = field(default_factory=dict)
-    journal: JournalReader | None = None
-    metrics: Callable[[], bytes] | None = None
-    cluster: LeaseState | None = None  # with [cluster]: who leads, as this instance knows it
 
 
 # ----------------------------------------------------------------------------------------- names
@@ -122,25 +81,7 @@ class Names:
         return self._PHONE.sub(named, text)
 
 
-def _t(t: dt.datetime, tz: ZoneInfo) -> str:
-    """A local time of day, seconds only when there are some: ``17:30``, ``09:00:05``."""
-    lt = t.astimezone(tz)
-    return f"{lt:%H:%M:%S}" if lt.second else f"{lt:%H:%M}"
-
-
-def when(t: dt.datetime, tz: ZoneInfo, seconds: bool = False) -> str:
-    """``Mon 30 Nov 17:30`` on the configured wall clock."""
-    return t.astimezone(tz).strftime("%a %d %b %H:%M:%S" if seconds else "%a %d %b %H:%M")
-
-
-def duration(seconds: float) -> str:
-    """``2d3h``, ``8h30m``, ``4m05s``."""
-    s = int(seconds)
-    if s >= 86400:
-        return f"{s // 86400}d{s % 86400 // 3600}h"
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 60}m{s % 60:02d}s"
+_t = clock_time
 
 
 # ------------------------------------------------------------------------------------------ week
@@ -508,7 +449,7 @@ def plan_warnings(plan: Plan, cfg: Config, number: str | None = None) -> list[st
     labels = {n.voipnumber: n.label for n in cfg.numbers}
     found: dict[tuple[str, str], list[str]] = {}
     for v, f in plan.warnings:
-        if f.kind == "gap" or (number is not None and v not in (None, number)):
+        if f.kind is FindingKind.GAP or (number is not None and v not in (None, number)):
             continue
         who = found.setdefault((f.kind, f.message), [])
         if v is not None:
@@ -585,13 +526,6 @@ def cluster_row(lease: LeaseState, tz: ZoneInfo) -> ClusterRow:
                       lease.problem)
 
 
-def _alert_messages(snap: Snapshot) -> dict[str, str]:
-    """The latest message of each standing alert."""
-    out: dict[str, str] = {}
-    for a in snap.alert_log:
-        if a.get("kind") == "alert":
-            out[str(a.get("key"))] = str(a.get("message"))
-    return {k: out.get(k, k) for k in snap.alerts}
 
 
 def _last_seen(journal: JournalReader | None, voipnumber: str) -> tuple[dict[str, Any], str] | None:
@@ -617,11 +551,20 @@ def status_view(snap: Snapshot) -> StatusView:
     journal; the alerts standing."""
     cfg, now, tz = snap.cfg, snap.now, snap.cfg.tz
     names, colours = Names(cfg), _Colours(cfg)
-    messages = _alert_messages(snap)
+    by_number: dict[str, list[str]] = {}
+    drift_of: dict[str, str] = {}
+    general: list[str] = []
+    for key, standing in snap.alerts.items():
+        if key.number is None:
+            general.append(names.text(standing.message))
+        elif key.kind is AlertKind.DRIFT:
+            drift_of[key.number] = standing.message
+        else:
+            by_number.setdefault(key.number, []).append(standing.message)
     rows = []
     for number in cfg.numbers:
         v = number.voipnumber
-        problems = tuple(messages[k] for k in messages if k.endswith(f":{v}") and not k.startswith("drift:"))
+        problems = tuple(by_number.get(v, ()))
         np_ = _number_plan(snap.plan, v)
         if np_ is None or np_.error:
             rows.append(StatusRow(v, number.name, "no plan", False, "unknown", (np_.error if np_ else None)
@@ -630,7 +573,7 @@ def status_view(snap: Snapshot) -> StatusView:
             continue
         seg = next((s for s in np_.segments if s.start <= now < s.end), None)
         found = program_at(np_.changes, now)
-        drift = messages.get(f"drift:{v}")
+        drift = drift_of.get(v)
         confirmed = snap.confirmed.get(v)
         ok = found is not None and v not in snap.unconfirmed and confirmed is not None and drift is None
         state = "drift" if drift else "confirmed" if ok else "not confirmed"
@@ -661,10 +604,8 @@ def status_view(snap: Snapshot) -> StatusView:
                               names.program(found[1].program) if found else None, held, held_at, last_read, note,
                               problems, nxt))
     calendars = tuple(_calendar_row(name, st, now) for name, st in snap.sources.items())
-    per_number = {k for k in messages if any(k.endswith(f":{n.voipnumber}") for n in cfg.numbers)}
-    general = tuple(names.text(m) for k, m in messages.items() if k not in per_number)
     return StatusView(when(now, tz, seconds=True), tuple(rows), calendars,
-                      snap.journal.problem if snap.journal is not None else None, general,
+                      snap.journal.problem if snap.journal is not None else None, tuple(general),
                       sum(r.ok for r in rows), health(snap),
                       cluster_row(snap.cluster, tz) if snap.cluster is not None else None)
 
@@ -720,7 +661,7 @@ def health(snap: Snapshot) -> Health:
     confirmed = 0
     if snap.plan is None:
         reasons.append("not planned yet (starting up)")
-    drifting = {k.split(":", 1)[1] for k in snap.alerts if k.startswith("drift:")}
+    drifting = {k.number for k in snap.alerts if k.kind is AlertKind.DRIFT}
     for number in cfg.numbers:
         v, label = number.voipnumber, number.label
         np_ = _number_plan(snap.plan, v)

@@ -1,0 +1,28 @@
+"""Times and durations in words, for people: one way of saying them for the page, the command line,
+alerts and notices. Pure: instants and zones are passed in."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+
+def duration(seconds: float) -> str:
+    """``2d3h``, ``8h30m``, ``4m05s``."""
+    s = int(seconds)
+    if s >= 86400:
+        return f"{s // 86400}d{s % 86400 // 3600}h"
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s"
+
+
+def when(t: dt.datetime, tz: ZoneInfo, seconds: bool = False) -> str:
+    """``Mon 30 Nov 17:30`` on the wall clock of ``tz``."""
+    return t.astimezone(tz).strftime("%a %d %b %H:%M:%S" if seconds else "%a %d %b %H:%M")
+
+
+def clock_time(t: dt.datetime, tz: ZoneInfo) -> str:
+    """A local time of day, seconds only when there are some: ``17:30``, ``09:00:05``."""
+    lt = t.astimezone(tz)
+    return f"{lt:%H:%M:%S}" if lt.second else f"{lt:%H:%M}"

@@ -1,0 +1,84 @@
+"""What the page shows: a snapshot of the daemon's state, published by the engine (on its event loop,
+so that it is consistent) and read by the page's request threads without ever waiting for the loop.
+A snapshot is never changed once published; the engine publishes a new one after what changes it (at
+most about once a second), so a page is at most that old, whatever the daemon is busy with."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
+
+from ..config import Config
+from ..core.plan import Plan
+from ..notify.keys import AlertKey, Standing
+
+if TYPE_CHECKING:
+    from ..calendars.sources import SourceState
+
+
+class JournalReader(Protocol):
+    problem: str | None
+
+    def entries(self, voipnumber: str | None = None, since: dt.datetime | None = None, kind: str | None = None,
+                limit: int | None = None) -> list[dict[str, Any]]: ...
+
+
+class LeaseState(Protocol):
+    """What an instance of a cluster knows of its lease (``service.lease.LeaseStatus``)."""
+
+    @property
+    def instance(self) -> str: ...
+    @property
+    def leading(self) -> bool: ...
+    @property
+    def sending(self) -> bool: ...
+    @property
+    def leader(self) -> str | None: ...
+    @property
+    def since(self) -> dt.datetime | None: ...
+    @property
+    def problem(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Starting:
+    """The daemon is starting: how many of its lines are confirmed to hold their program for now."""
+
+    confirmed: int
+    total: int
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """One provider account as the daemon sees it: its lines, how often each is read for hand-made
+    changes (``drift_every`` as configured, ``drift_effective`` as the request cap allows), and what
+    stops it (a refused password, an outage), if anything."""
+
+    name: str
+    numbers: int
+    drift_every: dt.timedelta
+    drift_effective: dt.timedelta
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The current set of services' plan and state at ``now``. Copies of the maps, never the live ones;
+    the journal and the metrics are read when a page needs them."""
+
+    cfg: Config
+    now: dt.datetime
+    plan: Plan | None = None
+    confirmed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # fields last confirmed per number
+    read_at: Mapping[str, dt.datetime] = field(default_factory=dict)  # last read of the account per number
+    unconfirmed: frozenset[str] = frozenset()  # numbers whose program for now is not the one last confirmed
+    alerts: Mapping[AlertKey, Standing] = field(default_factory=dict)  # alerts standing now
+    alert_log: Sequence[Mapping[str, Any]] = ()  # alerts and recoveries raised lately, oldest first
+    sources: Mapping[str, SourceState] = field(default_factory=dict)
+    journal: JournalReader | None = None
+    metrics: Callable[[], bytes] | None = None
+    cluster: LeaseState | None = None  # with [cluster]: who leads, as this instance knows it
+    starting: Starting | None = None  # while the daemon starts: how far it has got
+    accounts: tuple[AccountState, ...] = ()  # each provider account (one, unless [accounts] names more)
+    version: int = 0  # grows with each snapshot published: a page rendered from one may be kept until the next
