@@ -319,3 +319,77 @@ def test_database_password_from_env_file_or_systemd_credential(tmp_path: Path) -
     (creds / "db-password").write_text("from-systemd\n")
     cfg = load_config(write(tmp_path, CLUSTER))
     assert db_password(cfg, env={"CREDENTIALS_DIRECTORY": str(creds)}).get_secret_value() == "from-systemd"  # type: ignore[union-attr]
+
+
+ACCOUNTS = """
+[accounts.north]
+url = "https://gw.aql.com/reseller/voipapi.php"
+username = "north-ltd"
+password_file = "north.secret"
+max_requests_per_minute = 60
+concurrency = 4
+timeout = "5s"
+window_wraps_midnight = true
+min_slack = "2m"
+[accounts.south]
+url = "simulated"
+[people]
+alice = "07700 900001"
+[[numbers]]
+voipnumber = "606309"
+account = "north"
+fallback = "alice"
+[[numbers]]
+voipnumber = "606310"
+account = "south"
+fallback = "alice"
+"""
+
+
+def test_accounts_take_every_key_aql_takes_and_numbers_name_theirs(tmp_path: Path) -> None:
+    (tmp_path / "north.secret").write_text("n0rth\n")
+    cfg = load_config(write(tmp_path, ACCOUNTS), env={})
+    assert cfg.account_names == ("north", "south")
+    north = cfg.settings_of("606309")
+    assert (north.username, north.max_requests_per_minute, north.concurrency, north.timeout.total_seconds(),
+            north.window_wraps_midnight, north.min_slack) == ("north-ltd", 60, 4, 5.0, True, dt.timedelta(minutes=2))
+    assert cfg.account_of("606310") == "south" and [n.voipnumber for n in cfg.numbers_of("north")] == ["606309"]
+    from forwardd.config import account_password, credential_name
+
+    assert account_password(cfg, "north", env={}).get_secret_value() == "n0rth"
+    assert credential_name("north") == "aql-password-north" and credential_name("aql") == "aql-password"
+    cred = tmp_path / "creds"
+    cred.mkdir()
+    (cred / "aql-password-north").write_text("from-systemd")
+    bare = write(tmp_path, ACCOUNTS.replace('password_file = "north.secret"\n', ""), "bare.toml")
+    assert account_password(load_config(bare, env={}), "north",
+                            env={"CREDENTIALS_DIRECTORY": str(cred)}).get_secret_value() == "from-systemd"
+    with pytest.raises(ConfigError, match=r"accounts.north.password.*aql-password-north"):
+        account_password(load_config(bare, env={}), "north", env={})
+
+
+@pytest.mark.parametrize(
+    ("edit", "path", "reason"),
+    [
+        (('account = "south"', 'account = "sauth"'), "numbers[1].account", "did you mean 'south'?"),
+        (('account = "south"\n', ''), "numbers[1].account", "no account named, and there is no [aql] table"),
+        (("[accounts.south]", "[aql]\n[accounts.aql]"), "accounts.aql", "the name of the [aql] table's account"),
+        (("max_requests_per_minute = 60", "max_requests_per_minut = 60"), "accounts.north.max_requests_per_minut",
+         "did you mean 'max_requests_per_minute'?"),
+    ],
+)
+def test_account_mistakes_are_named_at_their_key(tmp_path: Path, edit: tuple[str, str], path: str,
+                                                 reason: str) -> None:
+    found = dict(problems(tmp_path, ACCOUNTS.replace(*edit)))
+    assert path in found and reason in found[path], found
+
+
+def test_without_accounts_the_aql_table_is_every_numbers_account(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD), env={})
+    assert cfg.account_names == ("aql",) and cfg.settings_of("606309") is cfg.aql
+
+
+def test_a_persons_notify_urls_are_checked_like_the_alerts(tmp_path: Path) -> None:
+    bad = GOOD.replace('alice = "07700 900001"', 'alice = { phone = "07700 900001", notify = ["nonsense://x"] }')
+    found = dict(problems(tmp_path, bad))
+    assert "not a notification URL" in found["people.alice.notify[0]"], found

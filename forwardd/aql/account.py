@@ -18,6 +18,7 @@ from ..clock import SystemClock
 from ..core.provider import parse_hms
 from ..files import atomic_write
 from .client import MANAGED
+from .numbers import is_voipnumber
 
 WRITABLE = frozenset(
     {
@@ -54,7 +55,6 @@ FIELD_ORDER = (
     "callrecord",
     "credit",
 )
-VOIPNUMBER = re.compile(r"^[67]\d{5}$")
 
 
 def default_user(voipnumber: str) -> dict[str, str]:
@@ -124,7 +124,7 @@ class Account:
             if action not in ("getuser", "changeuser"):
                 return f"ERR:Unknown action {action}" if action else "ERR:No action given"
             number = form.get("voipnumber", "")
-            if not VOIPNUMBER.match(number):
+            if not is_voipnumber(number):
                 return "ERR:Invalid voipnumber format"
             user = self.users.get(number)
             if user is None:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 import structlog
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ..aql.numbers import is_voipnumber
 from .render import error_page, history_page, status_page, week_page
 from .views import Snapshot, health, history_view, plan_warnings, status_view, week_count, week_view
 
@@ -35,7 +36,6 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 _LOOPBACK_HOST = re.compile(r"^(127(?:\.\d{1,3}){3}|localhost|\[::1\])(:\d+)?$", re.IGNORECASE)
-_VOIP = re.compile(r"^[67]\d{5}$")
 
 
 class Unavailable(Exception):
@@ -92,7 +92,7 @@ class App:
             return "200 OK", CONTENT_TYPE_LATEST, snap.metrics(), {}
         number = _one(query, "number")
         if path == "/history":
-            if number is not None and not _VOIP.match(number):
+            if number is not None and not is_voipnumber(number):
                 return _error("400 Bad Request", "number= takes an aql VoIP number (6 digits)")
             view = history_view(snap.cfg, snap.journal, number)
             return ("200 OK" if view.error is None else "503 Service Unavailable"), HTML, \

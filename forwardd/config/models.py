@@ -1,0 +1,349 @@
+"""The config's schema: one strict model per table (unknown keys are errors), a description per key.
+Cross-field rules that need the whole document live in ``load``; passwords are found in ``secrets``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import ipaddress
+import os
+import re
+import socket
+import zoneinfo
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from ..core.phone import normalise
+from .types import (
+    DriftEvery,
+    Duration,
+    NotifyURL,
+    OfficeHours,
+    Person,
+    Positive,
+    Prefix,
+    Size,
+    Zone,
+    is_loopback_url,
+    office_hours_form,
+    person_form,
+    voipnumber,
+)
+
+SIMULATED = "simulated"
+DEFAULT_URL = "https://gw.aql.com/reseller/voipapi.php"
+CREDENTIAL_NAME = "aql-password"  # the systemd credential of the [aql] account; aql-password-NAME for [accounts.NAME]
+DB_CREDENTIAL_NAME = "db-password"
+DEFAULT_ACCOUNT = "aql"  # the account of the [aql] table
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AqlSettings(_Strict):
+    """How to reach one aql account: the ``[aql]`` table, or one of ``[accounts.NAME]``."""
+
+    url: str = Field(SIMULATED, description="'simulated' for the built-in simulated account, else the voipapi.php URL")
+    username: str = Field("simulated", min_length=1, description="aql account username")
+    password: SecretStr | None = Field(None, description="inline password (prefer password_file)")
+    password_file: Path | None = Field(None, description="file holding the password")
+    password_env: str | None = Field(None, description="environment variable holding the password")
+    allow_http: bool = Field(False, description="allow a plain http:// URL (the password travels in every request)")
+    window_wraps_midnight: bool = Field(False, description="forwardstart > forwardend means an overnight window")
+    min_slack: Duration = Field(dt.timedelta(minutes=5), description="smallest hand-over overlap worth having")
+    timeout: Duration = Field(dt.timedelta(seconds=10), description="timeout of one request")
+    concurrency: int = Field(20, ge=1, le=500, description="requests in flight at once")
+    max_requests_per_minute: int = Field(120, ge=1, le=100_000,
+                                         description="cap on background reads (drift checks); changes are never held")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v == SIMULATED or re.match(r"^https?://[^\s/]+", v):
+            return v
+        raise ValueError("expected 'simulated' or an http(s) URL such as " + DEFAULT_URL)
+
+    @model_validator(mode="after")
+    def _http(self) -> AqlSettings:
+        if self.url.startswith("http://") and not self.allow_http and not is_loopback_url(self.url):
+            raise ValueError("a plain http:// URL sends the password in clear; use https or set allow_http = true")
+        return self
+
+
+class CalendarSettings(_Strict):
+    """One calendar: a file, an https feed, or a built-in holiday list."""
+
+    source: str | None = Field(None, description="path (relative to the config file) or https URL")
+    builtin: Literal["GB-ENG", "GB-SCT", "GB-NIR", "GB-WLS"] | None = Field(None, description="built-in bank holidays")
+    refresh: Duration = Field(dt.timedelta(minutes=15), description="how often to re-read it")
+    max_age: Duration = Field(dt.timedelta(days=2), description="alert when the last good copy is older")
+    allow_http: bool = Field(False, description="allow a plain http:// feed")
+    timeout: Duration = Field(dt.timedelta(seconds=20), description="how long one whole download may take")
+    max_bytes: Size = Field(20 * 1024 * 1024, description="largest feed accepted, e.g. '20MB'")
+    max_occurrences: int = Field(50_000, ge=1, le=1_000_000, description="most occurrences in the horizon")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CalendarSettings:
+        if (self.source is None) == (self.builtin is None):
+            raise ValueError("give exactly one of 'source' or 'builtin'")
+        if self.source and self.source.startswith("http://") and not (self.allow_http or is_loopback_url(self.source)):
+            raise ValueError("plain http:// feeds need allow_http = true")
+        return self
+
+    @property
+    def is_url(self) -> bool:
+        return bool(self.source and re.match(r"^https?://", self.source))
+
+
+class NumberSettings(_Strict):
+    """One managed aql number and the policy that routes it."""
+
+    voipnumber: str = Field(description="the aql VoIP number, 6 digits starting with 6 or 7")
+    rota: str | None = Field(None, description="calendar whose events say who is on call")
+    overrides: list[str] = Field(default_factory=list, description="calendars whose events win over the rota")
+    holidays: list[str] = Field(default_factory=list, description="calendars whose days are out of hours all day")
+    office_hours: list[Annotated[OfficeHours, BeforeValidator(office_hours_form)]] = Field(
+        default_factory=list, description="inside these, no forwarding; without any, follow the rota all day"
+    )
+    fallback: str = Field("none", description="a person, a number, or 'none': who gets calls no event covers")
+    forwardcli: bool = Field(True, description="pass the caller's number through")
+    on_drift: Literal["restore", "alert"] | None = Field(None, description="overrides the global on_drift")
+    account: str | None = Field(None, description="the account in [accounts] this number belongs to (default: [aql])")
+
+    @field_validator("voipnumber", mode="before")
+    @classmethod
+    def _voip(cls, v: object) -> str:
+        return voipnumber(v)
+
+    name: str | None = Field(None, max_length=80, description="what people call this line ('Support line')")
+
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _fallback(cls, v: object) -> object:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
+        return "none" if isinstance(v, str) and v.strip().lower() == "none" else v
+
+    @property
+    def label(self) -> str:
+        """How the line is shown: ``Support line (606309)``, or the bare number."""
+        return f"{self.name} ({self.voipnumber})" if self.name else self.voipnumber
+
+
+class AlertSettings(_Strict):
+    """Where the administrator hears of forwardd's own trouble."""
+
+    notify: list[NotifyURL] = Field(default_factory=list, description="apprise URLs that get every alert")
+    repeat_after: Duration = Field(dt.timedelta(hours=1), description="re-send a standing alert no sooner")
+    gap_ahead: Duration = Field(dt.timedelta(hours=48), description="alert a coverage gap starting this soon")
+
+
+class NoticeSettings(_Strict):
+    """Notices to the people going on call (those with ``notify`` URLs in [people])."""
+
+    before: Duration = Field(dt.timedelta(hours=1), description="how long before a shift the first notice goes")
+
+
+class DaemonSettings(_Strict):
+    drift_check_every: DriftEvery = (
+        Field(dt.timedelta(hours=1), description="read each number this often for hand-made changes (1m at least)"))
+    replan_every: Duration = Field(dt.timedelta(hours=6), description="re-plan at least this often")
+    horizon: Duration = Field(dt.timedelta(days=14), description="how far ahead to plan")
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="Prometheus endpoint on 127.0.0.1")
+    calendar_deadline: Duration = Field(dt.timedelta(seconds=60),
+                                        description="longest a calendar may take to read before it is abandoned")
+
+
+class WebSettings(_Strict):
+    """The page (``/``, ``/status``, ``/history``, ``/metrics``, ``/healthz``) the daemon serves. It has no
+    login: it listens on loopback unless ``allow_remote`` says that serving it to the network is meant."""
+
+    port: int | None = Field(None, ge=1, le=65535, description="serve the page on this port (default: off)")
+    allow_remote: bool = Field(False, description="allow a listen address other than loopback (unauthenticated!)")
+    listen: str = Field("127.0.0.1", description="address to listen on: 127.0.0.1, ::1 or localhost unless "
+                                                 "allow_remote = true")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str, info: ValidationInfo) -> str:
+        if v.lower() == "localhost":
+            return v
+        try:
+            address = ipaddress.ip_address(v.strip("[]"))
+        except ValueError:
+            raise ValueError(f"{v!r} is not an IP address such as 127.0.0.1 or ::1") from None
+        if not address.is_loopback and not info.data.get("allow_remote"):
+            raise ValueError(f"{v} is not a loopback address: the page has no login, so anyone who can reach "
+                             f"{v} could read the rota and the journal; set allow_remote = true to mean it")
+        return str(address)
+
+
+_INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+class ClusterSettings(_Strict):
+    """Two or more hosts sharing one PostgreSQL database: one of them (the leader, holding a lease in the
+    database) sends to aql; the others (standbys) keep their plans ready and take over. The journal, the
+    command-line overrides and the notices sent live in the database; the calendar cache stays local."""
+
+    database: str = Field(description="postgresql://user@host:port/dbname (libpq URL; no password in it)")
+    password_file: Path | None = Field(None, description="file holding the database password")
+    password_env: str | None = Field(None, description="environment variable holding the database password")
+    instance: str | None = Field(None, description="this instance's name, unique in the cluster (default: the "
+                                                   "host name)")
+    lease: Positive = Field(dt.timedelta(seconds=6),
+                            description="how long the database keeps a silent leader's lease (its TCP user timeout "
+                                        "and keepalives): the failover time after a host or network failure")
+    check_every: Positive = Field(dt.timedelta(seconds=1),
+                                  description="the leader re-confirms its lease, and a standby tries to take it, "
+                                              "this often")
+    fence: Positive = Field(dt.timedelta(seconds=3),
+                            description="the leader sends only within this long of its last confirmation; a new "
+                                        "leader waits this long before its first change")
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, v: str) -> str:
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+
+        example = "expected a URL such as postgresql://forwardd@db.example/forwardd"
+        if not re.match(r"^postgres(?:ql)?://", v):
+            raise ValueError(example)
+        try:  # libpq's own reading of it, so that what is refused here is what libpq would use
+            params = conninfo_to_dict(v)
+        except ProgrammingError:  # (its message may quote the URL: not shown)
+            raise ValueError(f"{example}; libpq cannot read this one") from None
+        secret = sorted(k for k in params if k in ("password", "sslpassword"))
+        if secret:
+            raise ValueError(f"the URL holds a {' and '.join(secret)}: put the password in password_file, "
+                             f"password_env or the systemd credential '{DB_CREDENTIAL_NAME}' instead (the URL "
+                             "is shown in logs and status)")
+        return v
+
+    @field_validator("instance")
+    @classmethod
+    def _instance(cls, v: str | None) -> str | None:
+        if v is not None and not _INSTANCE.match(v):
+            raise ValueError(f"{v!r} is not a name of letters, digits, '.', '_' and '-' (at most 63)")
+        return v
+
+    @model_validator(mode="after")
+    def _timings(self) -> ClusterSettings:
+        if not (2 * self.check_every < self.fence < self.lease):
+            raise ValueError(f"the timings must be 2 × check_every < fence < lease (here {self.check_every.total_seconds():g}"
+                             f" s, {self.fence.total_seconds():g} s, {self.lease.total_seconds():g} s): a leader must "
+                             "confirm its lease twice per fence (a confirmation may take up to check_every itself), "
+                             "and stop before the database may give the lease to another")
+        if self.password_file is not None and self.password_env is not None:
+            raise ValueError("give only one of password_file, password_env")
+        return self
+
+    def instance_name(self) -> str:
+        """``instance``, else this host's name (each host of a cluster has its own)."""
+        return self.instance or socket.gethostname().split(".")[0] or "forwardd"
+
+
+class Config(_Strict):
+    """The whole configuration. ``base_dir`` is the folder of the config file (for relative paths)."""
+
+    timezone: Zone = Field("Europe/London", description="the provider's wall clock")
+    state_dir: Path | None = Field(None, description="journal and cache folder")
+    on_drift: Literal["restore", "alert"] = Field("restore", description="what to do about a hand-made change")
+    aql: AqlSettings = Field(default_factory=AqlSettings)  # type: ignore[arg-type]
+    accounts: dict[str, AqlSettings] = Field(default_factory=dict,
+                                             description="more aql accounts, by name; a number names its account")
+    people: dict[str, Annotated[Person, BeforeValidator(person_form)]] = Field(default_factory=dict)
+    calendars: dict[str, CalendarSettings] = Field(default_factory=dict)
+    numbers: list[NumberSettings] = Field(min_length=1)
+    allowed_numbers: list[Prefix] = Field(
+        default_factory=lambda: ["01", "02", "03", "07", "!070"],
+        description="prefixes a number written in an event must match to get calls; '!' excludes")
+    alerts: AlertSettings = Field(default_factory=AlertSettings)  # type: ignore[arg-type]
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)  # type: ignore[arg-type]
+    notices: NoticeSettings = Field(default_factory=NoticeSettings)  # type: ignore[arg-type]
+    web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]
+    cluster: ClusterSettings | None = Field(None, description="share a PostgreSQL database with other hosts "
+                                                              "(without it: SQLite, one host)")
+
+    base_dir: Path = Field(Path("."), exclude=True)
+    path: Path | None = Field(None, exclude=True)
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def phones(self) -> dict[str, str]:
+        """Each person's name and number, as the timeline needs them."""
+        return {name: p.phone for name, p in self.people.items()}
+
+    def person_named(self, text: str) -> str | None:
+        """The [people] key that ``text`` names (any case), or None."""
+        wanted = text.strip().lower()
+        return next((name for name in self.people if name.lower() == wanted), None)
+
+    def fallback_of(self, n: NumberSettings) -> tuple[str | None, str | None]:
+        """A number's fallback as (phone, person's name or None); (None, None) for 'none'."""
+        if n.fallback == "none":
+            return None, None
+        person = self.person_named(n.fallback)
+        if person is not None:
+            return self.people[person].phone, person
+        return normalise(n.fallback), None
+
+    def calendar_path(self, name: str) -> Path:
+        src = self.calendars[name].source or ""
+        return (self.base_dir / src).resolve()
+
+    def resolve_state_dir(self) -> Path:
+        """state_dir from the config, else $STATE_DIRECTORY (systemd), else the XDG state home."""
+        if self.state_dir is not None:
+            return (self.base_dir / self.state_dir).resolve()
+        env = os.environ.get("STATE_DIRECTORY")
+        if env:
+            return Path(env.split(":")[0])
+        xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(xdg) / "forwardd"
+
+    @functools.cached_property
+    def _numbers_by_voip(self) -> dict[str, NumberSettings]:
+        return {n.voipnumber: n for n in self.numbers}
+
+    def number(self, voipnumber: str) -> NumberSettings:
+        """A managed number's settings. Raises KeyError."""
+        return self._numbers_by_voip[voipnumber]
+
+    def account(self, name: str) -> AqlSettings:
+        """An account's settings by name (``aql`` is the [aql] table). Raises KeyError."""
+        return self.aql if name == DEFAULT_ACCOUNT and name not in self.accounts else self.accounts[name]
+
+    def account_of(self, voipnumber: str) -> str:
+        """The name of the account a number belongs to."""
+        return self.number(voipnumber).account or DEFAULT_ACCOUNT
+
+    @functools.cached_property
+    def account_names(self) -> tuple[str, ...]:
+        """The accounts the numbers use, in the order they first appear."""
+        return tuple(dict.fromkeys(n.account or DEFAULT_ACCOUNT for n in self.numbers))
+
+    def numbers_of(self, account: str) -> list[NumberSettings]:
+        """The numbers of one account, in the config's order."""
+        return [n for n in self.numbers if (n.account or DEFAULT_ACCOUNT) == account]
+
+    def settings_of(self, voipnumber: str) -> AqlSettings:
+        """The account settings that govern a number (its window rules, its requests)."""
+        return self.account(self.account_of(voipnumber))
+
+

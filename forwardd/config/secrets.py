@@ -1,0 +1,79 @@
+"""Passwords, found without ever being written into the config: a file, an environment variable, or a
+systemd credential (``$CREDENTIALS_DIRECTORY``), in that order after an inline one. Only the commands
+that talk to aql (or to the cluster's database) ask for them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from ..errors import ConfigError
+from .models import CREDENTIAL_NAME, DB_CREDENTIAL_NAME, DEFAULT_ACCOUNT, SIMULATED, Config
+
+
+def _secret(cfg: Config, section: str, file: Path | None, env_name: str | None, credential: str,
+            env: dict[str, str]) -> SecretStr | None:
+    """A password from ``<section>.password_env``, ``<section>.password_file``, then the systemd credential
+    ``credential``; None when none is given. Raises ConfigError naming the key and the reason."""
+    where = str(cfg.path) if cfg.path else None
+    if env_name is not None:
+        if env_name not in env:
+            raise ConfigError([(f"{section}.password_env", f"environment variable {env_name} is not set")], where)
+        return SecretStr(env[env_name])
+    if file is not None:
+        path = cfg.base_dir / file
+        try:
+            return SecretStr(path.read_text().strip())
+        except OSError as err:
+            raise ConfigError([(f"{section}.password_file", f"cannot read {path}: {err.strerror}")], where) from None
+    cred = env.get("CREDENTIALS_DIRECTORY")
+    if cred and (Path(cred) / credential).is_file():
+        return SecretStr((Path(cred) / credential).read_text().strip())
+    return None
+
+
+def credential_name(account: str) -> str:
+    """The systemd credential an account's password is found in: ``aql-password`` for [aql],
+    ``aql-password-NAME`` for [accounts.NAME]."""
+    return CREDENTIAL_NAME if account == DEFAULT_ACCOUNT else f"{CREDENTIAL_NAME}-{account}"
+
+
+def account_password(cfg: Config, account: str = DEFAULT_ACCOUNT, env: dict[str, str] | None = None) -> SecretStr:
+    """An aql account's password, for the commands that talk to aql (the others never need it).
+
+    Looked for in ``password``, ``password_env``, ``password_file``, then the systemd credential
+    (``credential_name``). Raises ConfigError naming the key and the reason."""
+    a = cfg.account(account)
+    section = "aql" if account == DEFAULT_ACCOUNT and account not in cfg.accounts else f"accounts.{account}"
+    where = str(cfg.path) if cfg.path else None
+    given = [k for k in ("password", "password_file", "password_env") if getattr(a, k) is not None]
+    if len(given) > 1:
+        raise ConfigError([(section, f"give only one of {', '.join(given)}")], where)
+    if a.password is not None:
+        return a.password
+    found = _secret(cfg, section, a.password_file, a.password_env, credential_name(account),
+                    dict(os.environ) if env is None else env)
+    if found is not None:
+        return found
+    if a.url == SIMULATED:
+        return SecretStr(SIMULATED)
+    raise ConfigError([(f"{section}.password", f"no password: set password_file, password_env, or a systemd "
+                                               f"credential '{credential_name(account)}'")], where)
+
+
+def aql_password(cfg: Config, env: dict[str, str] | None = None) -> SecretStr:
+    """The [aql] account's password (``account_password`` of ``aql``). Raises ConfigError."""
+    return account_password(cfg, DEFAULT_ACCOUNT, env)
+
+
+def db_password(cfg: Config, env: dict[str, str] | None = None) -> SecretStr | None:
+    """The cluster database's password: ``cluster.password_env``, ``cluster.password_file``, then the systemd
+    credential ``db-password``; None when none is given (libpq's own ways then apply: ~/.pgpass, peer
+    authentication on a unix socket). Raises ConfigError naming the key and the reason."""
+    c = cfg.cluster
+    if c is None:
+        return None
+    return _secret(cfg, "cluster", c.password_file, c.password_env, DB_CREDENTIAL_NAME,
+                   dict(os.environ) if env is None else env)
