@@ -16,6 +16,7 @@ import time
 from forwardd.config import config_from_dict
 from forwardd.core.plan import CalendarEvents, Planner
 from forwardd.core.timeline import Event
+from forwardd.service.lines import line_specs
 
 UTC = dt.timezone.utc
 START = dt.datetime(2026, 12, 1, tzinfo=UTC)
@@ -45,7 +46,7 @@ def main(runs: int = 3) -> dict:
         cal = rota(n)
         times = []
         for _ in range(runs):
-            planner = Planner(cfg)  # nothing memoised between runs
+            planner = Planner(line_specs(cfg), cfg.tz)  # nothing memoised between runs
             t = time.perf_counter()
             plan = planner.plan({"rota": cal}, START, START + HORIZON)
             times.append(time.perf_counter() - t)

@@ -103,6 +103,7 @@ async def _main(runs: int, icalendar) -> dict:  # noqa: ANN001
     from forwardd.clock import VirtualClock
     from forwardd.config import load_config
     from forwardd.core.plan import Planner
+    from forwardd.service.lines import line_specs
     from forwardd.service.services import Services
 
     folder = Path(tempfile.mkdtemp(prefix="forwardd-bench-"))
@@ -132,11 +133,11 @@ async def _main(runs: int, icalendar) -> dict:  # noqa: ANN001
     shifts = iter(range(1, 1000))
 
     async def new_horizon() -> None:
-        sv.planner = Planner(cfg)
+        sv.planner = Planner(line_specs(cfg), cfg.tz)
         await sv.make_plan(NOW + dt.timedelta(hours=next(shifts)))
 
     warm_new = await atimed(new_horizon, 2 * runs + 1)
-    planner = sv.planner = Planner(cfg)
+    planner = sv.planner = Planner(line_specs(cfg), cfg.tz)
     await sv.make_plan(NOW)
     warm_same = await atimed(lambda: sv.make_plan(NOW), 2 * runs + 1)
 

@@ -23,11 +23,12 @@ from rich.table import Table
 
 from . import __version__
 from .config import SIMULATED, Config, ConfigWarning, aql_password, load_config, parse_duration
-from .core.plan import Plan, plan_json, program_at
+from .core.plan import Plan, program_at
 from .core.timeline import FindingKind, Kind, display_name
 from .core.words import duration
-from .errors import AqlError, ConfigError, ForwarddError
+from .errors import CarrierError, ConfigError, ForwarddError
 from .logs import configure
+from .service.lines import plan_json
 from .service.services import Services, horizon_start
 from .store.journal import Journal, check_database
 from .store.statedir import check_state_dir, write_problem
@@ -156,7 +157,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             for s in n.segments:
                 if s.kind is Kind.FALLBACK:
                     print(f"number {n.voipnumber}: note: nobody on call {_when(s.start, cfg)} .. {_when(s.end, cfg)}; "
-                          f"the fallback {_person(cfg, s.forwardto, s.person)} takes the calls")
+                          f"the fallback {_person(cfg, s.target, s.person)} takes the calls")
         if args.online:
             found += await _check_online(sv)
         return found
@@ -166,17 +167,23 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 async def _check_online(sv: Services) -> int:
-    assert sv.client is not None
-    try:
-        owned = set(await sv.client.listusers())
-    except AqlError as err:
-        print(f"aql: ERROR {err}")
-        return 1
-    missing = [n.voipnumber for n in sv.cfg.numbers if n.voipnumber not in owned]
-    for m in missing:
-        print(f"number {m}: ERROR not in the account's listusers")
-    print(f"aql: OK, the account has {len(owned)} number(s)")
-    return len(missing)
+    """Each account's listusers: it answers, and owns every number that names it."""
+    found = 0
+    many = len(sv.accounts) > 1
+    for name, edges in sv.accounts.items():
+        what = f"aql account {name}" if many else "aql"
+        try:
+            owned = set(await edges.carrier.list_numbers())
+        except CarrierError as err:
+            print(f"{what}: ERROR {err}")
+            found += 1
+            continue
+        missing = [n.voipnumber for n in sv.cfg.numbers_of(name) if n.voipnumber not in owned]
+        for m in missing:
+            print(f"number {m}: ERROR not in {'account ' + name if many else 'the account'}'s listusers")
+        print(f"{what}: OK, the account has {len(owned)} number(s)")
+        found += len(missing)
+    return found
 
 
 # ------------------------------------------------------------------------------------------------- plan
@@ -246,7 +253,7 @@ def _print_plan(cfg: Config, plan: Plan, failed: list[str]) -> None:
             continue
         t = Table("from", "until", "calls go to", "why", box=None, pad_edge=False)
         for s in n.segments:
-            who = escape(_person(cfg, s.forwardto, s.person)) if s.forwardto else "[dim]not forwarded[/]"
+            who = escape(_person(cfg, s.target, s.person)) if s.target else "[dim]not forwarded[/]"
             t.add_row(_when(s.start, cfg), _when(s.end, cfg), who, escape(s.reason))
         con.print(t)
         exact = sum(c.exact for c in n.changes)
@@ -263,8 +270,7 @@ def _print_plan(cfg: Config, plan: Plan, failed: list[str]) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .clock import VirtualClock
-    from .service.simulate import Outage, fresh_account, simulate
+    from .service.simulate import Outage, simulate
 
     cfg = _load(args)
     if args.days <= 0:
@@ -275,14 +281,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise ForwarddError(f"--outage: {err}") from None
     drift_at = parse_when(args.drift, cfg, "--drift") if args.drift else None
-    clock = VirtualClock(start)
-
-    async def body(sv: Services) -> dict[str, Any]:
-        await sv.refresh_calendars()
-        plan = await sv.make_plan(start, days=args.days)
-        return await simulate(sv, clock, plan, outages, naive=args.naive, drift_at=drift_at)
-
-    result = _run(cfg, body, aql=True, clock=clock, simulated_account=fresh_account(cfg, clock))
+    result = asyncio.run(simulate(cfg, start, args.days, outages, naive=args.naive, drift_at=drift_at))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -310,9 +309,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         await sv.wait_for_lease()  # in a cluster: only where no other instance leads, and after a fence
         await sv.refresh_calendars()
         sv.plan = await sv.make_plan()
-        assert sv.reconciler is not None
-        rec = sv.reconciler
-        return list(await asyncio.gather(*(rec.reconcile(n) for n in sv.plan.numbers)))
+        return list(await asyncio.gather(*(sv.edges_of(n.voipnumber).reconciler.reconcile(n)
+                                           for n in sv.plan.numbers)))
 
     outcomes = _run(cfg, body, aql=True, exclusive=True, journal="write")
     for o in outcomes:
@@ -322,26 +320,28 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .service.reconcile import differing
-
     cfg = _load(args)
 
     async def body(sv: Services) -> tuple[dt.datetime, Plan, dict[str, Any], set[str] | None, str | None,
                                           dict[str, Any] | None]:
-        assert sv.client is not None
         now = sv.clock.now()
         await sv.refresh_calendars()
         plan = await sv.make_plan()
-        try:
-            owned: set[str] | None = set(await sv.client.listusers())
-        except AqlError as err:
-            print(f"aql: listusers failed: {err}", file=sys.stderr)
-            owned = None
+        owned: set[str] | None = set()
+        for name, edges in sv.accounts.items():
+            try:
+                listed = set(await edges.carrier.list_numbers())
+            except CarrierError as err:
+                print(f"aql: listusers of account {name} failed: {err}", file=sys.stderr)
+                listed = {n.voipnumber for n in cfg.numbers_of(name)}  # unknown: not said missing
+                owned = None if len(sv.accounts) == 1 else owned
+            if owned is not None:
+                owned |= listed
         got: dict[str, Any] = {}
         for n in cfg.numbers:
             try:
-                got[n.voipnumber] = await sv.client.getuser(n.voipnumber)
-            except AqlError as err:
+                got[n.voipnumber] = await sv.edges_of(n.voipnumber).carrier.read(n.voipnumber)
+            except CarrierError as err:
                 got[n.voipnumber] = err
         journal_problem = None
         if isinstance(sv.journal, Journal):
@@ -361,20 +361,21 @@ def cmd_status(args: argparse.Namespace) -> int:
         acct = accounts[n.voipnumber]
         row: dict[str, Any] = {"voipnumber": n.voipnumber, "name": n.name,
                                "in_account": None if owned is None else n.voipnumber in owned}
+        if len(cfg.account_names) > 1:
+            row["aql_account"] = cfg.account_of(n.voipnumber)
         if isinstance(acct, Exception):
             row.update(error=str(acct), match=False)
         else:
-            row["account"] = {k: acct.get(k) for k in ("forwardto", "forwardactive", "forwardstart", "forwardend",
-                                                       "forwardcli")}
+            row["account"] = dict(acct.record)
         seg = next((s for s in np_.segments if s.start <= now < s.end), None)
         if seg is not None:
-            row["now"] = {"forwardto": seg.forwardto, "person": seg.person, "reason": seg.reason,
+            row["now"] = {"forwardto": seg.target, "person": seg.person, "reason": seg.reason,
                           "kind": seg.kind.value}
         if found:
             i, c = found
             row["should_be"] = c.program.describe(_names(cfg))
             if not isinstance(acct, Exception):
-                row["match"] = not differing(acct, c.program, n.forwardcli)
+                row["match"] = acct.state.holds(c.program, n.forwardcli)
             nxt = np_.changes[i + 1] if i + 1 < len(np_.changes) else None
             if nxt:
                 row["next_change"] = {"apply_from": nxt.apply_from.isoformat(), "apply_by": nxt.apply_by.isoformat(),
@@ -509,7 +510,7 @@ def _target_arg(cfg: Config, text: str) -> tuple[str | None, str | None]:
 
 
 def _override_line(cfg: Config, o: Any) -> str:
-    who = "no forwarding" if o.forwardto is None else _person(cfg, o.forwardto, display_name(o.person)
+    who = "no forwarding" if o.target is None else _person(cfg, o.target, display_name(o.person)
                                                                 if o.person else None)
     span = f"{_when(o.start, cfg, year=True)} .. {_when(o.end, cfg, year=True)} {o.end.astimezone(cfg.tz):%Z}"
     state = "cancelled" if o.cancelled_at else ""

@@ -1,16 +1,23 @@
 """The exception tree: every error forwardd raises on purpose.
 
-    ForwarddError                 root; its message is meant for the user, not a traceback
-    ├── ConfigError               a bad config file; carries every problem at its key path
-    ├── CalendarError             a calendar that cannot be fetched or parsed; names the source
-    └── AqlError                  anything that went wrong talking to aql
-        ├── AqlAuthError          the account refused our credentials
-        ├── AqlRejected           an ``ERR:`` answer; ``.message`` is aql's text
-        ├── AqlProtocolError      an answer we cannot understand (not OK/ERR, missing fields)
-        └── AqlTransportError     the request did not complete (timeout, reset, HTTP 5xx)
-            └── AqlThrottled      aql asked us to slow down (HTTP 429 or 503); ``retry_after`` seconds
+    ForwarddError                   root; its message is meant for the user, not a traceback
+    ├── ConfigError                 a bad config file; carries every problem at its key path
+    ├── CalendarError               a calendar that cannot be fetched or parsed; names the source
+    └── CarrierError                anything that went wrong talking to a carrier (what the reconciler catches)
+        ├── CarrierAuthError        the account refused our credentials
+        ├── CarrierRejected         the carrier refused the request; ``.message`` is its text
+        ├── CarrierProtocolError    an answer we cannot understand
+        ├── CarrierTransportError   the request did not complete (timeout, reset, HTTP 5xx)
+        │   └── CarrierThrottled    slow down (HTTP 429 or 503); ``retry_after`` seconds
+        └── AqlError                the same, said by aql (each Aql* error is also its Carrier* kind):
+            ├── AqlAuthError        (CarrierAuthError)
+            ├── AqlRejected         (CarrierRejected) an ``ERR:`` answer; ``.message`` is aql's text
+            ├── AqlProtocolError    (CarrierProtocolError) not OK/ERR, missing fields
+            └── AqlTransportError   (CarrierTransportError)
+                └── AqlThrottled    (CarrierThrottled)
 
-Third-party exceptions are wrapped at the edge (``raise ... from err``).
+Third-party exceptions are wrapped at the edge (``raise ... from err``). Code decides on the class,
+never on the message.
 """
 
 from __future__ import annotations
@@ -40,40 +47,70 @@ class CalendarError(ForwarddError):
         super().__init__(f"calendar {source!r}: {reason}")
 
 
-class AqlError(ForwarddError):
-    """A failure talking to aql. ``retryable`` says whether repeating the call is safe and useful."""
+class CarrierError(ForwarddError):
+    """A failure talking to a carrier. ``retryable`` says whether repeating the call is safe and useful."""
 
     retryable = False
 
 
-class AqlAuthError(AqlError):
-    """aql refused the username or password."""
+class CarrierAuthError(CarrierError):
+    """The account refused the username or password."""
 
 
-class AqlRejected(AqlError):
-    """aql answered ``ERR:<message>``."""
+class CarrierRejected(CarrierError):
+    """The carrier refused the request with a message of its own."""
 
-    def __init__(self, message: str, action: str = "") -> None:
+    def __init__(self, message: str, action: str = "", carrier: str = "the carrier") -> None:
         self.message = message
         self.action = action
-        super().__init__(f"aql rejected {action or 'the request'}: {message}")
+        super().__init__(f"{carrier} rejected {action or 'the request'}: {message}")
 
 
-class AqlProtocolError(AqlError):
-    """aql answered something that is neither ``OK`` nor ``ERR:`` nor a field list."""
+class CarrierProtocolError(CarrierError):
+    """An answer that is not what the carrier's API says it answers."""
 
     retryable = True
 
 
-class AqlTransportError(AqlError):
+class CarrierTransportError(CarrierError):
     """The request did not complete: timeout, connection reset, HTTP 5xx."""
 
     retryable = True
 
 
-class AqlThrottled(AqlTransportError):
-    """aql answered HTTP 429 or 503: slow down, for ``retry_after`` seconds when it said (else None)."""
+class CarrierThrottled(CarrierTransportError):
+    """The carrier asked us to slow down, for ``retry_after`` seconds when it said (else None)."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class AqlError(CarrierError):
+    """A failure talking to aql."""
+
+
+class AqlAuthError(AqlError, CarrierAuthError):
+    """aql refused the username or password."""
+
+
+class AqlRejected(AqlError, CarrierRejected):
+    """aql answered ``ERR:<message>``."""
+
+    def __init__(self, message: str, action: str = "") -> None:
+        CarrierRejected.__init__(self, message, action, "aql")
+
+
+class AqlProtocolError(AqlError, CarrierProtocolError):
+    """aql answered something that is neither ``OK`` nor ``ERR:`` nor a field list."""
+
+
+class AqlTransportError(AqlError, CarrierTransportError):
+    """The request did not complete: timeout, connection reset, HTTP 5xx."""
+
+
+class AqlThrottled(AqlTransportError, CarrierThrottled):
+    """aql answered HTTP 429 or 503: slow down, for ``retry_after`` seconds when it said (else None)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        CarrierThrottled.__init__(self, message, retry_after)

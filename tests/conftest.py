@@ -61,12 +61,17 @@ def small_config(numbers: tuple[str, ...] = ("606309", "606310", "700001"), **ex
 
 
 def make_reconciler(client, alerts=None, clock=None, journal=None, cfg=None, **kw):  # noqa: ANN001, ANN201
-    """A Reconciler on a small config, a virtual clock (sleeping on it costs no real time) by default."""
+    """A Reconciler for an aql client (as aql's carrier) on a small config, a virtual clock (sleeping on it
+    costs no real time) by default. The client's gate is the reconciler's, as the services wire it."""
+    from forwardd.aql.carrier import AqlCarrier
     from forwardd.clock import VirtualClock
     from forwardd.service.reconcile import Reconciler
 
-    return Reconciler(cfg or small_config(), client, journal, alerts,
-                      clock or VirtualClock(dt.datetime(2026, 12, 1, 12, tzinfo=UTC)), **kw)
+    carrier = client if isinstance(client, AqlCarrier) else AqlCarrier("aql", client)
+    rec = Reconciler(cfg or small_config(), carrier, journal, alerts,
+                     clock or VirtualClock(dt.datetime(2026, 12, 1, 12, tzinfo=UTC)), **kw)
+    carrier.gate = rec.gate
+    return rec
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from forwardd.aql.carrier import program_of
 from forwardd.core.provider import Program, target_at
 from forwardd.core.timeline import Segment
 
@@ -106,7 +107,7 @@ def sleep_until(t: dt.datetime) -> None:
 
 
 def applied_programs(history: list[dict]) -> list[tuple[dt.datetime, Program]]:
-    return [(dt.datetime.fromisoformat(h["at"]), Program.from_settings(h["fields"]))
+    return [(dt.datetime.fromisoformat(h["at"]), program_of(h["fields"]))
             for h in history if h["voipnumber"] == NUMBER]
 
 
@@ -118,7 +119,7 @@ def misrouted_samples(history: list[dict], timeline: list[Segment], step: float 
     bad = []
     t, end = timeline[0].start, timeline[-1].end
     while t < end:
-        want = next(s.forwardto for s in timeline if s.start <= t < s.end)
+        want = next(s.target for s in timeline if s.start <= t < s.end)
         prog = Program(None, False)
         for at, p in applied:
             if at <= t:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from forwardd.config import config_from_dict
 from forwardd.errors import ConfigError
-from forwardd.service.budget import DriftSchedule, RequestBudget, RetryQueue
+from forwardd.service.budget import DriftGrid, RequestBudget, RetryQueue, drift_interval, drift_note
 
 from .conftest import UTC, run_cli
 
@@ -23,51 +23,92 @@ HOUR = dt.timedelta(hours=1)
 
 def test_drift_checks_spread_the_account_evenly_over_the_interval() -> None:
     numbers = [f"6{i:05d}" for i in range(120)]
-    schedule = DriftSchedule(numbers, HOUR, T0)
+    grid = DriftGrid(numbers, HOUR, 120, T0)
     # the start-up reads fall one every 30 s over the first hour...
-    firsts = sorted(schedule.next_due(n, None) for n in numbers)
+    firsts = sorted(grid.next_check(n, None, T0) for n in numbers)
     assert {(b - a).total_seconds() for a, b in zip(firsts, firsts[1:])} == {30.0} and firsts[-1] - firsts[0] < HOUR
     # ...and each check comes an interval after the last, so the spread stays; never two a minute
-    seconds = sorted(schedule.next_due(n, schedule.next_due(n, None)) for n in numbers)
+    seconds = sorted(grid.next_check(n, grid.next_check(n, None, T0), T0) for n in numbers)
     per_minute: dict[dt.datetime, int] = {}
     for t in seconds:
         per_minute[t.replace(second=0)] = per_minute.get(t.replace(second=0), 0) + 1
     assert max(per_minute.values()) <= 2
 
 
-def test_a_read_for_a_change_counts_as_a_check() -> None:
-    schedule = DriftSchedule(["606309", "606310"], HOUR, T0)
-    read = T0 + dt.timedelta(minutes=10)
-    assert schedule.next_due("606309", read) == read + HOUR  # after a drift check: an interval on
-    # after a read for a change: an interval on, less a quarter of the number's phase (606310: 30 min)
-    assert schedule.next_due("606309", read, read_for_change=read) == read + HOUR
-    assert schedule.next_due("606310", read, read_for_change=read) == read + HOUR - dt.timedelta(minutes=30) / 4
-    # a planned change that reads the number before its check is due: no check before it
-    planned = read + dt.timedelta(minutes=40)
-    assert schedule.next_due("606309", read, None, planned) is None
-    assert schedule.next_due("606309", read, None, read + 2 * HOUR) == read + HOUR
-    assert schedule.due(T0 + 2 * HOUR, {"606309": read, "606310": read}, {}, {"606309": planned}) == ["606310"]
+def test_reads_for_changes_never_bunch_the_checks_that_follow() -> None:
+    """A rota that changes every line at the same instant reads them all at once; each such read counts as
+    a check (the line's next one comes about an interval later), and those checks still come one slot at
+    a time, never faster than the cap."""
+    for count, later in ((1_000, 1.0), (5_000, 0.7)):
+        numbers = [f"6{i:05d}" for i in range(count)]
+        grid = DriftGrid(numbers, HOUR, 120, T0)
+        read = T0 + dt.timedelta(minutes=30, seconds=7)
+        for n in numbers:
+            grid.read(n, read)
+        after = sorted(grid.next_check(n, read, read) for n in numbers)
+        assert after[0] > read and after[-1] <= read + grid.interval
+        # counted as a check: (while the cap leaves room) no line is read again in the next half hour
+        assert sum(a > read + grid.interval / 2 for a in after) >= later * count
+        assert min((b - a).total_seconds() for a, b in zip(after, after[1:])) >= 60 / 120  # the cap's pace
 
 
-@settings(max_examples=200, deadline=None)
-@given(changes=st.lists(st.integers(0, 6 * 3600), max_size=12), phase=st.integers(0, 9),
-       hand_made=st.integers(0, 6 * 3600))
-def test_a_hand_made_change_is_always_seen_within_one_interval(changes: list[int], phase: int, hand_made: int) -> None:
-    """Whatever reads for changes happen, the next read after any instant comes within drift_check_every."""
-    numbers = [f"60630{i}" for i in range(10)]
-    me = numbers[phase]
-    schedule = DriftSchedule(numbers, HOUR, T0)
-    change_at = sorted(T0 + dt.timedelta(seconds=s) for s in changes)
-    reads: list[tuple[dt.datetime, bool]] = [(T0, False)]  # the start-up read
-    end = T0 + dt.timedelta(hours=8)
-    while reads[-1][0] < end:
-        last, for_change = reads[-1]
-        upcoming = [c for c in change_at if c > last]
-        due = schedule.next_due(me, last, last if for_change else None, upcoming[0] if upcoming else None)
-        reads.append((upcoming[0], True) if due is None or (upcoming and upcoming[0] <= due) else (due, False))
-    t = T0 + dt.timedelta(seconds=hand_made)
-    seen = min(r for r, _ in reads if r > t)
-    assert seen - t <= HOUR
+@pytest.mark.parametrize(("numbers", "every", "cap", "minutes"), [
+    (1_000, HOUR, 120, 60), (7_200, HOUR, 120, 60), (7_201, HOUR, 120, 61), (10_000, HOUR, 120, 84),
+    (10_000, dt.timedelta(minutes=10), 2_000, 10), (50_000, dt.timedelta(minutes=5), 100_000, 5)])
+def test_the_interval_grows_to_what_the_cap_allows_and_says_so(numbers: int, every: dt.timedelta, cap: int,
+                                                               minutes: int) -> None:
+    assert drift_interval(numbers, every, cap) == dt.timedelta(minutes=minutes)
+    note = drift_note(numbers, every, cap)
+    assert (note is None) == (minutes * 60 == every.total_seconds())
+
+
+def test_the_note_says_the_arithmetic() -> None:
+    assert drift_note(10_000, HOUR, 120) == ("1h for 10,000 numbers needs 167 reads a minute; under the cap of 120 "
+                                             "each number is checked every 84 minutes")
+
+
+@settings(max_examples=60, deadline=None)
+@given(count=st.integers(1, 3_000), cap=st.sampled_from([6, 30, 120]), every_min=st.sampled_from([1, 10, 60]),
+       change_reads=st.lists(st.tuples(st.integers(0, 2_999), st.integers(0, 4 * 3600)), max_size=400))
+def test_every_line_is_read_within_the_interval_and_checks_never_beat_the_cap(
+        count: int, cap: int, every_min: int, change_reads: list[tuple[int, int]]) -> None:
+    """At any size and cap, with reads for changes at random instants: each line's reads are never more
+    than one interval apart, and the checks of any minute never number more than the cap (plus one)."""
+    numbers = [f"{600000 + i}" for i in range(count)]
+    grid = DriftGrid(numbers, dt.timedelta(minutes=every_min), cap, T0)
+    assert count / (grid.interval.total_seconds() / 60) <= cap
+    events = sorted((T0 + dt.timedelta(seconds=t), numbers[i % count]) for i, t in change_reads)
+    end = T0 + dt.timedelta(hours=4)
+    last: dict[str, dt.datetime] = {}
+    checks: list[dt.datetime] = []
+    due = {n: grid.next_check(n, None, T0) for n in numbers}
+    heap = sorted((t, n) for n, t in due.items())
+    import heapq
+
+    heapq.heapify(heap)
+    k = 0
+    while heap and heap[0][0] < end:
+        t, n = heapq.heappop(heap)
+        while k < len(events) and events[k][0] < t:  # reads for changes first, as they happen
+            ct, cn = events[k]
+            k += 1
+            assert ct - last.get(cn, T0) <= max(grid.interval, ct - T0)
+            last[cn] = ct
+            grid.read(cn, ct)
+            due[cn] = grid.next_check(cn, ct, ct)
+            heapq.heappush(heap, (due[cn], cn))
+        if due[n] != t:
+            continue  # rescheduled by a read for a change
+        assert t - last.get(n, T0) <= grid.interval
+        last[n], due[n] = t, grid.next_check(n, t, t)
+        grid.read(n, t)
+        checks.append(t)
+        heapq.heappush(heap, (due[n], n))
+    window = 0
+    for i, t in enumerate(checks):
+        while checks[window] <= t - dt.timedelta(minutes=1):
+            window += 1
+        assert i - window + 1 <= cap + 1
 
 
 def test_the_bucket_caps_background_reads_per_minute() -> None:

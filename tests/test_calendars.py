@@ -33,7 +33,7 @@ def test_golden_calendar_gives_expected_timeline(path: Path) -> None:
     spec = json.loads(path.with_suffix(".json").read_text())
     start = dt.datetime.fromisoformat(spec["start"])
     segments, warnings = timeline_of(path, start, spec["days"])
-    got = [(s.start, s.end, s.forwardto) for s in segments if s.forwardto]
+    got = [(s.start, s.end, s.target) for s in segments if s.target]
     want = [
         (dt.datetime.fromisoformat(a).astimezone(UTC), dt.datetime.fromisoformat(b).astimezone(UTC), PEOPLE.get(who, who))
         for a, b, who in spec["expect"]
@@ -134,9 +134,9 @@ def test_gov_uk_bank_holidays_close_the_office_all_day() -> None:
     rota = [Event(start, end, "alice")]
     segments, _ = build_timeline(start, end, LONDON, policy, rota=rota, holidays=holidays)
     xmas = [s for s in segments if s.start <= dt.datetime(2027, 12, 27, 12, tzinfo=UTC) < s.end][0]
-    assert xmas.forwardto == PEOPLE["alice"] and xmas.reason.startswith("holiday:")
+    assert xmas.target == PEOPLE["alice"] and xmas.reason.startswith("holiday:")
     normal = [s for s in segments if s.start <= dt.datetime(2027, 12, 29, 12, tzinfo=UTC) < s.end][0]
-    assert normal.forwardto is None and normal.reason == "office hours"
+    assert normal.target is None and normal.reason == "office hours"
 
 
 RIE = SHARED_CALENDARS / "recurring-ical-events"

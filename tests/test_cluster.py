@@ -292,6 +292,7 @@ def test_in_a_cluster_only_the_holder_of_the_lease_ever_sends(tmp_path: Path, fa
     import asyncio
 
     from forwardd.logs import redact
+    from forwardd.service.reconcile import Failure
     from forwardd.service.services import Services
 
     from .conftest import PASSWORD as FAKE_PASSWORD
@@ -304,11 +305,12 @@ def test_in_a_cluster_only_the_holder_of_the_lease_ever_sends(tmp_path: Path, fa
     async def go() -> None:
         sv = await Services.open(cfg, aql=True, journal="read", env={"AQL_PW": FAKE_PASSWORD, "DB_PW": DB_PASSWORD})
         try:
-            assert sv.lease is None and sv.reconciler is not None and sv.reconciler.fenced()
+            rec = sv.accounts["aql"].reconciler
+            assert sv.lease is None and rec.fenced()
             assert DB_PASSWORD not in redact(f"dsn: password={DB_PASSWORD}")  # registered as a secret by open
             sv.plan = await sv.make_plan()
-            out = await sv.reconciler.reconcile(sv.plan.numbers[0])
-            assert out.skipped and not out.ok and "does not hold the cluster lease" in (out.error or "")
+            out = await rec.reconcile(sv.plan.numbers[0])
+            assert out.skipped and not out.ok and out.failure is Failure.FENCED
         finally:
             await sv.close()
 

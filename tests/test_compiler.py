@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forwardd.aql.account import MANAGED
+from forwardd.aql.carrier import settings_of
 from forwardd.core.compiler import Change, compile_timeline
 from forwardd.core.provider import DAY, Program, parse_hms, target_at
 from forwardd.core.timeline import (
@@ -65,7 +66,7 @@ def misrouted_by_instants(
             seg_i += 1
         if seg_i == len(timeline) or epoch(timeline[seg_i].start) > t:
             continue
-        want = timeline[seg_i].forwardto
+        want = timeline[seg_i].target
         prog = ap[k][2] if k >= 0 else Program(None, False)
         got = target_at(prog, from_epoch(t), LONDON, wraps=wraps or prog.wraps)
         if got != want:
@@ -81,7 +82,7 @@ def check_plan(timeline: list[Segment], changes: list[Change], wraps: bool, grid
         assert nxt.apply_from <= nxt.apply_by
         assert nxt.exact == (nxt.apply_from == nxt.apply_by)
     for c in changes:
-        s = c.program.settings()
+        s = settings_of(c.program)
         assert set(s) == {"forwardto", "forwardactive", "forwardstart", "forwardend"} and set(s) <= set(MANAGED)
         if not wraps:
             assert parse_hms(str(s["forwardstart"])) <= parse_hms(str(s["forwardend"]))
@@ -124,7 +125,7 @@ def timelines(draw: st.DrawFn) -> list[Segment]:
     targets = draw(st.lists(st.sampled_from([None, A, B, C]), min_size=len(cuts) - 1, max_size=len(cuts) - 1))
     out: list[Segment] = []
     for a, b, t in zip(cuts, cuts[1:], targets):
-        if out and out[-1].forwardto == t:
+        if out and out[-1].target == t:
             out[-1] = Segment(out[-1].start, from_epoch(b), t, "r")
         else:
             out.append(Segment(from_epoch(a), from_epoch(b), t, "r"))
@@ -156,7 +157,7 @@ def test_wrapping_never_needs_more_calls_or_more_exact_hand_overs(timeline: list
 def test_exact_hand_overs_only_where_the_target_changes_while_forwarding(timeline: list[Segment]) -> None:
     changes = compile_timeline(timeline, LONDON, wraps=False, min_slack=MIN)
     forced = {
-        a.end for a, b in zip(timeline, timeline[1:]) if a.forwardto and b.forwardto and a.forwardto != b.forwardto
+        a.end for a, b in zip(timeline, timeline[1:]) if a.target and b.target and a.target != b.target
     }
     exact = {c.apply_from for c in changes[1:] if c.exact}
     assert forced <= exact
@@ -187,7 +188,7 @@ def test_weekly_24_7_rota_needs_one_exact_hand_over_a_week() -> None:
     changes = compile_timeline(timeline, LONDON)
     assert len(changes) == 5  # the initial program + one per weekly hand-over
     assert [c.exact for c in changes[1:]] == [True] * 4
-    assert all(c.program.settings()["forwardstart"] == "00:00:00" for c in changes)
+    assert all(settings_of(c.program)["forwardstart"] == "00:00:00" for c in changes)
     check_plan(timeline, changes, False, 3600)
 
 
@@ -224,7 +225,7 @@ def test_bank_holiday_monday_saves_three_calls() -> None:
     week = [c for c in changes[1:] if london(2026, 8, 31) <= c.apply_from < london(2026, 9, 7)]
     normal = [c for c in changes if london(2026, 8, 28) <= c.apply_from < london(2026, 8, 29)]
     assert len(normal) == 3 and len(week) == 12
-    assert not any(c.program.active and c.program.settings()["forwardend"] == "08:59:59"
+    assert not any(c.program.active and settings_of(c.program)["forwardend"] == "08:59:59"
                    and c.apply_from.astimezone(LONDON).date() == dt.date(2026, 8, 31) for c in changes)
     check_plan(timeline, changes, False, 300)
 

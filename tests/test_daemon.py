@@ -194,8 +194,8 @@ def test_prometheus_metrics_on_loopback(tmp_path: Path, fake_proc: FakeProc) -> 
         text = scrape()
         assert 'forwardd_calendar_age_seconds{calendar="rota"}' in text
         assert "process_resident_memory_bytes" in text  # prometheus-client's standard process metrics
-        assert "forwardd_aql_throttled_total 1.0" in text  # the 429 was counted...
-        assert 'forwardd_aql_requests_total{action="changeuser"}' in text  # ...and the change made after it
+        assert 'forwardd_aql_throttled_total{account="aql"} 1.0' in text  # the 429 was counted...
+        assert 'forwardd_aql_requests_total{account="aql",action="changeuser"}' in text  # ...and the change after it
     finally:
         stop(proc)
 

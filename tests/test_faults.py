@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from forwardd.aql.account import Account
+from forwardd.aql.carrier import program_of
 from forwardd.aql.client import AqlClient
 from forwardd.aql.fake import FakeAqlServer
-from forwardd.core.provider import Program, target_at
+from forwardd.core.provider import target_at
 from forwardd.errors import AqlTransportError
 
 from .conftest import LONDON, PASSWORD, ROOT, UTC
@@ -49,12 +50,15 @@ def test_broken_calendars_never_crash_the_daemon_and_the_last_good_copy_keeps_se
                                   for e in journal(tmp_path)), timeout=20)
             assert proc.poll() is None, name
         # events the expander must cope with: no end, end before start, unknown zone, an endless RRULE
+        # (the endless daily one starts 5 hours from now, so it never overlaps Alice's shift, whatever the hour)
+        daily = (now + dt.timedelta(hours=5)).astimezone(LONDON)
         odd = good_text.replace(b"END:VCALENDAR", b"BEGIN:VEVENT\r\nUID:odd1\r\nDTSTART:20261201T100000Z\r\n"
                                 b"SUMMARY:bob\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:odd2\r\n"
                                 b"DTSTART:20261201T100000Z\r\nDTEND:20261201T090000Z\r\nSUMMARY:bob\r\nEND:VEVENT\r\n"
-                                b"BEGIN:VEVENT\r\nUID:odd3\r\nDTSTART;TZID=Nowhere/Else:20261201T100000\r\n"
-                                b"DTEND;TZID=Nowhere/Else:20261201T110000\r\nRRULE:FREQ=DAILY\r\nSUMMARY:bob\r\n"
-                                b"END:VEVENT\r\nEND:VCALENDAR")
+                                b"BEGIN:VEVENT\r\nUID:odd3\r\n"
+                                + f"DTSTART;TZID=Nowhere/Else:{daily:%Y%m%dT%H%M%S}\r\n"
+                                  f"DTEND;TZID=Nowhere/Else:{daily + dt.timedelta(hours=1):%Y%m%dT%H%M%S}\r\n".encode()
+                                + b"RRULE:FREQ=DAILY\r\nSUMMARY:bob\r\nEND:VEVENT\r\nEND:VCALENDAR")
         seen = calendar_checks(tmp_path)
         rota.write_bytes(odd)
         wait_for(lambda: any(e["kind"] == "calendar" and e["ok"] == 1 for e in journal(tmp_path)[seen:]), timeout=20)
@@ -117,7 +121,7 @@ def test_kill_9_at_random_points_of_a_reconcile_pass_always_converges(tmp_path: 
         assert done.returncode == 0, (seed, done.stdout, done.stderr)
         state = fake_proc.get("state")
         for n in NUMBERS:  # calls to this number go to Alice now, under the provider model
-            program = Program.from_settings(state[n])
+            program = program_of(state[n])
             assert target_at(program, dt.datetime.now(UTC), LONDON) == A, (seed, n, state[n])
     kinds = {e["kind"] for e in journal(tmp_path)}
     assert {"change", "readback", "drift"} <= kinds

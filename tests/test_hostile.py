@@ -151,9 +151,9 @@ def test_a_number_typed_into_an_event_is_used_only_when_allowed(text: str, allow
     ev = Event(T0, T0 + dt.timedelta(hours=1), text, uid="locum", calendar="rota")
     segs, findings = build_timeline(T0, T0 + dt.timedelta(hours=2), LONDON, Policy({"alice": A}), rota=[ev])
     if allowed:
-        assert segs[0].forwardto is not None and segs[0].kind is Kind.ROTA
+        assert segs[0].target is not None and segs[0].kind is Kind.ROTA
     else:
-        assert segs[0].forwardto is None and segs[0].kind is Kind.GAP
+        assert segs[0].target is None and segs[0].kind is Kind.GAP
         assert any(f.kind == "disallowed" and "allowed_numbers" in f.message for f in findings)
 
 
@@ -161,11 +161,11 @@ def test_allowed_numbers_can_be_widened_and_people_are_always_allowed() -> None:
     ev = Event(T0, T0 + dt.timedelta(hours=1), "Locum: +33 1 45 67 89 10", uid="x", calendar="rota")
     segs, _ = build_timeline(T0, T0 + dt.timedelta(hours=1), LONDON,
                              Policy({"alice": A}, allowed=("07", "0033")), rota=[ev])
-    assert segs[0].forwardto == "0033145678910"
+    assert segs[0].target == "0033145678910"
     abroad = {"pierre": "0033145678910"}
     ev = Event(T0, T0 + dt.timedelta(hours=1), "On call: Pierre", uid="y", calendar="rota")
     segs, _ = build_timeline(T0, T0 + dt.timedelta(hours=1), LONDON, Policy(abroad), rota=[ev])
-    assert segs[0].forwardto == "0033145678910"
+    assert segs[0].target == "0033145678910"
 
 
 # ---------------------------------------------------------------------------- credentials stay put

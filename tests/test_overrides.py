@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from forwardd.core.provider import Program, target_at
+from forwardd.aql.carrier import program_of
+from forwardd.core.provider import target_at
 
 from .conftest import ROOT, UTC
 from .e2e import NUMBER, PASSWORD, A, B, FakeProc, journal, start_daemon, stop, wait_for, write_config
@@ -35,7 +36,7 @@ def cfg(tmp_path: Path) -> Path:
 
 def calls_go_to(fields: dict) -> str | None:
     """Where a call now goes under the account's settings (the provider model)."""
-    return target_at(Program.from_settings(fields), dt.datetime.now(UTC), ZoneInfo("Europe/London"))
+    return target_at(program_of(fields), dt.datetime.now(UTC), ZoneInfo("Europe/London"))
 
 
 def added_id(r: subprocess.CompletedProcess[str]) -> int:

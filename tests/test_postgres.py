@@ -19,7 +19,10 @@ from forwardd.clock import SystemClock
 from forwardd.config import ClusterSettings
 from forwardd.errors import ForwarddError
 from forwardd.service.lease import Lease, LeaseEvent
-from forwardd.store.postgres import Database, PgJournal, PgOverrides, read_leader
+from forwardd.store.pg_journal import PgJournal
+from forwardd.store.pg_lease import read_leader
+from forwardd.store.pg_overrides import PgOverrides
+from forwardd.store.postgres import Database
 
 from .conftest import DB_PASSWORD, UTC
 from .e2e import wait_for as _wait_for
@@ -149,7 +152,7 @@ def test_overrides_added_on_one_host_are_seen_and_cancelled_on_another(pg_url: s
         made = a.add("606309", "07700900003", "carol", T0, T0 + dt.timedelta(hours=2), "cover", "ann", T0)
         assert made.id >= 1 and made.reason == "override by ann: cover"
         seen = b.listed(T0 + dt.timedelta(minutes=1))
-        assert [(o.id, o.forwardto, o.person, o.start, o.end) for o in seen] == [
+        assert [(o.id, o.target, o.person, o.start, o.end) for o in seen] == [
             (made.id, "07700900003", "carol", T0, T0 + dt.timedelta(hours=2))]
         assert b.version() == 1
         gone = b.cancel(made.id, "bob", T0 + dt.timedelta(minutes=2))

@@ -86,7 +86,7 @@ def test_fallback_when_nobody_is_on_call_and_a_gap_warning_without_one() -> None
 
 def test_without_office_hours_the_rota_is_followed_around_the_clock() -> None:
     segs, _ = build(rota=WEEK, office=[])
-    assert [(s.forwardto, s.reason) for s in segs] == [(A, "rota: Alice")]
+    assert [(s.target, s.reason) for s in segs] == [(A, "rota: Alice")]
 
 
 def test_overlapping_rota_events_later_start_wins_for_the_overlap_with_a_warning() -> None:
@@ -139,7 +139,7 @@ def test_segments_are_contiguous_and_merged() -> None:
     segs, _ = build(rota=WEEK)
     assert segs[0].start == london(2026, 11, 30).astimezone(UTC)
     assert all(a.end == b.start for a, b in zip(segs, segs[1:]))
-    assert all((a.forwardto, a.reason) != (b.forwardto, b.reason) for a, b in zip(segs, segs[1:]))
+    assert all((a.target, a.reason) != (b.target, b.reason) for a, b in zip(segs, segs[1:]))
 
 
 def test_office_hours_on_dst_days_are_local() -> None:

@@ -29,6 +29,7 @@ from forwardd.config import Config, config_from_dict
 from forwardd.core.plan import CalendarEvents, Plan, Planner
 from forwardd.core.timeline import Event
 from forwardd.notify.keys import AlertKey, AlertKind, Standing
+from forwardd.service.lines import line_specs
 from forwardd.web.app import App
 from forwardd.web.render import plan_page
 from forwardd.web.views import (
@@ -78,7 +79,7 @@ def config(tmp_path: Path, **numbers_extra: Any) -> Config:
 def plan_of(cfg: Config, start: dt.datetime, days: int, rota: list[Event], closures: list[Event] = ()) -> Plan:
     cals = {"rota": CalendarEvents("rota", "1", tuple(sorted(rota, key=lambda e: e.start))),
             "closures": CalendarEvents("closures", "1", tuple(closures))}
-    return Planner(cfg).plan(cals, start.astimezone(UTC), (start + dt.timedelta(days=days)).astimezone(UTC))
+    return Planner(line_specs(cfg), cfg.tz).plan(cals, start.astimezone(UTC), (start + dt.timedelta(days=days)).astimezone(UTC))
 
 
 MON = london(2026, 11, 30)  # a Monday, GMT all week

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from ..clock import SystemClock
+from ..config.types import is_voipnumber
 from ..core.provider import parse_hms
 from ..files import atomic_write
-from .client import MANAGED
-from .numbers import is_voipnumber
+from .carrier import MANAGED
 
 WRITABLE = frozenset(
     {

@@ -1,15 +1,11 @@
 """Calendar sources: files, https feeds and built-in bank holidays, each with a last good copy. An edge.
 
-A feed is fetched with a conditional request (ETag / Last-Modified) under one deadline for the whole
-download (not per read), at most ``max_bytes``, following at most a few redirects and only to URLs the
-feed's own rules allow (no https -> http unless ``allow_http``). Its bytes are expanded, in a worker
-process with a deadline and bounds (``worker``, ``limits``), into occurrences over a window around the
-horizon; that *copy* is what the planner gets, as plain events. A copy is kept in memory and written to
-``<state>/calendars/`` (the bytes and the occurrences, keyed by the feed's source, its SHA-256, the time
-zone and the code's versions), so a restart with unchanged feeds expands nothing and a restart with the
-feed down still plans. A failure never replaces the last good copy: it is reported (``SourceState.error``)
-and the old events keep serving. So does a feed that suddenly has no events at all in the horizon,
-until its copy is older than ``max_age``.
+A feed's bytes (``fetch``) are expanded, in a worker process with a deadline and bounds (``worker``,
+``limits``), into occurrences over a window around the horizon; that *copy* is what the planner gets,
+as plain events. A copy is kept in memory and in the state directory (``cache``), so a restart with
+unchanged feeds expands nothing and a restart with the feed down still plans. A failure never replaces
+the last good copy: it is reported (``SourceState.error``) and the old events keep serving. So does a
+feed that suddenly has no events at all in the horizon, until its copy is older than ``max_age``.
 """
 
 from __future__ import annotations
@@ -18,46 +14,32 @@ import asyncio
 import datetime as dt
 import functools
 import hashlib
-import json
-import re
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 
-from ..aio import off_loop
-from ..config import CalendarSettings, Config, is_loopback_url
+from ..config import CalendarSettings, Config
 from ..core.plan import CalendarEvents
 from ..core.timeline import UTC, Event, Finding, FindingKind
 from ..errors import CalendarError
-from ..files import atomic_write, private_dir
-from .expansion import EXPANSION, Expansion
+from .cache import FeedCache, cache_version
+from .expansion import Expansion
+from .fetch import Fetched, download, read_file
 from .limits import Limits
 from .worker import Expander
 
-MAX_REDIRECTS = 5
+__all__ = ["BuiltinHolidays", "FeedCopy", "SourceState", "Sources", "cache_version"]
 # Occurrences are kept for a window a little wider than the horizon, so that the horizon can move on
 # by the hour for days before the feed must be expanded again.
 KEEP_BEHIND = dt.timedelta(days=1)
 KEEP_AHEAD = dt.timedelta(days=7)
 
 
-@functools.lru_cache(maxsize=1)
-def cache_version() -> str:
-    from importlib.metadata import version
-
-    from .. import __version__
-
-    return (f"forwardd {__version__} expansion {EXPANSION}, icalendar {version('icalendar')}, "
-            f"rie {version('recurring-ical-events')}")
-
-
 def _findings(name: str, texts: list[str]) -> tuple[Finding, ...]:
-    return tuple(Finding(FindingKind.CALENDAR, t, key=f"calendar:{name}:{hashlib.sha256(t.encode()).hexdigest()[:16]}")
-                 for t in texts)
+    return tuple(Finding(FindingKind.CALENDAR, t, key=f"calendar:{name}:{hashlib.sha256(t.encode()).hexdigest()[:16]}",
+                         calendar=name) for t in texts)
 
 
 @dataclass
@@ -120,6 +102,7 @@ class SourceState:
     digest: str | None = None
     etag: str | None = None
     last_modified: str | None = None
+    stat: tuple[int, int, int] | None = None  # a file's size, mtime and inode when last read
 
     @property
     def loaded(self) -> bool:
@@ -139,10 +122,6 @@ class SourceState:
         return age is not None and age > self.settings.max_age
 
 
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-
-
 def _source_id(cfg: Config, name: str) -> str:
     s = cfg.calendars[name]
     return str(s.source) if s.is_url else str(cfg.calendar_path(name))
@@ -158,7 +137,7 @@ class Sources:
     ) -> None:
         self.cfg = cfg
         self.tz = cfg.tz
-        self.cache_dir = state_dir / "calendars" if state_dir else None
+        self.cache = FeedCache(state_dir / "calendars" if state_dir else None, cfg.tz)
         self.states = {name: SourceState(name, s) for name, s in cfg.calendars.items()}
         self.expander = expander
         self._transport = transport
@@ -210,17 +189,18 @@ class Sources:
                 return True
             return False
         try:
-            data, meta = await self._read(st)
+            got = await self._fetch(st)
         except CalendarError as err:
             st.error = err.reason
             return await self._fall_back_to_cache(st, now)
-        if data is None:  # 304 Not Modified
+        if got.data is None:  # not modified since the copy we hold
             st.error, st.good_at = None, now
             return False
+        data = got.data
         digest = hashlib.sha256(data).hexdigest()
         if digest == st.digest and st.copy is not None:
-            st.error, st.good_at = None, now
-            st.etag, st.last_modified = meta.get("etag"), meta.get("last_modified")
+            st.error, st.good_at, st.stat = None, now, got.stat
+            st.etag, st.last_modified = got.etag, got.last_modified
             return False
         source = _source_id(self.cfg, st.name)
         window = self.window_for(now)
@@ -236,10 +216,32 @@ class Sources:
         if suspicious:
             st.error = suspicious
             return False
-        st.copy, st.digest, st.error, st.good_at = copy, digest, None, now
-        st.etag, st.last_modified = meta.get("etag"), meta.get("last_modified")
+        st.copy, st.digest, st.error, st.good_at, st.stat = copy, digest, None, now, got.stat
+        st.etag, st.last_modified = got.etag, got.last_modified
         await self._keep(st, copy, data)
         return True
+
+    async def _fetch(self, st: SourceState) -> Fetched:
+        s = st.settings
+        if not s.is_url:
+            return await read_file(st.name, s, self.cfg.calendar_path(st.name), st.stat if st.copy else None)
+        return await download(st.name, s, st.etag if st.copy else None, st.last_modified if st.copy else None,
+                              self._transport)
+
+    def _recall(self, name: str, source: str, digest: str, window: tuple[dt.datetime, dt.datetime],
+                data: bytes | None) -> FeedCopy | None:
+        expansion = self.cache.recall(name, source, digest)
+        if expansion is None:
+            return None
+        copy = FeedCopy(name, source, digest, expansion, data)
+        return copy if copy.covers(*window) else None
+
+    async def _keep(self, st: SourceState, copy: FeedCopy, data: bytes | None) -> None:
+        record = {"source": copy.source, "digest": copy.digest, "good_at": st.good_at.isoformat() if st.good_at
+                  else None, "etag": st.etag, "last_modified": st.last_modified,
+                  "expansion": copy.expansion.to_json()}
+        if await self.cache.keep(st.name, record, data):
+            copy.data = None  # on disk now: free the memory
 
     def _suddenly_empty(self, st: SourceState, new: FeedCopy, now: dt.datetime) -> str | None:
         """Why a new copy with no events in the horizon is not taken yet, or None to take it."""
@@ -275,7 +277,7 @@ class Sources:
         async with lock:
             if st.copy is not copy:  # replaced meanwhile
                 return st.copy if isinstance(st.copy, FeedCopy) else copy
-            data = copy.data if copy.data is not None else await self._cached_bytes(st.name)
+            data = copy.data if copy.data is not None else await self.cache.cached_bytes(st.name)
             if data is None or hashlib.sha256(data).hexdigest() != copy.digest:
                 return copy  # cannot widen: serve what there is (the horizon's far end may be thin)
             window = (start - KEEP_BEHIND, end + KEEP_AHEAD)
@@ -289,160 +291,17 @@ class Sources:
             await self._keep(st, wider, None)
             return wider
 
-    # --------------------------------------------------------------------------------------- fetching
-
-    async def _read(self, st: SourceState) -> tuple[bytes | None, dict[str, str | None]]:
-        s = st.settings
-        limit = s.max_bytes
-        if not s.is_url:
-            path = self.cfg.calendar_path(st.name)
-
-            def read() -> bytes:
-                if path.stat().st_size > limit:
-                    raise CalendarError(st.name, f"the file is larger than max_bytes ({_size(limit)})")
-                with path.open("rb") as f:
-                    data = f.read(limit + 1)
-                if len(data) > limit:
-                    raise CalendarError(st.name, f"the file is larger than max_bytes ({_size(limit)})")
-                return data
-
-            try:
-                return await off_loop(read, timeout=s.timeout.total_seconds()), {}
-            except TimeoutError:
-                raise CalendarError(st.name, f"reading {path} took longer than {s.timeout.total_seconds():g} s") from None
-            except OSError as err:
-                raise CalendarError(st.name, f"cannot read {path}: {err.strerror or err}") from None
-        try:
-            async with asyncio.timeout(s.timeout.total_seconds()):
-                return await self._download(st)
-        except TimeoutError:
-            raise CalendarError(st.name, f"the feed did not finish within {s.timeout.total_seconds():g} s "
-                                         "(timeout, for the whole download)") from None
-        except httpx.HTTPError as err:
-            raise CalendarError(st.name, f"cannot fetch the feed: {type(err).__name__}: {err}") from None
-
-    async def _download(self, st: SourceState) -> tuple[bytes | None, dict[str, str | None]]:
-        s = st.settings
-        headers = {"Accept": "text/calendar, */*;q=0.5", "User-Agent": "forwardd"}
-        if st.copy is not None and st.etag:
-            headers["If-None-Match"] = st.etag
-        if st.copy is not None and st.last_modified:
-            headers["If-Modified-Since"] = st.last_modified
-        url = str(s.source)
-        async with httpx.AsyncClient(transport=self._transport, follow_redirects=False,
-                                     timeout=s.timeout.total_seconds()) as client:
-            for _hop in range(MAX_REDIRECTS + 1):
-                async with client.stream("GET", url, headers=headers) as resp:
-                    if resp.status_code in (301, 302, 303, 307, 308):
-                        url = self._redirect_target(st, url, resp.headers.get("location", ""))
-                        continue
-                    if resp.status_code == 304 and st.copy is not None:
-                        return None, {}
-                    if resp.status_code != 200:
-                        raise CalendarError(st.name, f"the feed answered HTTP {resp.status_code}")
-                    declared = resp.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > s.max_bytes:
-                        raise CalendarError(st.name, f"the feed is {_size(int(declared))}, larger than max_bytes "
-                                                     f"({_size(s.max_bytes)})")
-                    chunks, total = [], 0
-                    async for chunk in resp.aiter_bytes():
-                        total += len(chunk)
-                        if total > s.max_bytes:
-                            raise CalendarError(st.name, f"the feed sent more than max_bytes ({_size(s.max_bytes)}); "
-                                                         "stopped reading")
-                        chunks.append(chunk)
-                    return b"".join(chunks), {"etag": resp.headers.get("ETag"),
-                                              "last_modified": resp.headers.get("Last-Modified")}
-        raise CalendarError(st.name, f"the feed redirected more than {MAX_REDIRECTS} times")
-
-    @staticmethod
-    def _redirect_target(st: SourceState, url: str, location: str) -> str:
-        if not location:
-            raise CalendarError(st.name, "the feed redirected without saying where")
-        target = urllib.parse.urljoin(url, location)
-        scheme = urllib.parse.urlsplit(target).scheme.lower()
-        if scheme == "https":
-            return target
-        if scheme == "http" and (st.settings.allow_http or is_loopback_url(target)):
-            return target
-        shown = target if len(target) < 120 else target[:117] + "..."
-        raise CalendarError(st.name, f"the feed redirected to {shown}, which its settings do not allow "
-                                     "(plain http needs allow_http = true)")
-
-    # ------------------------------------------------------------------------------------ the cache
-
-    def _cache_paths(self, name: str) -> tuple[Path, Path] | None:
-        if self.cache_dir is None:
-            return None
-        return self.cache_dir / f"{_safe_name(name)}.ics", self.cache_dir / f"{_safe_name(name)}.json"
-
-    async def _keep(self, st: SourceState, copy: FeedCopy, data: bytes | None) -> None:
-        """Write the copy beside the bytes (when given) in the state directory. A cache that cannot be
-        written costs only a re-expansion after a restart: the in-memory copy still serves."""
-        paths = self._cache_paths(st.name)
-        if paths is None:
-            return
-        ics, meta = paths
-        record = {"source": copy.source, "digest": copy.digest, "tz": self.tz.key, "version": cache_version(),
-                  "good_at": st.good_at.isoformat() if st.good_at else None, "etag": st.etag,
-                  "last_modified": st.last_modified, "expansion": copy.expansion.to_json()}
-
-        def write() -> None:
-            private_dir(ics.parent)
-            if data is not None:
-                atomic_write(ics, data)
-            atomic_write(meta, json.dumps(record))
-
-        try:
-            await off_loop(write, timeout=30)
-            copy.data = None  # on disk now: free the memory
-        except (OSError, TimeoutError):
-            pass
-
-    def _meta(self, name: str) -> dict[str, Any]:
-        paths = self._cache_paths(name)
-        try:
-            meta = json.loads(paths[1].read_text()) if paths is not None and paths[1].is_file() else {}
-        except (OSError, ValueError):
-            return {}
-        return meta if isinstance(meta, dict) else {}
-
-    async def _cached_bytes(self, name: str) -> bytes | None:
-        paths = self._cache_paths(name)
-        if paths is None:
-            return None
-        try:
-            return await off_loop(paths[0].read_bytes, timeout=30)
-        except (OSError, TimeoutError):
-            return None
-
-    def _recall(self, name: str, source: str, digest: str, window: tuple[dt.datetime, dt.datetime],
-                data: bytes | None) -> FeedCopy | None:
-        """The saved copy, if it was made from exactly these bytes, from this source, by this code, and
-        covers ``window``; anything else (including impossible contents) is a cache miss."""
-        meta = self._meta(name)
-        try:
-            if (meta.get("source"), meta.get("digest"), meta.get("tz"), meta.get("version")) != (
-                    source, digest, self.tz.key, cache_version()):
-                return None
-            expansion = Expansion.from_json(name, meta["expansion"])
-            copy = FeedCopy(name, source, digest, expansion, data)
-            return copy if copy.covers(*window) else None
-        except (KeyError, TypeError, ValueError, OverflowError, OSError):
-            return None
-
     async def _fall_back_to_cache(self, st: SourceState, now: dt.datetime) -> bool:
         """After a failure: keep the in-memory copy, or take the cached one. True if events changed."""
         if st.copy is not None:
             return False
-        paths = self._cache_paths(st.name)
-        if paths is None or not paths[0].is_file():
+        if not self.cache.has_bytes(st.name):
             return False
-        meta = self._meta(st.name)
+        meta = self.cache.meta(st.name)
         source = _source_id(self.cfg, st.name)
         if meta.get("source") != source:
             return False  # made from another URL or file: never serve it for this one
-        data = await self._cached_bytes(st.name)
+        data = await self.cache.cached_bytes(st.name)
         if data is None:
             return False
         digest = hashlib.sha256(data).hexdigest()
@@ -454,16 +313,6 @@ class Sources:
             except CalendarError:
                 return False
             copy = FeedCopy(st.name, source, digest, expansion, None)
-        try:
-            good_at = dt.datetime.fromisoformat(meta["good_at"]) if meta.get("good_at") else None
-            if good_at is not None and good_at.tzinfo is None:
-                good_at = None
-        except (TypeError, ValueError):
-            good_at = None
-        st.copy, st.digest, st.good_at = copy, digest, good_at
+        st.copy, st.digest, st.good_at = copy, digest, FeedCache.good_at(meta)
         st.etag, st.last_modified = meta.get("etag"), meta.get("last_modified")
         return True
-
-
-def _size(n: int) -> str:
-    return f"{n / 1048576:.0f} MB" if n >= 1048576 else f"{n / 1024:.0f} KB"

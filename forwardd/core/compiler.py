@@ -220,7 +220,7 @@ def compile_timeline(
     """
     if not segments:
         raise ValueError("nothing to compile: the timeline is empty")
-    segs = [(epoch(s.start), epoch(s.end), s.forwardto) for s in segments]
+    segs = [(epoch(s.start), epoch(s.end), s.target) for s in segments]
     for (_, e0, _), (s1, _, _) in zip(segs, segs[1:]):
         if e0 != s1:
             raise ValueError("timeline segments must be contiguous")
@@ -319,11 +319,11 @@ def _changes(chain: list[_Option], h0: int) -> list[Change]:
             mid = (a1 + b0) // 2
             spans[i], spans[i + 1] = (a0, mid), (mid, b1)
     out: list[Change] = []
-    last_target: str | None = next((o.program.forwardto for o in chain if o.program.active), None)
+    last_target: str | None = next((o.program.target for o in chain if o.program.active), None)
     for (a, b), o in zip(spans, chain):
         prog = o.program
         if prog.active:
-            last_target = prog.forwardto
+            last_target = prog.target
         else:  # off: leave forwardto as it was, so only forwardactive changes
             prog = Program(last_target, False)
         out.append(Change(from_epoch(a), from_epoch(b), prog, exact=(a == b and len(out) > 0)))

@@ -64,7 +64,7 @@ def shifts(numbers: Sequence[NumberPlan], people: Mapping[str, str], horizon: tu
     for n in numbers:
         current: Shift | None = None
         for s in n.segments:
-            who = by_phone.get(s.forwardto) if s.forwardto else None
+            who = by_phone.get(s.target) if s.target else None
             if who is not None and current is not None and current.person == who:
                 current = Shift(n.voipnumber, who, current.start, s.end, current.open_start, s.end >= horizon[1])
                 continue

@@ -1,16 +1,40 @@
-"""Config + calendars' events + a horizon -> every number's timeline and changes. Pure: no clock, no I/O
-(the sources layer hands over plain events; the horizon is passed in)."""
+"""Lines + calendars' events + a horizon -> every line's timeline and changes. Pure: no clock, no I/O, no
+config (the service layer describes each line as a ``LineSpec``; the sources hand over plain events; the
+horizon is passed in)."""
 
 from __future__ import annotations
 
 import bisect
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
+from zoneinfo import ZoneInfo
 
-from ..config import Config, NumberSettings
 from .compiler import Change, compile_timeline
-from .timeline import Event, Finding, FindingKind, Manual, OfficeRule, Policy, Segment, build_timeline
+from .timeline import Event, Finding, FindingKind, Manual, Policy, Segment, build_timeline
+
+Compile = Callable[..., list[Change]]  # (segments, tz, wraps=..., min_slack=...) -> changes
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    """One managed line as the planner needs it: its calendars, its policy, and its account's window rules
+    (``wraps``: overnight windows allowed; ``min_slack``: the overlap a hand-over should get). ``key``
+    identifies the policy by value: lines with equal keys and equal calendars share one timeline."""
+
+    voipnumber: str
+    name: str | None
+    rota: str | None
+    overrides: tuple[str, ...]
+    holidays: tuple[str, ...]
+    policy: Policy
+    key: tuple[Any, ...]
+    wraps: bool = False
+    min_slack: dt.timedelta = dt.timedelta(minutes=5)
+
+    @property
+    def calendars(self) -> list[str]:
+        return [c for c in [self.rota, *self.overrides, *self.holidays] if c]
 
 
 @dataclass(frozen=True)
@@ -54,42 +78,27 @@ class Plan:
     numbers: list[NumberPlan]
     warnings: list[tuple[str | None, Finding]]
 
+    _index: dict[str, NumberPlan] = field(default_factory=dict, repr=False, compare=False)
+
     def for_number(self, voipnumber: str) -> NumberPlan:
-        for n in self.numbers:
-            if n.voipnumber == voipnumber:
-                return n
-        raise KeyError(voipnumber)
-
-
-def policy_for(cfg: Config, n: NumberSettings) -> Policy:
-    fallback, fallback_person = cfg.fallback_of(n)
-    return Policy(
-        people=cfg.phones,
-        office_hours=[OfficeRule(r.weekdays, r.start, r.end) for r in n.office_hours],
-        fallback=fallback,
-        fallback_person=fallback_person,
-        allowed=tuple(cfg.allowed_numbers),
-    )
-
-
-def _policy_key(cfg: Config, n: NumberSettings) -> tuple[Any, ...]:
-    return (
-        n.rota,
-        tuple(n.overrides),
-        tuple(n.holidays),
-        tuple((r.weekdays, r.start, r.end) for r in n.office_hours),
-        cfg.fallback_of(n),
-    )
+        """One number's plan. Raises KeyError."""
+        if len(self._index) != len(self.numbers):
+            self._index = {n.voipnumber: n for n in self.numbers}
+        return self._index[voipnumber]
 
 
 class Planner:
     """Plans with memory. Numbers sharing calendars and policy share one timeline and one compilation
     (memoised by value), so a thousand numbers on fifty rotas cost fifty compilations, not a thousand;
     and across re-plans of the same horizon only what a changed calendar touches is recomputed.
-    What the last plan did not use is forgotten, so memory stays bounded. One Planner per config."""
+    What the last plan did not use is forgotten, so memory stays bounded. One Planner per config.
+    ``compile`` turns a timeline into changes (the window compiler; the simulator's naive daemon gives
+    one change per transition instead)."""
 
-    def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
+    def __init__(self, lines: Sequence[LineSpec], tz: ZoneInfo, compile: Compile = compile_timeline) -> None:
+        self.lines = list(lines)
+        self.tz = tz
+        self.compile = compile
         self._events: dict[tuple[Any, ...], list[Event]] = {}
         self._timelines: dict[tuple[Any, ...], tuple[list[Segment], list[Finding]]] = {}
         self._compiled: dict[tuple[Any, ...], list[Change]] = {}
@@ -103,7 +112,7 @@ class Planner:
     ) -> Plan:
         """Plan ``[start, end)`` (aware) for every configured number; ``manual`` holds each number's
         command-line overrides."""
-        cfg, tz = self.cfg, self.cfg.tz
+        tz = self.tz
         manual = manual or {}
         events: dict[str, list[Event]] = {}
         event_keys: dict[str, tuple[Any, ...]] = {}
@@ -123,8 +132,8 @@ class Planner:
             warnings += [(None, f) for f in cal.findings]
 
         out: list[NumberPlan] = []
-        for n in cfg.numbers:
-            needed = [c for c in [n.rota, *n.overrides, *n.holidays] if c]
+        for n in self.lines:
+            needed = n.calendars
             missing = [c for c in needed if c not in events]
             if missing:
                 msg = f"no good copy of calendar(s) {', '.join(missing)} yet: this number is left as it is"
@@ -132,11 +141,11 @@ class Planner:
                 warnings.append((n.voipnumber, Finding(FindingKind.CALENDAR, msg, key=f"missing:{n.voipnumber}")))
                 continue
             mine = tuple(manual.get(n.voipnumber, ()))
-            tkey = (_policy_key(cfg, n), tuple(event_keys[c] for c in needed), mine, start, end)
+            tkey = (n.key, tuple(event_keys[c] for c in needed), mine, start, end)
             timeline = self._timelines.get(tkey) or used_timelines.get(tkey)
             if timeline is None:
                 timeline = build_timeline(
-                    start, end, tz, policy_for(cfg, n),
+                    start, end, tz, n.policy,
                     rota=events[n.rota] if n.rota else [],
                     overrides=[e for c in n.overrides for e in events[c]],
                     holidays=[e for c in n.holidays for e in events[c]],
@@ -144,11 +153,10 @@ class Planner:
                 )
             used_timelines[tkey] = timeline
             segments, notes = timeline
-            ckey = tuple((s.start, s.end, s.forwardto) for s in segments)
+            ckey = (tuple((s.start, s.end, s.target) for s in segments), n.wraps, n.min_slack)
             changes = self._compiled.get(ckey) or used_compiled.get(ckey)
             if changes is None:
-                changes = compile_timeline(segments, tz, wraps=cfg.aql.window_wraps_midnight,
-                                           min_slack=cfg.aql.min_slack)
+                changes = self.compile(segments, tz, wraps=n.wraps, min_slack=n.min_slack)
             used_compiled[ckey] = changes
             out.append(NumberPlan(n.voipnumber, segments, changes, list(notes), name=n.name))
             warnings += [(n.voipnumber, w) for w in notes]
@@ -156,43 +164,11 @@ class Planner:
         return Plan(start, end, out, warnings)
 
 
-def _iso(t: dt.datetime) -> str:
-    return t.isoformat()
-
-
-def plan_json(plan: Plan) -> dict[str, Any]:
-    """The stable JSON form of a plan (see the README: "The plan JSON")."""
-    return {
-        "start": _iso(plan.start),
-        "end": _iso(plan.end),
-        "numbers": [
-            {
-                "voipnumber": n.voipnumber,
-                "name": n.name,
-                "timeline": [
-                    {"start": _iso(s.start), "end": _iso(s.end), "forwardto": s.forwardto, "reason": s.reason,
-                     "kind": s.kind.value, "person": s.person, "holiday": s.holiday}
-                    for s in n.segments
-                ],
-                "changes": [
-                    {
-                        "apply_from": _iso(c.apply_from),
-                        "apply_by": _iso(c.apply_by),
-                        "exact": c.exact,
-                        "slack_s": int(c.slack.total_seconds()),
-                        "settings": c.program.settings(),
-                    }
-                    for c in n.changes
-                ],
-                **({"error": n.error} if n.error else {}),
-            }
-            for n in plan.numbers
-        ],
-        "warnings": [{"voipnumber": v, "kind": f.kind, "message": f.message} for v, f in plan.warnings],
-    }
-
-
 def program_at(changes: Sequence[Change], instant: dt.datetime) -> tuple[int, Change] | None:
     """The change whose program should be in force at ``instant``: the last with apply_from <= instant."""
-    i = bisect.bisect_right([c.apply_from for c in changes], instant)
+    i = bisect.bisect_right(changes, instant, key=_apply_from)
     return (i - 1, changes[i - 1]) if i > 0 else None
+
+
+def _apply_from(c: Change) -> dt.datetime:
+    return c.apply_from

@@ -1,11 +1,12 @@
-"""The provider model: what aql does with one set of forwarding settings. Pure.
+"""The provider model: what the provider does with one forwarding setting. Pure.
 
-A *program* is one full setting of (forwardto, forwardactive, forwardstart, forwardend). Under it the
-provider forwards to ``forwardto`` whenever forwarding is active and the local wall-clock time (of the
-configured zone) lies inside ``[forwardstart, forwardend]``, end second included, so 00:00:00-23:59:59
-is the whole day. On the repeated hour of an autumn change the wall clock decides (both 01:30s are in a
-window that contains 01:30); the skipped hour of a spring change simply never happens.
-``forwardstart > forwardend`` is an overnight window only on accounts where ``wraps`` is true;
+A *program* is one full setting of a line's forwarding: a target, on or off, and a daily window. Under
+it the provider forwards to ``target`` whenever forwarding is on and the local wall-clock time (of the
+configured zone) lies inside ``[start, end]``, end second included, so 00:00:00-23:59:59 is the whole
+day (a carrier writes this in its own fields: ``aql.fields``). On the repeated hour of an autumn
+change the wall clock decides (both 01:30s are in a window that contains 01:30); the skipped hour of a
+spring change simply never happens.
+A window whose start is after its end is an overnight window only on accounts where ``wraps`` is true;
 elsewhere such a program is never sent, and the model refuses it.
 
 Two views of the same rule: ``target_at`` (one instant, via datetime) and ``forwarding_intervals``
@@ -45,7 +46,7 @@ def parse_hms(text: str) -> int:
 class Program:
     """One full forwarding setting. ``start``/``end`` are seconds of the local day, end inclusive."""
 
-    forwardto: str | None
+    target: str | None
     active: bool
     start: int = 0
     end: int = DAY - 1
@@ -53,47 +54,25 @@ class Program:
     def __post_init__(self) -> None:
         if not (0 <= self.start < DAY and 0 <= self.end < DAY):
             raise ValueError("window times must lie within the day")
-        if self.active and not self.forwardto:
-            raise ValueError("an active program needs a forwardto number")
+        if self.active and not self.target:
+            raise ValueError("an active program needs a target number")
 
     @property
     def wraps(self) -> bool:
         return self.active and self.start > self.end
 
-    def settings(self) -> dict[str, str | None]:
-        """The four aql fields, as strings (forwardto may be None on an inactive program)."""
-        return {
-            "forwardto": self.forwardto,
-            "forwardactive": "1" if self.active else "0",
-            "forwardstart": hms(self.start),
-            "forwardend": hms(self.end),
-        }
-
-    @classmethod
-    def from_settings(cls, fields: Mapping[str, str | None]) -> Program:
-        """Build from aql fields (as getuser returns them). Raises ValueError on a malformed field."""
-        active = fields.get("forwardactive")
-        if active not in ("0", "1"):
-            raise ValueError(f"forwardactive is {active!r}, not 0 or 1")
-        return cls(
-            forwardto=fields.get("forwardto") or None,
-            active=active == "1" and bool(fields.get("forwardto")),
-            start=parse_hms(str(fields.get("forwardstart") or "00:00:00")),
-            end=parse_hms(str(fields.get("forwardend") or "23:59:59")),
-        )
-
     def describe(self, names: Mapping[str, str] | None = None) -> str:
         """``07700900001 17:30:00-23:59:59``; with ``names`` (number -> name), ``Alice (07700900001) ...``."""
         if not self.active:
             return "no forwarding"
-        name = names.get(self.forwardto) if names and self.forwardto else None
-        who = f"{name} ({self.forwardto})" if name else self.forwardto
+        name = names.get(self.target) if names and self.target else None
+        who = f"{name} ({self.target})" if name else self.target
         if (self.start, self.end) == ALL_DAY:
             return f"{who} all day"
         return f"{who} {hms(self.start)}-{hms(self.end)}"
 
 
-OFF = Program(forwardto=None, active=False)
+OFF = Program(target=None, active=False)
 
 
 def _check_wrap(program: Program, wraps: bool) -> None:
@@ -120,7 +99,7 @@ def target_at(program: Program, instant: dt.datetime, tz: ZoneInfo, wraps: bool 
         return None
     local = instant.astimezone(tz)
     sod = local.hour * 3600 + local.minute * 60 + local.second
-    return program.forwardto if in_window(program, sod) else None
+    return program.target if in_window(program, sod) else None
 
 
 @functools.lru_cache(maxsize=256)

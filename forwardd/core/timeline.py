@@ -21,203 +21,28 @@ cut points with a heap of the events in force: n log n in the number of events.
 from __future__ import annotations
 
 import datetime as dt
-import enum
-import functools
 import heapq
-import re
-from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from .phone import find_numbers, number_allowed
+from .events import (
+    UTC,
+    Event,
+    Finding,
+    FindingKind,
+    Kind,
+    Manual,
+    OfficeRule,
+    Policy,
+    Segment,
+    epoch,
+    from_epoch,
+)
+from .people import display_name, resolve_person
 
-UTC = dt.timezone.utc
-
-
-def epoch(t: dt.datetime) -> int:
-    """Aware datetime -> integer epoch seconds. Raises ValueError on a naive one."""
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError(f"naive datetime {t!r}: forwardd's core only takes timezone-aware instants")
-    return int(t.timestamp() // 1)
-
-
-def from_epoch(t: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(t, UTC)
-
-
-@dataclass(frozen=True)
-class Event:
-    """One occurrence of a calendar event, as aware UTC instants. ``stamp`` is when it was last changed
-    (LAST-MODIFIED, else DTSTAMP), used only to break a tie between two identical spans."""
-
-    start: dt.datetime
-    end: dt.datetime
-    summary: str = ""
-    location: str = ""
-    description: str = ""
-    uid: str = ""
-    calendar: str = ""
-    stamp: dt.datetime | None = None
-
-
-@dataclass(frozen=True)
-class Manual:
-    """A one-off override from the command line: ``forwardto`` None means no forwarding. Of two that
-    overlap, the higher ``rank`` (the later one made) wins."""
-
-    start: dt.datetime
-    end: dt.datetime
-    forwardto: str | None
-    person: str | None
-    reason: str
-    rank: int = 0
-
-
-class Kind(str, enum.Enum):
-    """Which rule decided a segment."""
-
-    MANUAL = "manual"  # a command-line override
-    OFFICE_HOURS = "office_hours"
-    OVERRIDE = "override"  # an override calendar's event
-    ROTA = "rota"
-    FALLBACK = "fallback"
-    GAP = "gap"  # nobody on call and no fallback: calls are not forwarded
-
-
-@dataclass(frozen=True)
-class Segment:
-    """``[start, end)`` (aware UTC) in which calls go to ``forwardto`` (None: not forwarded).
-
-    ``person`` is the name behind the number, when known; ``holiday`` the holiday that opened office
-    hours to forwarding; ``reason`` the same in words, for people."""
-
-    start: dt.datetime
-    end: dt.datetime
-    forwardto: str | None
-    reason: str
-    kind: Kind = Kind.ROTA
-    person: str | None = None
-    holiday: str | None = None
-
-
-class FindingKind(str, enum.Enum):
-    """What a finding is about (for code; the message is for people)."""
-
-    UNNAMED = "unnamed"  # an event names nobody in [people] and carries no number
-    TWO_NAMES = "two_names"  # an event names two people, or carries two numbers
-    DISALLOWED = "disallowed"  # an event carries a number nobody allowed
-    OVERLAP = "overlap"  # rota events overlap; the later one wins for the overlap
-    TIE = "tie"  # two events with the same span; the one changed last wins
-    GAP = "gap"  # nobody on call and no fallback
-    CALENDAR = "calendar"  # what reading a calendar found (a skipped component, a calendar not loaded)
-
-    @property
-    def routes_nowhere(self) -> bool:
-        """An event of this finding counts as no event: calls go nowhere because of it (alerted)."""
-        return self in (FindingKind.UNNAMED, FindingKind.TWO_NAMES, FindingKind.DISALLOWED)
-
-
-@dataclass(frozen=True)
-class Finding:
-    """Something a person should look at: an event naming nobody, an overlap, a gap. ``kind`` is for
-    code; ``key`` identifies it across re-plans, so that it is alerted once."""
-
-    kind: FindingKind
-    message: str
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
-    key: str = ""
-
-    def __str__(self) -> str:
-        return self.message
-
-
-@dataclass(frozen=True)
-class OfficeRule:
-    """Office hours on some weekdays (0 = Monday); ``end`` None is midnight at the end of the day."""
-
-    weekdays: frozenset[int]
-    start: dt.time
-    end: dt.time | None
-
-
-@dataclass
-class Policy:
-    """Everything that decides one number's routing, apart from the events themselves.
-
-    ``people`` maps names to numbers; ``allowed`` are the prefixes a number written in an event's text
-    must match to be used (see ``phone.number_allowed``); numbers of known people and the fallback are
-    always allowed."""
-
-    people: Mapping[str, str]
-    office_hours: Sequence[OfficeRule] = ()
-    fallback: str | None = None
-    fallback_person: str | None = None
-    allowed: tuple[str, ...] = ("01", "02", "03", "07", "!070")
-    name_patterns: list[tuple[str, re.Pattern[str]]] = field(default_factory=list, init=False)
-
-    def __post_init__(self) -> None:
-        self.name_patterns = [(name, _name_pattern(name)) for name in self.people]
-
-
-@functools.lru_cache(maxsize=4096)
-def _name_pattern(name: str) -> re.Pattern[str]:
-    """A person's name as a whole word, any case ("On call: ALICE" names alice; "Malice" does not)."""
-    return re.compile(r"(?<!\w)" + re.escape(name) + r"(?!\w)", re.IGNORECASE)
-
-
-def display_name(name: str) -> str:
-    return name.title() if name.islower() else name
-
-
-def resolve_person(event: Event, policy: Policy) -> tuple[str | None, str | None, Finding | None]:
-    """Who an event names: (number, label, finding). A finding means the event counts as naming nobody."""
-    known = tuple(policy.people.items())
-    extra = tuple(n for n in (policy.fallback,) if n)
-    return _resolve(event.summary, event.location, event.description, known, policy.allowed, extra)
-
-
-# "Alice covers Bob", "Alice covering Bob", "Alice for Bob", "Swap: Alice covers Bob": the shift is Alice's.
-_COVERS = re.compile(r"^\W*(?:swap\W+)?(?P<a>.+?)\s+(?:covers|covering|for)\s+(?P<b>.+?)\W*$", re.IGNORECASE)
-
-
-@functools.lru_cache(maxsize=65536)
-def _resolve(
-    summary: str, location: str, description: str, people_items: tuple[tuple[str, str], ...],
-    allowed: tuple[str, ...], always_allowed: tuple[str, ...],
-) -> tuple[str | None, str | None, Finding | None]:
-    people = dict(people_items)
-    names = [n for n in people if _name_pattern(n).search(summary)]
-    if len(names) == 2:
-        m = _COVERS.match(summary)
-        if m:
-            first = [n for n in names if _name_pattern(n).search(m.group("a"))]
-            second = [n for n in names if _name_pattern(n).search(m.group("b"))]
-            if len(first) == 1 and len(second) == 1 and first != second:
-                return people[first[0]], display_name(first[0]), None
-    if len(names) == 1:
-        return people[names[0]], display_name(names[0]), None
-    if len(names) > 1:
-        listed = ", ".join(map(display_name, names))
-        return None, None, Finding(FindingKind.TWO_NAMES, f"names more than one person ({listed}) and is not written "
-                                   "'A covers B'")
-    numbers: list[str] = []
-    for text in (summary, location, description):
-        for n in find_numbers(text or ""):
-            if n not in numbers:
-                numbers.append(n)
-    if len(numbers) > 1:
-        return None, None, Finding(FindingKind.TWO_NAMES, f"carries more than one phone number ({', '.join(numbers)})")
-    if len(numbers) == 1:
-        number = numbers[0]
-        by_number = {v: k for k, v in people.items()}
-        if number in by_number:
-            return number, display_name(by_number[number]), None
-        if number not in always_allowed and not number_allowed(number, allowed):
-            return None, None, Finding(FindingKind.DISALLOWED, f"carries {number}, which is not in [people] and does not "
-                                       "match allowed_numbers; calls are never sent there")
-        return number, number, None
-    return None, None, Finding(FindingKind.UNNAMED, "names nobody in [people] and carries no phone number")
+__all__ = ["UTC", "Event", "Finding", "FindingKind", "Kind", "Manual", "OfficeRule", "Policy", "Segment", "build_timeline",
+           "describe_span", "display_name", "epoch", "from_epoch", "resolve_person", "segment_index", "target_at"]
 
 
 def _local(day: dt.date, t: dt.time | None, tz: ZoneInfo) -> dt.datetime:
@@ -252,6 +77,7 @@ class _Claim:
     kind: Kind
     # higher wins an overlap: later start, then sooner end, then later stamp, then greater uid
     rank: tuple[object, ...]
+    calendar: str | None = None
 
 
 def _claims(
@@ -266,10 +92,12 @@ def _claims(
                 problem.kind,
                 f"{word} event {ev.summary!r} ({describe_span(ev.start, ev.end, tz)}) in calendar "
                 f"{ev.calendar!r} {problem.message}; ignored",
-                ev.start, ev.end, key=f"{problem.kind}:{ev.calendar}:{ev.uid}:{epoch(ev.start)}"))
+                ev.start, ev.end, key=f"{problem.kind.value}:{ev.calendar}:{ev.uid}:{epoch(ev.start)}",
+                calendar=ev.calendar))
             continue
         s, e = epoch(ev.start), epoch(ev.end)
-        out.append(_Claim(s, e, number, label, f"{word}: {label}", kind, (s, -e, ev.stamp or _NO_STAMP, ev.uid)))
+        out.append(_Claim(s, e, number, label, f"{word}: {label}", kind, (s, -e, ev.stamp or _NO_STAMP, ev.uid),
+                          ev.calendar))
     out.sort(key=lambda c: c.rank)
     # Overlaps of two people: after sorting by start, a claim overlaps the one before it that reaches
     # furthest; comparing with that one alone keeps this linear.
@@ -282,14 +110,14 @@ def _claims(
                     f"({describe_span(from_epoch(b.start), from_epoch(b.end), tz)}); {b.label} wins, as the one "
                     "changed last (LAST-MODIFIED, else DTSTAMP) or, unchanged, the greater UID",
                     from_epoch(b.start), from_epoch(b.end),
-                    key=f"tie:{word}:{b.start}:{b.end}"))
+                    key=f"tie:{word}:{b.start}:{b.end}", calendar=b.calendar))
             else:
                 findings.append(Finding(
                     FindingKind.OVERLAP, f"{word} events overlap: {b.label} "
                     f"({describe_span(from_epoch(b.start), from_epoch(b.end), tz)}) starts during {reach.label} "
                     f"({describe_span(from_epoch(reach.start), from_epoch(reach.end), tz)}); {b.label} wins "
                     "for the overlap", from_epoch(b.start), from_epoch(min(b.end, reach.end)),
-                    key=f"overlap:{word}:{b.start}:{reach.start}"))
+                    key=f"overlap:{word}:{b.start}:{reach.start}", calendar=b.calendar))
         if reach is None or b.end > reach.end:
             reach = b
     return out
@@ -369,7 +197,7 @@ def build_timeline(
     # timed one ("office shuts at 13:00") its own span. Of two at once, the one that started first names it.
     closed = [_Claim(epoch(ev.start), epoch(ev.end), None, None, ev.summary or "holiday", Kind.OFFICE_HOURS,
                      (-epoch(ev.start), ev.uid)) for ev in holidays if ev.end > ev.start]
-    manual_claims = [_Claim(epoch(m.start), epoch(m.end), m.forwardto, m.person, m.reason, Kind.MANUAL,
+    manual_claims = [_Claim(epoch(m.start), epoch(m.end), m.target, m.person, m.reason, Kind.MANUAL,
                             (m.rank,)) for m in manual if m.end > m.start]
     over = _claims(overrides, policy, Kind.OVERRIDE, tz, findings)
     rot = _claims(rota, policy, Kind.ROTA, tz, findings)
@@ -427,7 +255,7 @@ def build_timeline(
 
 def target_at(segments: Sequence[Segment], instant: dt.datetime) -> str | None:
     """The desired target at ``instant``. Raises ValueError outside the timeline."""
-    return segments[segment_index(segments, instant)].forwardto
+    return segments[segment_index(segments, instant)].target
 
 
 def segment_index(segments: Sequence[Segment], instant: dt.datetime) -> int:

@@ -35,13 +35,6 @@ def register_url_secrets(urls: list[str]) -> None:
             register_secret(urllib.parse.unquote(parts.password))
 
 
-def valid_url(url: str) -> bool:
-    """Whether apprise knows how to deliver to ``url`` (a config check; no network)."""
-    import apprise  # loaded where used: a daemon with nobody to tell never carries it
-
-    return bool(apprise.Apprise().add(url))
-
-
 class Notifier:
     """``send(urls, message, ...)`` schedules a delivery and returns at once. ``attempts`` tries in all,
     waiting ``backoff_s`` and then twice as long each time (at most ``backoff_cap_s``)."""

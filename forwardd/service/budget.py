@@ -2,11 +2,12 @@
 
 Planned changes are never held back: they are sent at their time, whatever else is going on. Reads
 that only look for hand-made changes (drift checks) and the one read of every number at start-up are
-*background* reads: each number is checked once per ``drift_check_every``, the numbers spread evenly over
-the interval (so the account is never read in one burst); any read, a read for a change too, counts as
-a check; and all background reads together stay under
-``aql.max_requests_per_minute`` (a token bucket). An answer of HTTP 429 or 503 pauses background reads
-(for its Retry-After, else an exponential back-off) and is counted.
+*background* reads: each number is checked once per ``drift_check_every`` in its own slot, the numbers
+spread evenly over the interval (so the account is never read in one burst), and all background reads
+of an account together stay under its ``max_requests_per_minute`` (a token bucket). When that cap
+cannot read every number once per ``drift_check_every``, the interval grows to what the cap allows
+(``drift_interval``), and forwardd says so. An answer of HTTP 429 or 503 pauses background reads (for
+its Retry-After, else an exponential back-off) and is counted.
 
 Nothing here reads a clock: instants are passed in, so the daemon (real time) and the simulator
 (virtual time) run the same rules.
@@ -15,8 +16,8 @@ Nothing here reads a clock: instants are passed in, so the daemon (real time) an
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
 
 from ..clock import Clock
 
@@ -76,52 +77,100 @@ class RequestBudget:
         self._backoff = 0.0
 
 
-@dataclass
-class DriftSchedule:
-    """When each number is next read to look for hand-made changes.
+def drift_interval(numbers: int, every: dt.timedelta, per_minute: int) -> dt.timedelta:
+    """How often each of ``numbers`` lines can be read: ``every``, or, when reading them all that often
+    would take more than ``per_minute`` reads a minute, the whole minutes the cap needs for them all."""
+    need = numbers / per_minute  # minutes to read every line once under the cap
+    if need * 60 <= every.total_seconds():
+        return every
+    return dt.timedelta(minutes=math.ceil(need))
 
-    Each number has a phase, the numbers' phases spread evenly over ``every``. A number not yet read is
-    due at ``anchor + phase`` (the start-up reads, spread over the first interval and under the cap).
-    After any read at ``t`` it is due at ``t + every``, so a read for a change counts as a check, the
-    spread the phases set is kept, and a hand-made change is always seen within ``every``. After a read
-    for a change the next check comes a little sooner, by up to a quarter of an interval according to
-    the phase, so that numbers changed at the same instant (one rota, many numbers) do not all fall due
-    together an interval later. And a check that would come just before a planned change that reads the
-    number anyway (any but an exact hand-over) is left to that read."""
 
-    numbers: list[str]
-    every: dt.timedelta
-    anchor: dt.datetime
-    phase: dict[str, dt.timedelta] = field(init=False)
+def drift_note(numbers: int, every: dt.timedelta, per_minute: int) -> str | None:
+    """Why the drift interval is longer than configured, in words; None when it is not."""
+    actual = drift_interval(numbers, every, per_minute)
+    if actual == every:
+        return None
+    need = math.ceil(numbers / (every.total_seconds() / 60))
+    return (f"{_span(every)} for {numbers:,} numbers needs {need:,} reads a minute; under the cap of "
+            f"{per_minute:,} each number is checked every {int(actual.total_seconds() // 60)} minutes")
 
-    def __post_init__(self) -> None:
-        count = max(1, len(self.numbers))
-        self.phase = {n: self.every * i / count for i, n in enumerate(self.numbers)}
 
-    def next_due(self, number: str, last_read: dt.datetime | None,
-                 read_for_change: dt.datetime | None = None, planned_read: dt.datetime | None = None
-                 ) -> dt.datetime | None:
-        """When the number is next due for a check; None when a planned change's own read (at
-        ``planned_read``) comes first anyway, so that no check is needed before it."""
-        phase = self.phase.get(number, dt.timedelta(0))
-        if last_read is None:
-            due = self.anchor + phase
-        elif read_for_change is not None and read_for_change >= last_read:
-            due = last_read + self.every - phase / 4
-        else:
-            due = last_read + self.every
-        if last_read is not None and planned_read is not None and last_read < planned_read <= due:
-            return None
-        return due
+def _span(d: dt.timedelta) -> str:
+    s = int(d.total_seconds())
+    if s % 3600 == 0:
+        return f"{s // 3600}h"
+    return f"{s // 60}m" if s % 60 == 0 else f"{s}s"
 
-    def due(self, now: dt.datetime, read_at: Mapping[str, dt.datetime],
-            read_for_change: Mapping[str, dt.datetime] | None = None,
-            planned_reads: Mapping[str, dt.datetime] | None = None) -> list[str]:
-        """Numbers due for a check at ``now``, the longest overdue first."""
-        changes, planned = read_for_change or {}, planned_reads or {}
-        when = {n: self.next_due(n, read_at.get(n), changes.get(n), planned.get(n)) for n in self.numbers}
-        return sorted((n for n in self.numbers if (w := when[n]) is not None and w <= now),
-                      key=lambda n: (when[n], n))
+
+class DriftGrid:
+    """When each line of one account is read to look for hand-made changes.
+
+    The lines share one interval (``drift_interval``: the configured one, or longer when the cap cannot
+    read them all that often), cut into as many slots as the cap allows reads in it (at least one per
+    line). Each slot recurs once per interval and belongs to at most one line, so the background reads
+    never come faster than the cap, however many lines were read at one instant. A line is read in its
+    slot; at start-up the lines' slots are spread evenly over the first interval (the start-up reads). A
+    read at any other time (one for a change) moves the line to the latest free slot that still comes
+    within one interval of that read, so it counts as a check; a line is therefore read at least once
+    per interval, whatever happens."""
+
+    def __init__(self, numbers: list[str], every: dt.timedelta, per_minute: int, anchor: dt.datetime) -> None:
+        self.numbers = numbers
+        self.every = every
+        self.per_minute = per_minute
+        self.anchor = anchor
+        self.interval = drift_interval(len(numbers), every, per_minute)
+        count = max(1, len(numbers))
+        self.slots = max(count, int(self.interval.total_seconds() / 60 * per_minute))
+        self.width = self.interval / self.slots
+        self._owner: list[str | None] = [None] * self.slots
+        self._index: dict[str, int] = {}
+        for i, n in enumerate(numbers):
+            self._take(n, i * self.slots // count)
+
+    def _take(self, number: str, index: int) -> None:
+        old = self._index.get(number)
+        if old is not None and self._owner[old] == number:
+            self._owner[old] = None
+        self._owner[index] = number
+        self._index[number] = index
+
+    def _slot_index(self, t: dt.datetime) -> int:
+        return int(((t - self.anchor) % self.interval) / self.width) % self.slots
+
+    def _after(self, index: int, t: dt.datetime, strictly: bool = True) -> dt.datetime:
+        """The first instance of slot ``index`` after ``t`` (at or after, when not ``strictly``)."""
+        base = self.anchor + self.width * index
+        k = (t - base) / self.interval
+        whole = math.floor(k) + 1 if strictly else math.ceil(k)
+        return base + self.interval * max(whole, 0 if base > t else whole)
+
+    def phase(self, number: str) -> dt.timedelta:
+        return self.width * self._index.get(number, 0)
+
+    def read(self, number: str, at: dt.datetime) -> None:
+        """``number`` was read at ``at``: keep its slot when this was its slot's read, else move it to the
+        latest free slot at most one interval after ``at``."""
+        index = self._index.get(number)
+        if index is None:
+            return
+        target = self._slot_index(at + self.interval)
+        for step in range(self.slots):
+            i = (target - step) % self.slots
+            if i == index:
+                return  # its own slot comes first: it stays
+            if self._owner[i] is None:
+                self._take(number, i)
+                return
+
+    def next_check(self, number: str, last_read: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+        """The line's next slot: the first after ``last_read`` (within one interval of it), or the first from
+        ``now`` when it was never read."""
+        index = self._index.get(number, 0)
+        if last_read is None:  # the start-up reads: their slots in the first interval (later, the next one)
+            return self._after(index, self.anchor if now < self.anchor + self.interval else now, strictly=False)
+        return self._after(index, last_read)
 
 
 @dataclass
@@ -146,15 +195,3 @@ class RetryQueue:
 
     def due(self, now: dt.datetime) -> list[str]:
         return sorted((n for n, t in self.due_at.items() if t <= now), key=lambda n: (self.due_at[n], n))
-
-
-def planned_reads(changes_by_number: Mapping[str, Sequence[Any]], now: dt.datetime) -> dict[str, dt.datetime]:
-    """Per number, when the next planned change that reads the account first (not an exact hand-over)
-    comes after ``now``. ``changes`` are the plan's changes (with ``apply_from`` and ``exact``)."""
-    out = {}
-    for number, changes in changes_by_number.items():
-        for c in changes[1:]:
-            if c.apply_from > now and not c.exact:
-                out[number] = c.apply_from
-                break
-    return out

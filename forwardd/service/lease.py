@@ -40,16 +40,8 @@ import structlog
 
 from ..clock import Clock
 from ..config import ClusterSettings
-from ..store.postgres import (
-    Database,
-    DatabaseError,
-    claim_leadership,
-    current_leader,
-    holds_lock,
-    keepalives,
-    release_lock,
-    try_lock,
-)
+from ..store.pg_lease import claim_leadership, current_leader, holds_lock, release_lock, try_lock
+from ..store.postgres import Database, DatabaseError, keepalives
 
 log = structlog.get_logger("forwardd.lease")
 

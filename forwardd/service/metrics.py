@@ -1,9 +1,11 @@
 """Prometheus metrics, through prometheus-client (exposition format, label escaping and the standard
-process metrics are its job). One registry per daemon, kept across reloads."""
+process metrics are its job). One registry per daemon, kept across reloads. Figures that move with time
+(a calendar's age) are computed when scraped, not when last refreshed."""
 
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -16,13 +18,44 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from ..clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from ..calendars.sources import SourceState
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 
+class _CalendarAges(Collector):
+    """``forwardd_calendar_age_seconds``, each calendar's last good copy's age at the moment of the scrape."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Any]:
+        family = GaugeMetricFamily("forwardd_calendar_age_seconds", "Age of the calendar's last good copy, now",
+                                   labels=["calendar"])
+        sources = self.metrics.sources
+        if sources is not None:
+            now = self.metrics.clock.now()
+            for name, st in sources().items():
+                age = st.age(now)
+                if age is not None:
+                    family.add_metric([name], age.total_seconds())
+        yield family
+
+    def describe(self) -> Iterator[Any]:
+        return iter(())
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.sources: Callable[[], Mapping[str, SourceState]] | None = None  # the current calendars (engine)
         r = self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
@@ -33,10 +66,13 @@ class Metrics:
                                 ["voipnumber"], registry=r)
         self.lateness = Gauge("forwardd_handover_lateness_seconds",
                               "How late the last exact hand-over was confirmed", ["voipnumber"], registry=r)
-        self.calendar_age = Gauge("forwardd_calendar_age_seconds", "Age of the calendar's last good copy",
-                                  ["calendar"], registry=r)
-        self.requests = Counter("forwardd_aql_requests", "Requests sent to aql", ["action"], registry=r)
-        self.throttled = Counter("forwardd_aql_throttled", "aql answers of HTTP 429 or 503", registry=r)
+        r.register(_CalendarAges(self))
+        self.requests = Counter("forwardd_aql_requests", "Requests sent to aql", ["action", "account"], registry=r)
+        self.throttled = Counter("forwardd_aql_throttled", "aql answers of HTTP 429 or 503", ["account"], registry=r)
+        self.drift_interval = Gauge("forwardd_drift_check_interval_seconds",
+                                    "How often each line of the account is read for hand-made changes (the "
+                                    "configured interval, or longer when the request cap needs it)", ["account"],
+                                    registry=r)
         self.journal_ok = Gauge("forwardd_journal_healthy", "1 while the journal can be written", registry=r)
         self.leader = Gauge("forwardd_leader", "1 while this instance may send changes to aql", registry=r)
         self.notices = Counter("forwardd_notices", "Notices to people, by outcome", ["outcome"], registry=r)

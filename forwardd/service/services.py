@@ -1,8 +1,9 @@
 """The composition root: the one place where forwardd's edges are built, from a config.
 
-``Services`` owns the clock, the state directory (and its lock), the journal, the aql client (real, or
-the simulated account), the calendar sources and their expansion worker, the planner, the alerts and
-the reconciler, and closes them all with one ``close()``. Every command gets one: ``run`` (through the
+``Services`` owns the clock, the state directory (and its lock), the journal, one set of edges per
+provider account (``AccountEdges``: its carrier, request budget and reconciler; the simulated account
+where the config asks for it), the calendar sources and their expansion worker, the planner, the
+alerts, and closes them all with one ``close()``. Every command gets one: ``run`` (through the
 daemon, which builds a new one on reload), ``apply``, ``status``, ``history``, ``plan``, ``check`` and
 ``simulate``. Nothing else constructs an edge. What a command needs is said by the flags of ``open``,
 so that commands which never talk to aql never need the password, and read-only ones never take the
@@ -25,13 +26,16 @@ from typing import TYPE_CHECKING, Any, Callable
 import structlog
 
 from ..aio import off_loop
+from ..aql.carrier import AqlCarrier
 from ..aql.client import AqlClient
 from ..calendars.sources import Sources
 from ..calendars.worker import Expander, WorkerExpander
 from ..clock import Clock, SystemClock
-from ..config import SIMULATED, Config, aql_password, db_password
-from ..core.plan import NumberPlan, Plan, Planner
+from ..config import SIMULATED, AqlSettings, Config, account_password, db_password
+from ..core.compiler import compile_timeline
+from ..core.plan import Compile, NumberPlan, Plan, Planner
 from ..core.timeline import Manual, display_name
+from ..core.words import duration, when
 from ..errors import ForwarddError
 from ..logs import register_secret
 from ..notify.alerts import Alerts
@@ -40,10 +44,14 @@ from ..notify.notices import Notices
 from ..notify.notifier import Notifier, register_url_secrets
 from ..store.journal import Journal, open_journal
 from ..store.overrides import SqliteOverrides
-from ..store.postgres import Database, Leadership, PgJournal, PgOverrides, read_leader
+from ..store.pg_journal import PgJournal
+from ..store.pg_overrides import PgOverrides
+from ..store.postgres import Database
 from ..store.statedir import StateDir, StateDirError, check_state_dir
 from .budget import RequestBudget
-from .lease import Lease, LeaseEvent
+from .cluster import ClusterPart
+from .lease import Lease
+from .lines import line_specs
 from .reconcile import Reconciler
 
 if TYPE_CHECKING:  # the page's modules (and Jinja2) load only where the page is served
@@ -63,22 +71,36 @@ def horizon_start(now: dt.datetime) -> dt.datetime:
 
 
 @dataclass
-class Services:
+class AccountEdges:
+    """One provider account's edges: its carrier (and client), request budget and reconciler (so a refused
+    password or an outage on one account never holds up another's changes)."""
+
+    name: str
+    settings: AqlSettings
+    carrier: AqlCarrier
+    budget: RequestBudget
+    reconciler: Reconciler
+    simulated: Any = None  # the simulated account, when url = "simulated" (for trials and tests)
+
+    @property
+    def client(self) -> AqlClient:
+        return self.carrier.client
+
+
+@dataclass
+class Services(ClusterPart):
     cfg: Config
     clock: Clock
     state: StateDir | None
     journal: Journal | PgJournal | None
-    client: AqlClient | None
     sources: Sources
     planner: Planner
     alerts: Alerts
-    reconciler: Reconciler | None
     expander: Expander
     notifier: Notifier
+    accounts: dict[str, AccountEdges] = field(default_factory=dict)  # with aql=True: every account the numbers use
     overrides: SqliteOverrides | PgOverrides | None = None  # command-line overrides and sent notices
     notices: Notices | None = None
-    budget: RequestBudget | None = None
-    account: Any = None  # the simulated account, when url = "simulated" (for trials and tests)
     notes: list[str] = field(default_factory=list)  # what opening found worth an alert
     plan: Plan | None = None
     manual: dict[str, list[Manual]] = field(default_factory=dict)  # the overrides the last plan used
@@ -98,7 +120,10 @@ class Services:
         clock: Clock | None = None,
         expander: Expander | None = None,
         simulated_account: Any = None,
+        simulated_accounts: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
+        compile: Compile = compile_timeline,
+        overrides: bool = True,
         state: StateDir | None = None,
         web: Callable[[], Snapshot] | None = None,
         web_server: WebServer | None = None,
@@ -111,12 +136,19 @@ class Services:
         ``web``: serve the page (when ``[web] port`` is set) with the snapshots this gives (the daemon's);
         ``web_server``: the page's server of the set this one replaces, kept if it listens where asked.
         ``lease``: the cluster lease of the set this one replaces, kept if the cluster settings are the same.
+        ``simulated_accounts``: per account name, a simulated account to use (a reload's, the simulator's);
+        ``simulated_account``: the same for the one [aql] account. ``compile``: the planner's compiler.
+        ``overrides``: read the command-line overrides (the simulator plans without them).
 
         Raises StateDirError (naming the path and the reason), AlreadyRunning, ConfigError (a password)."""
         clock = clock or SystemClock()
         env = dict(os.environ) if env is None else env
         # writing needs a usable directory (an error naming it otherwise); reading makes do with what is there
-        writes = exclusive or journal == "write" or (aql and cfg.aql.url == SIMULATED and simulated_account is None)
+        simulated = dict(simulated_accounts or {})
+        if simulated_account is not None:
+            simulated.setdefault(cfg.account_names[0], simulated_account)
+        writes = exclusive or journal == "write" or (aql and any(
+            cfg.account(a).url == SIMULATED and a not in simulated for a in cfg.account_names))
         path = cfg.resolve_state_dir()
         handed_over = state is not None and state.path == path
         if handed_over:
@@ -160,30 +192,31 @@ class Services:
                         state_path=(state / "alerts.json") if state is not None and journal == "write" else None,
                         loop=asyncio.get_running_loop())
         alerts_ref.append(alerts)
-        client, account = None, simulated_account
+        accounts: dict[str, AccountEdges] = {}
         if aql:
-            client, account = _client(cfg, state, clock, simulated_account, env, db.instance if db else None)
+            for name in cfg.account_names:
+                accounts[name] = _account(cfg, name, state, clock, simulated.get(name), env, the_journal, alerts,
+                                          db.instance if db else None)
         expander = expander or WorkerExpander(cfg.daemon.calendar_deadline.total_seconds())
         sources = Sources(cfg, state.path if state is not None else None, expander)
-        budget = RequestBudget(cfg.aql.max_requests_per_minute, clock.now())
-        reconciler = Reconciler(cfg, client, the_journal, alerts, clock, budget=budget) if client is not None else None
-        if client is not None and reconciler is not None:
-            client.gate = reconciler.gate
-        overrides: SqliteOverrides | PgOverrides | None = None
-        if db is not None and journal != "none":
-            overrides = PgOverrides(db, readonly=journal != "write")
+        the_overrides: SqliteOverrides | PgOverrides | None = None
+        if not overrides:
+            pass
+        elif db is not None and journal != "none":
+            the_overrides = PgOverrides(db, readonly=journal != "write")
         elif state is not None and (journal == "write" or (state / JOURNAL).exists()):
-            overrides = SqliteOverrides(state / JOURNAL, readonly=journal != "write")
-        notices = Notices(cfg, overrides, notifier, the_journal, claims_required=db is not None) \
+            the_overrides = SqliteOverrides(state / JOURNAL, readonly=journal != "write")
+        notices = Notices(cfg, the_overrides, notifier, the_journal, claims_required=db is not None) \
             if journal == "write" else None
         for note in notes:
             alerts.raise_(AlertKey(AlertKind.JOURNAL_MOVED), note, clock.now())
-        sv = cls(cfg, clock, state, the_journal, client, sources, Planner(cfg), alerts, reconciler, expander,
-                 notifier, overrides, notices, budget, account, notes, db=db)
-        if db is not None and reconciler is not None:
-            # what was confirmed comes from the shared journal in one query (the daemon's refresh_confirmed),
-            # never a query per number on the event loop
-            reconciler.journal_lookups = False
+        sv = cls(cfg, clock, state, the_journal, sources, Planner(line_specs(cfg), cfg.tz, compile), alerts, expander,
+                 notifier, accounts, the_overrides, notices, notes, db=db)
+        if db is not None:
+            for edges in accounts.values():
+                # what was confirmed comes from the shared journal in one query (the daemon's refresh_confirmed),
+                # never a query per number on the event loop
+                edges.reconciler.journal_lookups = False
         # the sets that may send (run, apply, and a reload's, whose state directory is handed over) hold the lease
         if db is not None and cfg.cluster is not None and aql and (exclusive or handed_over):
             # the same [cluster] table (its database URL among them) and the same name (a default one may change)
@@ -192,10 +225,12 @@ class Services:
             else:  # (a lease handed over and not kept is given up when the old set closes)
                 sv.lease = Lease(db, cfg.cluster, clock)
             sv.lease.on_event, sv.lease.on_trouble = sv._lease_event, sv._lease_trouble
-            if reconciler is not None:
-                reconciler.may_send = sv.lease.may_send
-        elif cfg.cluster is not None and reconciler is not None and simulated_account is None:
-            reconciler.may_send = _never  # in a cluster, only the holder of the lease ever sends
+            for edges in accounts.values():
+                edges.reconciler.may_send = sv.lease.may_send
+        elif cfg.cluster is not None:
+            for edges in accounts.values():
+                if edges.simulated is None or edges.name not in simulated:
+                    edges.reconciler.may_send = _never  # in a cluster, only the holder of the lease ever sends
         if web is not None and cfg.web.port is not None:
             try:
                 await sv._serve_web(web, web_server)
@@ -218,71 +253,15 @@ class Services:
     @property
     def fenced(self) -> bool:
         """True when this set may not send to aql now (a standby, or a leader that may have lost its lease)."""
-        return self.reconciler is not None and self.reconciler.fenced()
+        return any(a.reconciler.fenced() for a in self.accounts.values())
 
-    # ------------------------------------------------------------------------------------- cluster
+    def edges_of(self, voipnumber: str) -> AccountEdges:
+        """The account edges of a number. Raises KeyError (a number of no configured account)."""
+        return self.accounts[self.cfg.account_of(voipnumber)]
 
-    def _lease_event(self, event: LeaseEvent) -> None:
-        """A leadership change (called from the lease's thread): journalled (kind ``leader``) and alerted."""
-        now = self.clock.now()
-        if event.kind == "acquired":
-            message = (f"forwardd {event.instance} now leads the cluster (took over from {event.previous})"
-                       if event.previous and event.previous != event.instance
-                       else f"forwardd {event.instance} now leads the cluster")
-            detail = {"since": event.since.isoformat() if event.since else None, "previous": event.previous,
-                      "sending_from": event.sending_from.isoformat() if event.sending_from else None}
-        else:
-            message = (f"forwardd {event.instance} lost the cluster lease and stopped sending to aql "
-                       f"({event.reason}); a standby takes over")
-            detail = {"reason": event.reason, "since": event.since.isoformat() if event.since else None}
-        if self.journal is not None:
-            self.journal.record("leader", now, None, event.kind == "acquired", event=event.kind,
-                                instance=event.instance, **detail)
-        self.alerts.tell_from_thread(AlertKey(AlertKind.LEADER), message, now)
-
-    def _lease_trouble(self, message: str | None) -> None:
-        """The cluster database became unreachable for the lease (a message) or reachable again (None)."""
-        text = None if message is None else f"{message}: this instance cannot lead (if it led, it stopped sending)"
-        self.alerts.from_thread(AlertKey(AlertKind.CLUSTER), text, self.clock.now())
-
-    def start_lease(self) -> None:
-        """Start competing for the cluster lease (the daemon does once it has a plan, so that an instance
-        still reading its calendars never holds the lease while a standby is ready)."""
-        if self.lease is not None:
-            self.lease.start()
-
-    async def wait_for_lease(self, timeout: float = 30.0) -> None:
-        """For ``apply`` in a cluster: take the lease and wait until this instance may send. Raises
-        ForwarddError when another instance leads (its daemon applies the plan) or the database is away."""
-        lease = self.lease
-        if lease is None:
-            return
-        lease.start()
-        await off_loop(lease.first_look.wait, timeout, timeout=timeout + 1, name="forwardd-lease-wait")
-        status = lease.status()
-        if not status.leading:
-            if status.leader is not None:
-                since = f" since {status.since.isoformat(timespec='seconds')}" if status.since else ""
-                raise ForwarddError(f"forwardd {status.leader} leads the cluster{since}: its daemon applies the plan; "
-                                    "apply sends nothing while another instance leads")
-            raise ForwarddError(f"cannot take the cluster lease: {status.problem or 'no answer from the database'}")
-        ready = lease.ready_in() or 0.0
-        await asyncio.sleep(ready + 0.05)
-        if not lease.may_send():
-            raise ForwarddError(f"lost the cluster lease while waiting to send: {lease.status().problem}")
-
-    async def leadership(self) -> Leadership | None:
-        """Who leads the cluster now, read from the database (None without [cluster]). Raises ForwarddError."""
-        if self.db is None:
-            return None
-        return await off_loop(read_leader, self.db, timeout=15, name="forwardd-leader")
-
-    async def refresh_confirmed(self) -> dict[str, dict[str, str]]:
-        """What every number was last confirmed to hold, on any instance (the shared journal). Raises
-        ForwarddError (the journal cannot be read), TimeoutError."""
-        if self.journal is None:
-            return {}
-        return await off_loop(self.journal.confirmed_all, timeout=15, name="forwardd-confirmed")
+    @property
+    def reconcilers(self) -> list[Reconciler]:
+        return [a.reconciler for a in self.accounts.values()]
 
     # ----------------------------------------------------------------------------------- calendars
 
@@ -297,15 +276,18 @@ class Services:
             if self.journal is not None:
                 self.journal.record("calendar", now, None, st.error is None, calendar=name, error=st.error,
                                     events_loaded=st.loaded)
+            key = AlertKey(AlertKind.CALENDAR, calendar=name)
             if st.error:
-                what = "keeping the last good copy" if st.loaded else "no good copy yet"
-                self.alerts.raise_(AlertKey(AlertKind.CALENDAR, calendar=name), f"calendar {name}: {st.error} ({what})",
-                                   now)
+                kept = (f"keeping the last good copy, from {when(st.good_at, self.cfg.tz)}" if st.loaded and st.good_at
+                        else "keeping the last good copy" if st.loaded else "there is no good copy yet")
+                self.alerts.raise_(key, f"Calendar '{name}' is failing: {st.error}; {kept}", now)
             elif st.stale(now):
-                self.alerts.raise_(AlertKey(AlertKind.CALENDAR, calendar=name),
-                                   f"calendar {name} is older than its max_age", now)
+                age = st.age(now)
+                self.alerts.raise_(key, f"Calendar '{name}' has not been read for {duration(age.total_seconds()) if age else '?'}"
+                                        f", longer than its max_age ({duration(st.settings.max_age.total_seconds())})",
+                                   now)
             else:
-                self.alerts.clear(AlertKey(AlertKind.CALENDAR, calendar=name), now)
+                self.alerts.clear(key, now)
         return changed
 
     # -------------------------------------------------------------------------------------- planning
@@ -334,7 +316,7 @@ class Services:
         out: dict[str, list[Manual]] = {}
         for o in live:
             person = display_name(o.person) if o.person else None
-            out.setdefault(o.voipnumber, []).append(Manual(o.start, o.end, o.forwardto, person, o.reason, o.id))
+            out.setdefault(o.voipnumber, []).append(Manual(o.start, o.end, o.target, person, o.reason, o.id))
         return out
 
     def number_plan(self, voipnumber: str) -> NumberPlan | None:
@@ -357,8 +339,8 @@ class Services:
         if self.web is not None and not keep_web:
             await asyncio.get_running_loop().run_in_executor(None, self.web.close)
         await self.alerts.drain()
-        if self.client is not None:
-            await self.client.aclose()
+        for edges in self.accounts.values():
+            await edges.carrier.aclose()
         if self.lease is not None and not keep_lease:  # given up only once nothing more can be sent
             await asyncio.get_running_loop().run_in_executor(None, self.lease.close)
         await self.expander.aclose()
@@ -374,27 +356,36 @@ def _never() -> bool:
     return False
 
 
-def _client(
-    cfg: Config, state: StateDir | None, clock: Clock, account: Any, env: dict[str, str], instance: str | None = None
-) -> tuple[AqlClient, Any]:
-    """The configured account's client (naming ``instance`` in every request, in a cluster). For ``url =
-    "simulated"``, the simulated account (kept in the state directory so that successive commands see the
-    same account, unless one is handed in)."""
-    timeout = cfg.aql.timeout.total_seconds()
-    if cfg.aql.url != SIMULATED and account is None:
-        password = aql_password(cfg, env)
+def _account(
+    cfg: Config, name: str, state: StateDir | None, clock: Clock, simulated: Any, env: dict[str, str],
+    journal: Journal | PgJournal | None, alerts: Alerts, instance: str | None = None,
+) -> AccountEdges:
+    """One account's edges: its client (naming ``instance`` in every request, in a cluster), carrier,
+    budget and reconciler. For ``url = "simulated"``, the simulated account (kept in the state directory so
+    that successive commands see the same account, unless one is handed in)."""
+    settings = cfg.account(name)
+    timeout = settings.timeout.total_seconds()
+    numbers = [n.voipnumber for n in cfg.numbers_of(name)]
+    if settings.url != SIMULATED and simulated is None:
+        password = account_password(cfg, name, env)
         register_secret(password.get_secret_value())
-        return AqlClient(cfg.aql.url, cfg.aql.username, password, timeout=timeout,
-                         concurrency=cfg.aql.concurrency, instance=instance), None
-    from ..aql.simulated import SIMULATED_CREDENTIAL, SIMULATED_URL, SimulatedTransport, simulated_account
-
-    if account is None:
-        path = (state / SIMULATED_STATE) if state is not None else None
-        account = simulated_account([n.voipnumber for n in cfg.numbers], wraps=cfg.aql.window_wraps_midnight,
-                                    clock=clock.now, path=path)
+        client = AqlClient(settings.url, settings.username, password, timeout=timeout,
+                           concurrency=settings.concurrency, instance=instance, clock=clock)
     else:
-        account.add_numbers([n.voipnumber for n in cfg.numbers])
-    client = AqlClient(SIMULATED_URL, SIMULATED_CREDENTIAL, SIMULATED_CREDENTIAL, timeout=timeout,
-                       concurrency=cfg.aql.concurrency, transport=SimulatedTransport(account), instance=instance)
-    return client, account
+        from ..aql.simulated import SIMULATED_CREDENTIAL, SIMULATED_URL, SimulatedTransport, simulated_account
 
+        if simulated is None:
+            file = SIMULATED_STATE if name == cfg.account_names[0] and len(cfg.account_names) == 1 \
+                else f"simulated-account-{name}.json"
+            simulated = simulated_account(numbers, wraps=settings.window_wraps_midnight, clock=clock.now,
+                                          path=(state / file) if state is not None else None)
+        else:
+            simulated.add_numbers(numbers)
+        client = AqlClient(SIMULATED_URL, SIMULATED_CREDENTIAL, SIMULATED_CREDENTIAL, timeout=timeout,
+                           concurrency=settings.concurrency, transport=SimulatedTransport(simulated),
+                           instance=instance, clock=clock)
+    carrier = AqlCarrier(name, client)
+    budget = RequestBudget(settings.max_requests_per_minute, clock.now())
+    reconciler = Reconciler(cfg, carrier, journal, alerts, clock, budget=budget)
+    client.gate = reconciler.gate
+    return AccountEdges(name, settings, carrier, budget, reconciler, simulated)

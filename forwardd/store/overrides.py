@@ -61,7 +61,7 @@ def _iso(t: dt.datetime) -> str:
 class Override:
     id: int
     voipnumber: str
-    forwardto: str | None  # None: no forwarding
+    target: str | None  # None: no forwarding
     person: str | None
     start: dt.datetime
     end: dt.datetime
@@ -80,7 +80,7 @@ class Override:
         return self.cancelled_at is None and self.end > now
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "voipnumber": self.voipnumber, "to": self.forwardto, "person": self.person,
+        return {"id": self.id, "voipnumber": self.voipnumber, "to": self.target, "person": self.person,
                 "from": self.start.isoformat(), "until": self.end.isoformat(), "note": self.note, "by": self.made_by,
                 "at": self.made_at.isoformat(), "cancelled_by": self.cancelled_by,
                 "cancelled_at": self.cancelled_at.isoformat() if self.cancelled_at else None}

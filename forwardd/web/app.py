@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 import structlog
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from ..aql.numbers import is_voipnumber
+from ..config.types import is_voipnumber
 from .render import error_page, history_page, status_page, week_page
 from .views import Snapshot, health, history_view, plan_warnings, status_view, week_count, week_view
 

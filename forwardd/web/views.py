@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
+from ..aql.carrier import program_of
 from ..config import Config
 from ..core.phone import canonical
 from ..core.plan import NumberPlan, Plan, program_at
@@ -61,13 +62,13 @@ class Names:
         if not program.active:
             return "no forwarding"
         window = "all day" if (program.start, program.end) == ALL_DAY else f"{hms(program.start)}-{hms(program.end)}"
-        return f"{self.who(program.forwardto)} {window}"
+        return f"{self.who(program.target)} {window}"
 
     def fields(self, fields: Mapping[str, Any]) -> str:
         """aql's managed fields in words (as a program when they make one; else key=value, names added)."""
         if {"forwardactive", "forwardstart", "forwardend"} <= set(fields):
             try:
-                return self.program(Program.from_settings({k: str(v) for k, v in fields.items()}))
+                return self.program(program_of({k: str(v) for k, v in fields.items()}))
             except ValueError:
                 pass
         return ", ".join(f"{k}={self.text(str(v))}" for k, v in fields.items())
@@ -236,15 +237,15 @@ def _label(seg: Segment, names: Names, colours: _Colours) -> tuple[str, str | No
     if seg.kind is Kind.GAP:
         return "GAP", None, "nobody on call" + (f"; {holiday}" if holiday else ""), "gap"
     kind_tag = _TAGS.get(seg.kind)
-    if seg.forwardto is None:  # a manual override that turns forwarding off
+    if seg.target is None:  # a manual override that turns forwarding off
         return "not forwarded", None, kind_tag, "office"
     tag = f"{holiday} ({kind_tag})" if holiday and kind_tag else holiday or kind_tag
-    person = seg.person if seg.person and seg.person != seg.forwardto else names.name(seg.forwardto)
+    person = seg.person if seg.person and seg.person != seg.target else names.name(seg.target)
     if person is not None:
-        return person, seg.forwardto, tag, colours.css(person)
+        return person, seg.target, tag, colours.css(person)
     if seg.kind is Kind.FALLBACK:  # a fallback number that is nobody's in [people]
-        return "fallback", seg.forwardto, holiday, "fallback"
-    return seg.forwardto, seg.forwardto, tag, colours.css(seg.forwardto)
+        return "fallback", seg.target, holiday, "fallback"
+    return seg.target, seg.target, tag, colours.css(seg.target)
 
 
 def _who(seg: Segment, names: Names) -> str:
@@ -252,9 +253,9 @@ def _who(seg: Segment, names: Names) -> str:
         return "office hours"
     if seg.kind is Kind.GAP:
         return "nobody (gap)"
-    if seg.forwardto is None:
+    if seg.target is None:
         return "not forwarded"
-    return names.who(seg.forwardto, seg.person)
+    return names.who(seg.target, seg.person)
 
 
 def _days(first: dt.date, tz: ZoneInfo, today: dt.date | None) -> tuple[list[Day], list[dt.datetime]]:
@@ -349,7 +350,7 @@ def _lane(n: NumberPlan, cfg: Config, plan: Plan, days: list[Day], edges: list[d
     changes: list[tuple[dt.datetime, bool, str, str]] = []
     for i in range(lo, lo + len(shown)):
         s = segs[i]
-        if i > 0 and w0 <= s.start < w1 and s.forwardto != segs[i - 1].forwardto:
+        if i > 0 and w0 <= s.start < w1 and s.target != segs[i - 1].target:
             changes.append((s.start, s.start in exact_at, _who(segs[i - 1], names), _who(s, names)))
     marked = {h[0] for h in changes}
     for t in exact_at:  # an exact change that is not at a change of target is flagged all the same

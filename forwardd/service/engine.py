@@ -1,0 +1,379 @@
+"""The engine: every rule of when forwardd reads and writes, on one injected clock.
+
+The daemon runs it on the wall clock; ``forwardd simulate`` and the tests run the very same engine on a
+virtual clock, a day of it in seconds, so what the simulator promises is what the daemon does.
+
+Jobs (``timers.Timers``; each line's passes go through its account's lane, ``lanes.Lane``):
+- *start-up*: the calendars are read and a plan made; lines whose program for now is not what the
+  journal last confirmed get a pass at once (a line never confirmed is programmed without a read
+  first); every other line gets its start-up read in its first drift slot.
+- *changes*: each planned change in the coming hours at its ``apply_from``; an exact hand-over at its
+  boundary without a read first. A change keeps trying through its send window (a minute at least); a
+  line a pass could not confirm is tried again (10 s, doubling, at most 5 min) until one does.
+- *drift checks*: every line is read once per drift interval in its own slot (``budget.DriftGrid``),
+  under its account's cap on background reads.
+- *calendars*, *overrides* (a command-line override is noticed within a second), *re-plans* (at least
+  every ``replan_every``): a change re-plans and gives a pass to the lines whose program for now moved.
+- *notices* every two seconds; *publishing* what the page shows, about once a second; in a cluster,
+  the *lease* (``leadership``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any, Callable
+
+import structlog
+
+from ..aio import off_loop
+from ..clock import Clock
+from ..config import Config
+from ..core.plan import program_at
+from ..errors import ForwarddError
+from ..web.snapshot import Snapshot, Starting
+from .findings import alert_findings
+from .jobs import calendar_metrics, load_confirmed, notices_job, overrides_job, sources_job
+from .lanes import Lane, PassKind, PassRequest
+from .metrics import Metrics
+from .reconcile import Failure, Outcome
+from .services import Services
+from .snapshots import snapshot_of
+from .timers import Handle, Timers
+
+log = structlog.get_logger("forwardd.engine")
+CHANGE_PERSISTENCE = dt.timedelta(seconds=60)  # a due change keeps trying at least this long before the queue
+PUBLISH_S = 1.0
+LEASE_WATCH_S = 0.2  # how often the engine looks at the lease's fence
+OutcomeHook = Callable[[str, PassRequest, Outcome, dt.datetime], None]
+
+
+class Engine:
+    def __init__(self, services: Services, clock: Clock, *, metrics: Metrics | None = None,
+                 publish: bool = True, on_outcome: OutcomeHook | None = None) -> None:
+        self.sv = services
+        self.clock = clock
+        self.metrics = metrics
+        self.publishing = publish
+        self.on_outcome = on_outcome
+        self.timers = Timers(clock)
+        self.lanes: dict[str, Lane] = {}
+        self.locks: dict[str, asyncio.Lock] = {}  # one per line for the engine's life (reloads too)
+        self.anchor = clock.now()
+        self.plan_gen = 0
+        self.stopping = False
+        self.ready = False
+        self.starting: set[str] | None = None  # lines whose start-up pass is still to come
+        self.published: Snapshot | None = None
+        self.version = 0
+        self.dirty = True
+        self.overrides_version: int | None = None
+        self._jobs: list[Handle] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timer_task: asyncio.Task[None] | None = None
+        self._last_logged: dict[str, tuple[str | None, dt.datetime]] = {}  # per line: failure logged, when
+        # in a cluster (``leadership``): whether the fence was open at the last look, and this term's facts
+        self.sending = False
+        self.confirmed_known = True
+        self.term: dt.datetime | None = None
+        self.standby_refreshed: dt.datetime | None = None
+
+    @property
+    def cfg(self) -> Config:
+        return self.sv.cfg
+
+    # ------------------------------------------------------------------------------------ life
+
+    async def start(self) -> None:
+        """Read the calendars, plan, and start every job; returns once the start-up passes are queued."""
+        self._timer_task = asyncio.get_running_loop().create_task(self.timers.run(), name="timers")
+        self.publish()
+        sv = self.sv
+        if sv.journal is not None:
+            await load_confirmed(self, sv)
+        await sv.refresh_calendars()
+        calendar_metrics(self)
+        await self.replan()
+        sv.start_lease()  # in a cluster: a plan is ready, so this instance may lead
+        if sv.overrides is not None:
+            try:
+                self.overrides_version = await off_loop(sv.overrides.version, timeout=5)
+            except (ForwarddError, TimeoutError):
+                pass
+        self.add_jobs()
+        self.anchor = self.clock.now()  # the start-up reads are spread over the interval from here
+        self.open_lanes(self.anchor)
+        self.start_up(sv)
+        self.ready = True
+        self.publish()
+
+    def start_up(self, sv: Services) -> None:
+        """Lines with a change due go first, at once; the others get their start-up read in their slot."""
+        if sv.fenced:
+            return  # (a standby: the leader does this; ``leadership`` starts it on taking over)
+        due = set(self.needs_change(sv))
+        self.starting = set(due)
+        now = self.clock.now()
+        for number in self.cfg.numbers:
+            v = number.voipnumber
+            lane = self.lane_of(v)
+            if v in due:
+                lane.submit(v, PassRequest(PassKind.CHANGE, unread=self.never_confirmed(sv, v), start_up=True))
+            else:
+                lane.schedule_check(v, now, self.check_due)
+        self.dirty = True
+
+    async def stop(self, grace: float = 3.0) -> None:
+        """Take no more work, let the passes in flight finish (within ``grace``), stop every job."""
+        self.stopping = True
+        in_flight = [t for lane in self.lanes.values() for t in lane.close()]
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=grace)
+        self.crash()
+
+    def crash(self) -> None:
+        """Stop at once, as a killed process would (the simulator's outages)."""
+        self.stopping = True
+        for lane in self.lanes.values():
+            lane.close()
+            lane.cancel()
+        for task in [*self._tasks, *([self._timer_task] if self._timer_task else [])]:
+            task.cancel()
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ------------------------------------------------------------------------------------ lanes
+
+    def open_lanes(self, anchor: dt.datetime) -> None:
+        """One lane per account of the current services (drift slots anchored at ``anchor``)."""
+        every = self.cfg.daemon.drift_check_every
+        for name, edges in self.sv.accounts.items():
+            numbers = [n.voipnumber for n in self.cfg.numbers_of(name)]
+            lane = self.lanes[name] = Lane(edges, numbers, anchor, every, self.timers, self.run_pass)
+            lane.start(edges.settings.concurrency)
+            if self.metrics is not None:
+                self.metrics.drift_interval.labels(name).set(lane.grid.interval.total_seconds())
+            note = _drift_note(lane)
+            if note:
+                log.warning("drift_interval", account=name, message=note)
+
+    def lane_of(self, voipnumber: str) -> Lane:
+        return self.lanes[self.cfg.account_of(voipnumber)]
+
+    def never_confirmed(self, sv: Services, voipnumber: str) -> bool:
+        """True for a line nothing was ever confirmed for (its first change goes without a read first). In
+        a cluster, only when the shared journal could be read: an unreadable one proves nothing."""
+        rec = sv.edges_of(voipnumber).reconciler
+        return rec.last_confirmed(voipnumber) is None and (sv.lease is None or self.confirmed_known)
+
+    def needs_change(self, sv: Services) -> list[str]:
+        """Lines with a change due: their program for now differs from what was last confirmed, or they
+        were never confirmed at all (a new line needs programming)."""
+        if sv.plan is None or not sv.accounts:
+            return []
+        now = self.clock.now()
+        out = []
+        for n in sv.plan.numbers:
+            found = program_at(n.changes, now)
+            if found is None:
+                continue
+            rec = sv.edges_of(n.voipnumber).reconciler
+            last = rec.confirmed.get(n.voipnumber) or rec.last_confirmed(n.voipnumber)
+            if last is None or not last.state.holds(found[1].program, self.cfg.number(n.voipnumber).forwardcli):
+                out.append(n.voipnumber)
+        return out
+
+    def reconcile_due(self, sv: Services) -> None:
+        """Give a pass to every line whose program for now is not the one last confirmed."""
+        if sv is self.sv and not sv.fenced and not self.stopping:
+            for v in self.needs_change(sv):
+                self.lane_of(v).submit(v, PassRequest(PassKind.CHANGE))
+
+    # ------------------------------------------------------------------------------------ passes
+
+    async def run_pass(self, lane: Lane, v: str, req: PassRequest) -> Outcome | None:
+        """One pass on line ``v`` (its lane's worker calls this), then what follows from its outcome."""
+        sv = self.sv
+        if self.stopping or sv.number_plan(v) is None or lane.closed:
+            return None
+        lock = self.locks.setdefault(v, asyncio.Lock())
+        async with lock:
+            try:
+                out = await lane.reconciler.reconcile(
+                    lambda: self.sv.number_plan(v), exact_at=req.exact_at, keep_trying_until=req.keep_trying_until,
+                    background=req.kind is PassKind.CHECK, paced=False, unread=req.unread)
+            except Exception:  # noqa: BLE001 - a pass never raises by design; log it and retry the line
+                log.exception("pass_failed", voipnumber=v)
+                out = Outcome(v, ok=False, error="internal error", failure=Failure.TRANSPORT)
+        self._after(lane, v, req, out)
+        return out
+
+    def _after(self, lane: Lane, v: str, req: PassRequest, out: Outcome) -> None:
+        now = self.clock.now()
+        if out.ok:
+            lane.confirmed(v)
+            if self.metrics is not None:
+                self.metrics.last_success.labels(v).set(now.timestamp())
+        elif out.failure is Failure.AUTH_BLOCKED and not self.stopping:
+            lane.retry_later(v, now, self._retry_due, at_least_s=60)
+        elif not out.skipped:
+            lane.retry_later(v, now, self._retry_due)
+            if self.metrics is not None:
+                self.metrics.failures.labels(v).inc()
+        if req.exact_at is not None and out.lateness_s is not None:
+            if self.metrics is not None:
+                self.metrics.lateness.labels(v).set(out.lateness_s)
+            log.info("exact_handover", voipnumber=v, boundary=req.exact_at.isoformat(), lateness_s=out.lateness_s)
+        if not lane.closed and not self.stopping and not out.skipped:
+            read = lane.reconciler.read_at.get(v)
+            if read is not None:
+                lane.grid.read(v, read)  # any read counts as a check
+            lane.schedule_check(v, now, self.check_due)
+        if self.starting is not None:
+            self.starting.discard(v)
+            if not self.starting:
+                self.starting = None
+                log.info("started", numbers=len(self.cfg.numbers))
+        self._log(v, req, out, now)
+        self.dirty = True
+        if self.on_outcome is not None:
+            self.on_outcome(v, req, out, now)
+
+    def _log(self, v: str, req: PassRequest, out: Outcome, now: dt.datetime) -> None:
+        """Quiet when nothing changes: a pass that changes something, finds drift or fails anew is said at
+        info; the same failure again at most once every ``alerts.repeat_after``."""
+        last = self._last_logged.get(v)
+        failure = out.failure.value if out.failure is not None and not out.ok else None
+        if out.changed or out.drift:
+            pass
+        elif failure is None:
+            self._last_logged.pop(v, None)
+            if last is None:
+                log.debug("pass", voipnumber=v, kind=req.kind.label, ok=True)
+                return
+        elif last is not None and last[0] == failure and now - last[1] < self.cfg.alerts.repeat_after:
+            return
+        self._last_logged[v] = (failure, now)
+        number = self.cfg.number(v)
+        log.info("pass", voipnumber=v, line=number.name, kind="start-up" if req.start_up else req.kind.label,
+                 ok=out.ok, changed=out.changed, drift=out.drift, failure=failure, error=out.error,
+                 program=out.program.describe() if out.program else None, account=self.cfg.account_of(v))
+
+    def check_due(self, lane: Lane, v: str) -> None:
+        """A drift slot came: read the line when the budget allows (it may be paused by a throttle)."""
+        if lane.closed or self.stopping:
+            return
+        now = self.clock.now()
+        if self.sv.fenced:
+            lane.check_taken(v)
+            lane.schedule_check(v, now + dt.timedelta(seconds=1), self.check_due)
+            return
+        go = lane.budget.reserve(now)
+        if go > now:
+            lane.defer_check(v, go, self.check_due)
+            return
+        lane.check_taken(v)
+        lane.submit(v, PassRequest(PassKind.CHECK))
+
+    def _retry_due(self, lane: Lane, v: str) -> None:
+        if not lane.closed and not self.stopping:
+            lane.submit(v, PassRequest(PassKind.RETRY))
+
+    def _change_due(self, v: str, at: dt.datetime, exact: bool, apply_by: dt.datetime, gen: int) -> None:
+        if gen != self.plan_gen or self.stopping or self.sv.fenced:
+            return  # a newer plan scheduled its own; a standby sends nothing
+        until = max(apply_by, self.clock.now() + CHANGE_PERSISTENCE)
+        self.lane_of(v).submit(v, PassRequest(PassKind.EXACT if exact else PassKind.CHANGE,
+                                              exact_at=at if exact else None, keep_trying_until=until))
+
+    # ---------------------------------------------------------------------------------- planning
+
+    async def replan(self) -> None:
+        sv = self.sv
+        now = self.clock.now()
+        sv.plan = await sv.make_plan()
+        if sv is not self.sv:
+            return  # a reload swapped the services meanwhile
+        if not sv.fenced:  # in a cluster, the leader alerts these
+            alert_findings(self.cfg, sv.plan, sv.alerts, now)
+        self.schedule_changes(now)
+        log.info("replanned", numbers=len(sv.plan.numbers), changes=sum(len(n.changes) for n in sv.plan.numbers),
+                 overrides=sum(len(v) for v in sv.manual.values()))
+        self.dirty = True
+        self.spawn(notices_job(self))
+
+    def schedule_changes(self, now: dt.datetime) -> None:
+        """A timed call at each planned change of the coming hours (the next re-plan schedules the rest)."""
+        plan = self.sv.plan
+        assert plan is not None
+        self.plan_gen += 1
+        until = now + max(self.cfg.daemon.replan_every, dt.timedelta(hours=1)) + dt.timedelta(hours=1)
+        for n in plan.numbers:
+            for c in n.changes[1:]:
+                if now <= c.apply_from <= until:  # (one due this very instant too: a re-plan on the hour)
+                    self.timers.at(c.apply_from, self._change_due, n.voipnumber, c.apply_from, c.exact, c.apply_by,
+                                   self.plan_gen)
+
+    async def replan_and_apply(self, sv: Services) -> None:
+        await self.replan()
+        self.reconcile_due(sv)  # queued, never waited for: calendars never wait behind aql
+
+    # -------------------------------------------------------------------------------------- jobs
+
+    def add_jobs(self) -> None:
+        """The periodic jobs of the current services (again after a reload)."""
+        for handle in self._jobs:
+            self.timers.cancel(handle)
+        self._jobs.clear()
+        cfg, sv = self.cfg, self.sv
+        refresh = min((c.refresh.total_seconds() for c in cfg.calendars.values()), default=30.0)
+        self.every(min(max(refresh, 1.0), 30.0), lambda: sources_job(self))
+        self.every(cfg.daemon.replan_every.total_seconds(), lambda: self.replan_and_apply(self.sv))
+        if sv.overrides is not None:
+            self.every(1.0, lambda: overrides_job(self))
+        if sv.notices is not None:
+            self.every(2.0, lambda: notices_job(self))
+        if self.publishing:
+            self.every(PUBLISH_S, self.publish_job)
+        if sv.lease is not None:
+            from .leadership import lease_job
+
+            self.every(LEASE_WATCH_S, lambda: lease_job(self))
+
+    def every(self, seconds: float, job: Callable[[], Any]) -> None:
+        """Run ``job`` every ``seconds`` (a coroutine function's calls run as tasks, never two at once)."""
+        def tick() -> Any:
+            result = job()
+            return self.spawn(result) if asyncio.iscoroutine(result) else None
+
+        self._jobs.append(self.timers.every(seconds, tick))
+
+    # -------------------------------------------------------------------------------- publishing
+
+    def publish_job(self) -> None:
+        if self.dirty:
+            self.publish()
+
+    def publish(self) -> Snapshot:
+        """What the page shows now, as one immutable snapshot (the page reads it from its own threads)."""
+        self.dirty = False
+        self.version += 1
+        self.published = snapshot_of(self)
+        return self.published
+
+    def snapshot(self) -> Snapshot:
+        """The last published snapshot (safe from any thread: one attribute read)."""
+        snap = self.published
+        if snap is None:
+            return Snapshot(self.cfg, self.clock.now(), starting=Starting(0, len(self.cfg.numbers)))
+        return snap
+
+
+def _drift_note(lane: Lane) -> str | None:
+    from .budget import drift_note
+
+    return drift_note(len(lane.numbers), lane.grid.every, lane.grid.per_minute)
