@@ -229,6 +229,20 @@ def test_upstream_rie_drops_the_last_day_of_an_all_day_series_ending_at_a_utc_lo
         f"now {got}: check whether parse._all_dates is still needed to make all-day series all dates")
 
 
+def test_upstream_rie_adds_an_off_rule_dtstart_to_count_occurrences() -> None:
+    import icalendar
+    import recurring_ical_events
+
+    cal = icalendar.Calendar.from_ical(_vcalendar(
+        "BEGIN:VEVENT", "UID:s", "DTSTART:20261201T090000Z", "DTEND:20261201T170000Z",
+        "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=3", "SUMMARY:x", "END:VEVENT"))
+    found = recurring_ical_events.of(cal).between(dt.datetime(2026, 11, 30, tzinfo=UTC), dt.datetime(2027, 1, 1, tzinfo=UTC))
+    days = sorted(e["DTSTART"].dt.day for e in found)
+    assert days == [1, 7, 14, 21], (
+        f"recurring-ical-events 3.8.2 added an off-rule DTSTART to COUNT=3 Mondays (4 occurrences); now it gives {days}: "
+        "if it counts DTSTART as the first (RFC 5545 3.3.10), parse._count_from_dtstart must stop lowering COUNT")
+
+
 def test_saved_occurrences_keep_their_stamp_and_the_cache_is_keyed_by_the_expansion_rules() -> None:
     from forwardd.calendars.expand import expand
     from forwardd.calendars.expansion import EXPANSION, Expansion
@@ -372,3 +386,33 @@ def test_upstream_rie_swaps_the_start_and_end_of_an_event_that_ends_before_it_st
     assert (found["DTSTART"].dt.hour, found["DTEND"].dt.hour) == (10, 12), (
         "recurring-ical-events 3.8.2 swapped a backwards event's start and end; now it does not: parse._forwards "
         "still decides what such events mean, but its reason (the silent swap) has changed")
+
+
+# Each shape that was read silently wrong, or silently dropped, and what `forwardd check` now says of it.
+SILENT_CASES = {
+    "allday_tzid_value_date": ["'paris-day@forwardd.test'", "TZID 'Europe/Paris' is ignored for a date"],
+    "allday_tzid_eight_digits": ["'la-days@forwardd.test'", "TZID 'America/Los_Angeles' is ignored for a date"],
+    "allday_tzid_moved": ["'tokyo-week@forwardd.test'", "TZID '/example.org/20070129_1/Asia/Tokyo' is ignored"],
+    "unknown_zone_series": ["unknown time zone 'Customized Time Zone 7'", "'mixed@forwardd.test'"],
+    "duplicate_uid": ["'dup-file-order@forwardd.test' has 2 VEVENTs without RECURRENCE-ID", "later in the file"],
+    "count_dtstart_off_rule": ["'off-rule@forwardd.test'", "it is counted as the first of COUNT=3 occurrences"],
+}
+
+
+def test_check_lists_the_warning_of_each_shape_read_by_policy(tmp_path: Path) -> None:
+    from .conftest import run_cli
+
+    names = list(SILENT_CASES)
+    calendars = "\n".join(f'{n} = {{ source = "{DATA / "golden" / f"{n}.ics"}" }}' for n in names)
+    cfg = tmp_path / "forwardd.toml"
+    cfg.write_text(f'timezone = "Europe/London"\nstate_dir = "{tmp_path / "state"}"\n[aql]\nurl = "simulated"\n'
+                   f'username = "acme"\n[people]\nalice = "07700 900001"\nbob = "07700 900002"\n[calendars]\n{calendars}\n'
+                   f'[[numbers]]\nvoipnumber = "606309"\nrota = "{names[0]}"\noverrides = {json.dumps(names[1:])}\n'
+                   'fallback = "07700 900999"\n')
+    r = run_cli("check", "--config", str(cfg))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    for name, says in SILENT_CASES.items():
+        assert f"calendar {name}: OK" in r.stdout, r.stdout
+        assert any(line.startswith(f"  warning: calendar '{name}'") and all(s in line for s in says) for line in lines), (
+            name, r.stdout)

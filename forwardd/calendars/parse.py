@@ -13,7 +13,10 @@ library's version, and pinned by a test in tests/test_calendars.py that fails wh
   forwardd never uses, an event whose RRULE or DTSTART is garbage. A series the expander cannot
   build or expand is left out the same way, so one bad event never hides the others;
 - STATUS:CANCELLED occurrences are dropped;
-- all-day values cover whole local days of the configured zone; in an all-day series, an UNTIL, EXDATE,
+- all-day values cover whole local days of the configured zone, whatever TZID a date carries (RFC 5545
+  3.2.19: a TZID is not applied to a DATE; Radicale writes ``DTSTART;TZID=Europe/Paris;VALUE=DATE``,
+  old Google exports ``DTSTART;TZID=America/Los_Angeles:20041225``), with a warning naming the event
+  and the TZID; in an all-day series, an UNTIL, EXDATE,
   RDATE or RECURRENCE-ID written as a date-time stands for the day it falls on (a UTC one: the day
   whose start or last second it is in the calendar's declared zone, one of its VTIMEZONEs, the
   configured zone or UTC), and UNTIL includes that day (RFC 5545 3.3.10);
@@ -22,10 +25,17 @@ library's version, and pinned by a test in tests/test_calendars.py that fails wh
   else: a UTC time is that instant, and a series in UTC repeats at the same UTC time (RFC 5545; the
   x-wr-timezone package that recurring-ical-events' ``of()`` applies would move UTC series onto the
   declared zone's wall clock, so forwardd builds its CalendarQuery itself);
+- a Windows display name (``(UTC-05:00) Eastern Time (US & Canada)``, in a TZID parameter or a
+  VTIMEZONE) is the zone it names (windows_zones.py), as Windows zone IDs are;
 - a TZID that names no known zone and no VTIMEZONE of the feed is read as floating, with a warning
-  saying in which zone its times were read;
+  saying in which zone its times were read; a series whose DTSTART names such a zone is read wholly
+  in the floating zone, its values with a known TZID too (UTC ones keep their instants);
 - DTSTART's zone governs every occurrence of its series: floating DTEND, EXDATE, RDATE and
   RECURRENCE-ID values are read in it, and zoned or UTC ones keep their own instants;
+- two series with one UID (VEVENTs without RECURRENCE-ID): the one with the latest SEQUENCE is used,
+  then the one changed last (LAST-MODIFIED, else DTSTAMP), then the later in the file, with a warning;
+- a DTSTART that its RRULE does not make counts as the first of the rule's COUNT occurrences (RFC 5545
+  3.3.10), with a warning;
 - a custom VTIMEZONE ("Customized Time Zone") is renamed per feed and definition before parsing,
   because icalendar caches zones by TZID for the whole process and two feeds would collide;
 - an UNTIL given as a date on a date-time series includes that whole day (local to the event), as
@@ -56,17 +66,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import icalendar
-from icalendar.prop import vBroken, vDDDLists, vDDDTypes
+from dateutil.rrule import rrulestr
+from icalendar.prop import vBroken, vDDDLists, vDDDTypes, vRecur
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 from recurring_ical_events import CalendarQuery, EventAdapter, SelectComponents, Series
 
 from ..core.timeline import UTC, Event
 from ..errors import CalendarError
+from .windows_zones import display_name_zone
 
 _KNOWN_ZONES = zoneinfo.available_timezones()
 _LINE_BREAK = re.compile(r"\r?\n")
 _TZID_IN_LINE = re.compile(r";\s*TZID\s*=", re.IGNORECASE)
 _SAFE_TZID = re.compile(r"[^A-Za-z0-9+_./-]+")
+_UNQUOTED_OFFSET_TZID = re.compile(r";\s*TZID\s*=\s*\(", re.IGNORECASE)
+_DATES = re.compile(r"\s*\d{8}\s*(?:,\s*\d{8}\s*)*")
+# the properties whose values may be dates
+_DATE_PROPS = frozenset({"DTSTART", "DTEND", "DUE", "EXDATE", "RDATE", "RECURRENCE-ID"})
+_DATE_TZID = "X-FORWARDD-DATE-TZID"
 # Components that sit directly in a VCALENDAR; one of these cannot begin inside another.
 _TOP_LEVEL = frozenset({"VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VTIMEZONE", "VAVAILABILITY"})
 # Properties that place an event in time: if one cannot be read, neither can the event. (An unreadable
@@ -80,9 +97,26 @@ def looks_like_icalendar(data: bytes) -> bool:
     return head.startswith(b"BEGIN:VCALENDAR")
 
 
+def _zone_key(tzid: str) -> str | None:
+    """The IANA name of the zone a TZID names: an IANA name, a Windows zone ID ("GMT Standard Time"), a
+    Windows display name ("(UTC+00:00) Dublin, Edinburgh, Lisbon, London", see windows_zones.py), UTC,
+    or a globally unique TZID ending in an IANA name ("/mozilla.org/20070129_1/Europe/Paris"); None
+    when it names none of these."""
+    tzid = tzid.strip().strip('"').strip()
+    if tzid in _KNOWN_ZONES:
+        return tzid
+    if tzid in WINDOWS_TO_OLSON:
+        return WINDOWS_TO_OLSON[tzid]
+    if tzid.upper() in ("UTC", "GMT", "Z"):
+        return "UTC"
+    if tzid.startswith("/"):
+        parts = tzid.strip("/").split("/")
+        return next(("/".join(parts[k:]) for k in range(1, len(parts)) if "/".join(parts[k:]) in _KNOWN_ZONES), None)
+    return display_name_zone(tzid)
+
+
 def _known_zone(tzid: str) -> bool:
-    tzid = tzid.strip().strip('"')
-    return tzid in _KNOWN_ZONES or tzid in WINDOWS_TO_OLSON or tzid.upper() in ("UTC", "GMT", "Z")
+    return _zone_key(tzid) is not None
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
@@ -146,7 +180,10 @@ def _param_value(value: str) -> str:
 
 def _isolate_custom_zones(lines: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], dict[str, str]]:
     """Rename each non-standard VTIMEZONE's TZID to one unique to its definition, in the VTIMEZONE and in
-    every TZID parameter that names it; return the lines and the original name of each new one.
+    every TZID parameter that names it; return the lines and the original name of each new one. A
+    Windows display name, in a VTIMEZONE or a parameter, becomes the IANA zone it stands for, as the
+    Windows zone IDs do (icalendar maps those itself): the tz database knows the zone's history, where
+    an exporter's VTIMEZONE gives only this year's rules.
 
     The TZID is TEXT in a VTIMEZONE (Exchange escapes its commas: ``Bangkok\\, Hanoi``) but a parameter,
     perhaps quoted, in an event (``TZID="Bangkok, Hanoi"``), so both are compared decoded; and some
@@ -166,28 +203,78 @@ def _isolate_custom_zones(lines: list[tuple[int, str]]) -> tuple[list[tuple[int,
                 head, value = _split_line(out[j][1])
                 if _split_params(head)[0].strip().upper() == "TZID":
                     tzid = _text_value(value).strip().strip('"').strip()  # some write TZID:"name"
-                    if not _known_zone(tzid):
+                    display = display_name_zone(tzid)
+                    if display is not None:
+                        renames[tzid] = display
+                        out[j] = (out[j][0], f"TZID:{display}")
+                    elif not _known_zone(tzid):
                         digest = hashlib.sha256("\n".join(block).encode()).hexdigest()[:10]
                         renames[tzid] = f"forwardd-{digest}/{_SAFE_TZID.sub('_', tzid)[:40]}"
                         out[j] = (out[j][0], f"TZID:{renames[tzid]}")
                     break
             start = None
-    if not renames:
-        return out, {}
     for i, (number, line) in enumerate(out):
-        if not _TZID_IN_LINE.search(line):
+        if not _TZID_IN_LINE.search(line) or not (renames or "(" in line):
             continue
         head, value = _split_line(line)
         parts = _split_params(head)
         changed = False
         for k, part in enumerate(parts[1:], 1):
             pname, eq, pvalue = part.partition("=")
-            new = renames.get(_param_value(pvalue)) if eq and pname.strip().upper() == "TZID" else None
+            if not eq or pname.strip().upper() != "TZID":
+                continue
+            old = _param_value(pvalue)
+            new = renames.get(old.strip()) or display_name_zone(old)
             if new is not None:
                 parts[k], changed = f'{pname}="{new}"', True
         if changed:
             out[i] = (number, ";".join(parts) + ":" + value)
-    return out, {new: old for old, new in renames.items()}
+    return out, {new: old for old, new in renames.items() if new.startswith("forwardd-")}
+
+
+def _quote_display_names(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Quote an unquoted TZID parameter that begins with an offset in parentheses, as some exporters write
+    a Windows display name (``DTSTART;TZID=(UTC-05:00) Eastern Time (US & Canada):20260309T090000``): its
+    colon would otherwise end the parameters. The value of such a line is what follows its last colon
+    (a date, date-time or period has none)."""
+    out = lines
+    for i, (number, line) in enumerate(lines):
+        found = _UNQUOTED_OFFSET_TZID.search(line)
+        if found is None or ":" not in line[found.end():]:
+            continue
+        head, value = line[:line.rindex(":")], line[line.rindex(":") + 1:]
+        start = found.end() - 1  # the "("
+        stop = head.find(";", start)
+        stop = len(head) if stop < 0 else stop
+        if out is lines:
+            out = list(lines)
+        out[i] = (number, f'{head[:start]}"{head[start:stop].strip()}"{head[stop:]}:{value}')
+    return out
+
+
+def _dates_without_zone(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Take the TZID off each date value (``DTSTART;TZID=Europe/Paris;VALUE=DATE:20250716``, or Google's
+    old ``DTSTART;TZID=America/Los_Angeles:20041225``): RFC 5545 3.2.19 says a TZID is not applied to a
+    DATE, and a date is a whole day of the configured zone. icalendar would read it as midnight in that
+    zone. The TZID is kept in an ``X-FORWARDD-DATE-TZID`` parameter, for a warning to name it
+    (_date_zone_warnings) and for the zones an all-day series' UTC values may be written in."""
+    out = lines
+    for i, (number, line) in enumerate(lines):
+        if not _TZID_IN_LINE.search(line):
+            continue
+        head, value = _split_line(line)
+        if not _DATES.fullmatch(value):
+            continue
+        parts = _split_params(head)
+        if parts[0].strip().upper() not in _DATE_PROPS:
+            continue
+        tzids = [_param_value(p.partition("=")[2]) for p in parts[1:] if p.partition("=")[0].strip().upper() == "TZID"]
+        keep = [p for p in parts[1:] if p.partition("=")[0].strip().upper() not in ("TZID", "VALUE")]
+        mark = tzids[0].replace('"', "'").replace("^", "")
+        if out is lines:
+            out = list(lines)
+        out[i] = (number, ";".join([parts[0], *keep, "VALUE=DATE", f'{_DATE_TZID}="{mark}"']) + ":" + value)
+    return out
 
 
 def _clip(text: object, size: int = 160) -> str:
@@ -389,17 +476,38 @@ def _as_list(value: Any) -> list[Any]:
     return [] if value is None else value if isinstance(value, list) else [value]
 
 
-def _usable_events(name: str, cal: Any, warnings: list[str]) -> None:
-    """Drop, with a warning, each VEVENT that cannot be placed in time (see _usable_event)."""
+def _usable_events(name: str, cal: Any, tz: zoneinfo.ZoneInfo, warnings: list[str]) -> None:
+    """Drop, with a warning, each VEVENT that cannot be placed in time (see _usable_event); warn of each
+    TZID ignored on a date (see _dates_without_zone)."""
     def usable(ev: Any) -> bool:
         try:
-            return _usable_event(name, ev, warnings)
+            if not _usable_event(name, ev, warnings):
+                return False
+            _date_zone_warnings(name, ev, tz, warnings)
+            return True
         except Exception as err:  # a shape no check above foresaw: this event alone is lost
             warnings.append(f"calendar {name!r}: {_who(ev)} cannot be read ({_clip(err)}); skipped")
             return False
 
     for holder in cal.walk():
         holder.subcomponents[:] = [sub for sub in holder.subcomponents if sub.name != "VEVENT" or usable(sub)]
+
+
+def _date_zone_warnings(name: str, ev: Any, tz: zoneinfo.ZoneInfo, warnings: list[str]) -> None:
+    """One warning per TZID that _dates_without_zone took off the dates of ``ev``, naming the event and the
+    properties; the zones are kept as ``forwardd_date_zones`` (see _all_dates)."""
+    found: dict[str, list[str]] = {}
+    for key in ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "EXDATE", "RDATE"):
+        for prop in _as_list(ev.get(key)):
+            if _DATE_TZID in prop.params:
+                found.setdefault(str(prop.params[_DATE_TZID]), []).append(key)
+                del prop.params[_DATE_TZID]
+    if not found:
+        return
+    ev.forwardd_date_zones = [tzid for tzid in found]
+    for tzid, keys in found.items():
+        warnings.append(f"calendar {name!r}: {_who(ev)}: TZID {tzid!r} is ignored for a date "
+                        f"({', '.join(dict.fromkeys(keys))}; RFC 5545 3.2.19): each date is a whole day of {tz.key}")
 
 
 class _EachSeries(SelectComponents):  # type: ignore[misc]
@@ -535,7 +643,7 @@ def parse_calendar(name: str, data: bytes, tz: zoneinfo.ZoneInfo) -> ParsedCalen
         text = data.decode("latin-1")
     if "END:VCALENDAR" not in text.upper():
         raise CalendarError(name, "the calendar is truncated (no END:VCALENDAR)")
-    lines, renamed = _isolate_custom_zones(_logical_lines(text))
+    lines, renamed = _isolate_custom_zones(_dates_without_zone(_quote_display_names(_logical_lines(text))))
     warnings: list[str] = []
     components = _read(name, lines, warnings)
     if not components:
@@ -551,17 +659,20 @@ def _prepare(name: str, cal: Any, tz: zoneinfo.ZoneInfo, renamed: dict[str, str]
     Each series (the events of one UID) is prepared on its own: one that trips over something no rule
     here foresaw is skipped with a warning, and the others are used."""
     floating, declared = _floating_zone(name, cal, tz, warnings)
-    _usable_events(name, cal, warnings)
+    _usable_events(name, cal, tz, warnings)
     # where a UTC date-time of an all-day series may be a local midnight: the declared zone, the
     # series' own zones (see _all_dates), the feed's VTIMEZONEs, the configured zone
     zones = ([floating] if declared else [], [*_defined_zones(cal), tz])
     unknown: dict[str, set[str]] = {}  # unknown TZID -> the zones its times were read in
+    wholly: dict[str, tuple[list[str], set[str]]] = {}  # unknown TZID -> series starting in it, zones overridden
     drop: set[int] = set()
     for group in _by_uid(cal):
         try:
-            _anchor_series(group, floating, zones, renamed, unknown)
+            group = _one_series(name, group, warnings, drop)
+            _anchor_series(group, floating, zones, renamed, unknown, wholly)
             for ev in group:
                 _fix_until(ev)
+                _count_from_dtstart(name, ev, warnings)
                 if not _forwards(name, ev, tz, warnings):
                     drop.add(id(ev))
         except Exception as err:  # see the docstring
@@ -574,8 +685,76 @@ def _prepare(name: str, cal: Any, tz: zoneinfo.ZoneInfo, renamed: dict[str, str]
     for tzid, used in sorted(unknown.items()):
         how = [f"{flo} wall time" for z in used if z == flo] + [
             f"{z} wall time where the DTSTART of its series is in {z}" for z in sorted(used) if z != flo]
-        warnings.append(f"calendar {name!r}: unknown time zone {_zone_name(tzid, renamed)!r}; its times are read as "
-                        + " and ".join(how))
+        text = (f"calendar {name!r}: unknown time zone {_zone_name(tzid, renamed)!r}; its times are read as "
+                + " and ".join(how))
+        if tzid in wholly:
+            uids, others = wholly[tzid]
+            text += (f"; the series that start in it ({', '.join(map(repr, uids[:5]))}{', ...' if len(uids) > 5 else ''}) "
+                     f"are read wholly so, on one wall clock"
+                     + "".join(f", their times in {_zone_name(z, renamed)!r} too" for z in sorted(others)))
+        warnings.append(text)
+
+
+def _one_series(name: str, group: list[Any], warnings: list[str], drop: set[int]) -> list[Any]:
+    """``group`` with one VEVENT without RECURRENCE-ID at most: of two series with one UID, the one with
+    the latest SEQUENCE is used, then the one changed last (LAST-MODIFIED, else DTSTAMP), then the later
+    in the file; the others go into ``drop`` with a warning naming the UID and the one used.
+    (recurring-ical-events 3.8.2 kept the first of equal SEQUENCEs without a word.)"""
+    masters = [(k, ev) for k, ev in enumerate(group) if "RECURRENCE-ID" not in ev]
+    if len(masters) < 2:
+        return group
+    oldest = dt.datetime.min.replace(tzinfo=UTC)
+
+    def rank(item: tuple[int, Any]) -> tuple[int, dt.datetime, int]:
+        k, ev = item
+        return int(ev.get("SEQUENCE", 0) or 0), _stamp(ev) or oldest, k
+
+    ordered = sorted(masters, key=rank)
+    (_, used), runner_up = ordered[-1], rank(ordered[-2])
+    best = rank(ordered[-1])
+    if best[0] != runner_up[0]:
+        why = f"SEQUENCE {best[0]}"
+    elif best[1] != runner_up[1]:
+        key = "LAST-MODIFIED" if "LAST-MODIFIED" in used else "DTSTAMP"
+        why = f"{key} {best[1]:%Y-%m-%d %H:%M:%S}Z"
+    else:
+        why = "the later in the file; SEQUENCE and LAST-MODIFIED or DTSTAMP are the same"
+    line = getattr(used, "forwardd_line", None)
+    where = f"the one at line {line}" if line else f"VEVENT {best[2] + 1} of the {len(masters)}"
+    warnings.append(f"calendar {name!r}: event {str(used['UID'])!r} has {len(masters)} VEVENTs without RECURRENCE-ID "
+                    f"(series with one UID); {where} ({why}) is used, the others are ignored")
+    drop.update(id(ev) for _, ev in masters if ev is not used)
+    return [ev for ev in group if ev is used or "RECURRENCE-ID" in ev]
+
+
+def _count_from_dtstart(name: str, ev: Any, warnings: list[str]) -> None:
+    """Where a series' DTSTART is not one of its rule's occurrences and the rule has a COUNT, make DTSTART
+    the first of the COUNT occurrences, with a warning. RFC 5545 3.3.10: "The DTSTART property value
+    always counts as the first occurrence"; recurring-ical-events 3.8.2 adds DTSTART to COUNT occurrences
+    of the rule (one too many), so the rule's COUNT is lowered by one here (a COUNT of 1 leaves DTSTART
+    alone). Only a series with one RRULE: with several, which one DTSTART counts in is anyone's guess."""
+    rules = _as_list(ev.get("RRULE"))
+    if len(rules) != 1 or "RECURRENCE-ID" in ev or not rules[0].get("COUNT"):
+        return
+    rule = rules[0]
+    count = int(rule["COUNT"][0])
+    start = ev["DTSTART"].dt
+    wall = start.replace(tzinfo=None) if isinstance(start, dt.datetime) else dt.datetime.combine(start, dt.time())
+    probe = vRecur({k: v for k, v in rule.items() if k not in ("COUNT", "UNTIL")})
+    probe["COUNT"] = [1]
+    try:
+        first = next(iter(rrulestr(probe.to_ical().decode(), dtstart=wall)), None)
+    except Exception:  # a rule dateutil cannot read: the expander reports it
+        return
+    if first == wall:
+        return
+    days = vRecur({k: v for k, v in rule.items() if k.startswith("BY")}).to_ical().decode() or probe.to_ical().decode()
+    if count > 1:
+        rule["COUNT"] = [count - 1]
+    else:
+        del ev["RRULE"]
+    warnings.append(f"calendar {name!r}: {_who(ev)}: DTSTART {wall.date()} is not on the rule's days ({days}); it is "
+                    f"counted as the first of COUNT={count} occurrences (RFC 5545 3.3.10)")
 
 
 def _by_uid(cal: Any) -> list[list[Any]]:
@@ -594,7 +773,7 @@ def _floating_zone(name: str, cal: Any, tz: zoneinfo.ZoneInfo, warnings: list[st
         return tz, False
     key = str(declared).strip()
     try:
-        return zoneinfo.ZoneInfo(WINDOWS_TO_OLSON.get(key, key)), True
+        return zoneinfo.ZoneInfo(_zone_key(key) or key), True
     except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError; "../x" a ValueError
         pass
     warnings.append(f"calendar {name!r}: X-WR-TIMEZONE {key!r} names no known time zone; floating times are "
@@ -622,7 +801,7 @@ def _zone_name(zone: Any, renamed: dict[str, str]) -> str:
 
 
 def _anchor_series(group: list[Any], floating: Any, zones: tuple[list[Any], list[Any]], renamed: dict[str, str],
-                   unknown: dict[str, set[str]]) -> None:
+                   unknown: dict[str, set[str]], wholly: dict[str, tuple[list[str], set[str]]]) -> None:
     """Give each floating date-time of a series the zone that governs the series: its DTSTART's; and
     make the EXDATE, RDATE, RECURRENCE-ID and UNTIL values of an all-day series dates.
 
@@ -634,33 +813,54 @@ def _anchor_series(group: list[Any], floating: Any, zones: tuple[list[Any], list
     occurrence's DTSTART) a time in the zone of the series' DTSTART. Zoned and UTC values keep their
     own instants. Each unknown TZID met is noted in ``unknown`` with the zone its times were read in.
 
+    A series whose DTSTART names a zone nobody knows is read wholly in the floating zone: each of its
+    DTSTART, DTEND, EXDATE, RDATE and RECURRENCE-ID values with a TZID, known or not, is a wall time
+    there (an exporter that names one zone two ways, "Customized Time Zone" and "Eastern Standard Time",
+    means one zone; half a series in each would lengthen its events by the difference and miss its
+    EXDATEs). UTC values keep their instants. Such series are noted in ``wholly`` under that TZID.
+
     All-day series: Outlook ends one with UNTIL at the local midnight of its last day, in UTC
     (``DTSTART;VALUE=DATE:20210210`` with ``UNTIL=20210701T220000Z`` in Central Europe), and writes its
     EXDATEs as zoned midnights. recurring-ical-events 3.8.2 cuts such an UNTIL to its UTC date (1 July,
     dropping Friday 2 July, which RFC 5545 3.3.10 includes) unless the series also has a zoned EXDATE,
     in which case it compares in that zone. Here those values become the dates they stand for (see
     _day_of), so an all-day series is all dates and its last day does not depend on its EXDATEs."""
-    masters = sorted((e for e in group if "RECURRENCE-ID" not in e), key=lambda e: int(e.get("SEQUENCE", -1)))
-    base = (masters[-1] if masters else group[0])["DTSTART"].dt
+    master = next((e for e in group if "RECURRENCE-ID" not in e), group[0])
+    base = master["DTSTART"].dt
     all_day = not isinstance(base, dt.datetime)
     series_zone = floating if all_day else base.tzinfo or floating
+    lost = None if all_day or base.tzinfo is not None else master["DTSTART"].params.get("TZID")
+    others: set[str] = set()
     for ev in group:
         own = ev["DTSTART"].dt
-        zone = own.tzinfo if isinstance(own, dt.datetime) and own.tzinfo is not None else series_zone
+        zone = own.tzinfo if isinstance(own, dt.datetime) and own.tzinfo is not None and not lost else series_zone
         for key in ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE"):
             put_in = series_zone if key == "RECURRENCE-ID" else zone
             for i, prop in enumerate(_as_list(ev.get(key))):
-                new = _anchored(prop, put_in)
+                new = _anchored(prop, put_in, rezone=bool(lost))
                 if new is None:
                     continue
-                if prop.params.get("TZID"):
-                    unknown.setdefault(str(prop.params["TZID"]), set()).add(_zone_name(put_in, renamed))
+                tzid = prop.params.get("TZID")
+                if tzid and _naive(prop):
+                    unknown.setdefault(str(tzid), set()).add(_zone_name(put_in, renamed))
+                elif tzid:
+                    others.add(str(tzid))
                 if isinstance(ev[key], list):
                     ev[key][i] = new
                 else:
                     ev[key] = new
+    if lost:
+        uids, overridden = wholly.setdefault(str(lost), ([], set()))
+        uids.append(str(master.get("UID", "") or master.get("SUMMARY", "")))
+        overridden.update(others)
     if all_day:
         _all_dates(group, zones)
+
+
+def _naive(prop: Any) -> bool:
+    """Whether ``prop`` (vDDDTypes or vDDDLists) holds a floating date-time."""
+    values = [v.dt for v in prop.dts] if isinstance(prop, vDDDLists) else [prop.dt]
+    return any(isinstance(v, dt.datetime) and v.tzinfo is None for v in _flat(values))
 
 
 def _all_dates(group: list[Any], zones: tuple[list[Any], list[Any]]) -> None:
@@ -670,6 +870,9 @@ def _all_dates(group: list[Any], zones: tuple[list[Any], list[Any]]) -> None:
     own = [v.tzinfo for ev in group for key in ("EXDATE", "RDATE", "RECURRENCE-ID") for prop in _as_list(ev.get(key))
            for v in _flat([d.dt for d in prop.dts] if isinstance(prop, vDDDLists) else [prop.dt])
            if isinstance(v, dt.datetime) and v.tzinfo is not None and not _is_utc(v)]
+    for ev in group:  # the zones its dates were written with (see _dates_without_zone)
+        own += [zoneinfo.ZoneInfo(key) for tzid in getattr(ev, "forwardd_date_zones", [])
+                if (key := _zone_key(tzid)) and key != "UTC"]
     candidates = [*dict.fromkeys([*zones[0], *own, *zones[1], UTC])]
     for ev in group:
         for key in ("EXDATE", "RDATE", "RECURRENCE-ID"):
@@ -709,15 +912,19 @@ def _day_of(value: dt.date, zones: list[Any]) -> dt.date:
     return value.astimezone(zones[0]).date()
 
 
-def _anchored(prop: Any, zone: Any) -> Any:
-    """``prop`` (vDDDTypes or vDDDLists) with its floating date-times put in ``zone``; None if it has none."""
+def _anchored(prop: Any, zone: Any, rezone: bool = False) -> Any:
+    """``prop`` (vDDDTypes or vDDDLists) with its floating date-times put in ``zone`` (with ``rezone``, its
+    zoned ones too, keeping their wall time; UTC ones keep their instant); None if nothing changes."""
+    def moves(v: Any) -> bool:
+        return isinstance(v, dt.datetime) and (v.tzinfo is None or (rezone and not _is_utc(v) and v.tzinfo != zone))
+
     def put(v: Any) -> Any:
         if isinstance(v, tuple):
             return tuple(put(x) for x in v)
-        return v.replace(tzinfo=zone) if isinstance(v, dt.datetime) and v.tzinfo is None else v
+        return v.replace(tzinfo=zone) if moves(v) else v
 
     values = [v.dt for v in prop.dts] if isinstance(prop, vDDDLists) else [prop.dt]
-    if not any(isinstance(v, dt.datetime) and v.tzinfo is None for v in _flat(values)):
+    if not any(moves(v) for v in _flat(values)):
         return None
     out = vDDDLists([put(v) for v in values]) if isinstance(prop, vDDDLists) else vDDDTypes(put(values[0]))
     out.params.update({k: v for k, v in prop.params.items() if k.upper() != "TZID"})
