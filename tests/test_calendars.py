@@ -158,7 +158,7 @@ def test_x_wr_timezone_real_google_feed() -> None:
     assert events and events[0].start == dt.datetime(2021, 9, 16, 19, 0, tzinfo=UTC)
 
 
-# ------------------------------------------------ the libraries' own behaviour that parse.py works around
+# ------------------------------------- the libraries' own behaviour that forwardd/calendars works around
 # Each test pins what the library does today. When one fails, upstream has changed: check whether the
 # workaround named in the message can go (and the test with it).
 
@@ -179,7 +179,7 @@ def test_upstream_rie_fails_the_whole_calendar_on_a_vevent_without_dtstart() -> 
     except KeyError:
         return
     pytest.fail("recurring-ical-events now copes with a VEVENT without DTSTART (RFC 5545 3.6.1): "
-                "parse._usable_event may leave such events to the library (keep the warning)")
+                "validity._usable_event may leave such events to the library (keep the warning)")
 
 
 def test_upstream_rie_gives_a_floating_series_the_zone_of_a_utc_exdate() -> None:
@@ -193,7 +193,7 @@ def test_upstream_rie_gives_a_floating_series_the_zone_of_a_utc_exdate() -> None
     starts = sorted(e["DTSTART"].dt for e in found)
     assert starts == [dt.datetime(2026, 7, 1, 9, tzinfo=UTC), dt.datetime(2026, 7, 2, 9, tzinfo=UTC)], (
         f"recurring-ical-events 3.8.2 put this floating series in UTC (the EXDATE's zone); now it gives {starts}: "
-        "check whether parse._anchor_series is still needed to make DTSTART's zone govern the series")
+        "check whether series._anchor_series is still needed to make DTSTART's zone govern the series")
 
 
 def test_upstream_rie_reads_a_floating_until_on_a_zoned_series_as_utc() -> None:
@@ -208,7 +208,7 @@ def test_upstream_rie_reads_a_floating_until_on_a_zoned_series_as_utc() -> None:
     days = sorted(e["DTSTART"].dt.day for e in found)
     assert days == [13, 14], (
         f"recurring-ical-events 3.8.2 read UNTIL=20230315T090000 as UTC and dropped the 15th; now it gives {days}: "
-        "check whether parse._fix_until still needs to put a floating UNTIL in the series' zone")
+        "check whether series.fix_until still needs to put a floating UNTIL in the series' zone")
 
 
 def test_upstream_rie_drops_the_last_day_of_an_all_day_series_ending_at_a_utc_local_midnight() -> None:
@@ -226,7 +226,7 @@ def test_upstream_rie_drops_the_last_day_of_an_all_day_series_ending_at_a_utc_lo
     got = (last_day(""), last_day("EXDATE;TZID=Europe/Berlin:20210625T000000"))
     assert got == (dt.date(2021, 6, 30), dt.date(2021, 7, 2)), (
         f"recurring-ical-events 3.8.2 ended this series on 30 June without a zoned EXDATE and on 2 July with one; "
-        f"now {got}: check whether parse._all_dates is still needed to make all-day series all dates")
+        f"now {got}: check whether series._all_dates is still needed to make all-day series all dates")
 
 
 def test_upstream_rie_adds_an_off_rule_dtstart_to_count_occurrences() -> None:
@@ -240,7 +240,7 @@ def test_upstream_rie_adds_an_off_rule_dtstart_to_count_occurrences() -> None:
     days = sorted(e["DTSTART"].dt.day for e in found)
     assert days == [1, 7, 14, 21], (
         f"recurring-ical-events 3.8.2 added an off-rule DTSTART to COUNT=3 Mondays (4 occurrences); now it gives {days}: "
-        "if it counts DTSTART as the first (RFC 5545 3.3.10), parse._count_from_dtstart must stop lowering COUNT")
+        "if it counts DTSTART as the first (RFC 5545 3.3.10), series._count_from_dtstart must stop lowering COUNT")
 
 
 def test_saved_occurrences_keep_their_stamp_and_the_cache_is_keyed_by_the_expansion_rules() -> None:
@@ -327,16 +327,16 @@ def test_utc_values_of_an_all_day_series_stand_for_the_day_they_start_or_end(zon
 
 
 def test_a_series_that_trips_over_something_unforeseen_is_skipped_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    import forwardd.calendars.parse as parse
+    import forwardd.calendars.series as series
 
-    real = parse._fix_until
+    real = series.fix_until
 
     def fragile(ev: object) -> None:
         if str(ev["UID"]) == "boom":  # type: ignore[index]
             raise RuntimeError("something nobody foresaw")
         real(ev)
 
-    monkeypatch.setattr(parse, "_fix_until", fragile)
+    monkeypatch.setattr(series, "fix_until", fragile)
     cal = parse_calendar("team", _vcalendar(
         "BEGIN:VEVENT", "UID:boom", "DTSTART:20261201T090000Z", "DTEND:20261201T100000Z", "SUMMARY:bob", "END:VEVENT",
         "BEGIN:VEVENT", "UID:fine", "DTSTART:20261201T100000Z", "DTEND:20261201T110000Z", "SUMMARY:alice",
@@ -372,7 +372,7 @@ def test_upstream_rie_reads_an_all_day_date_in_the_query_bounds_own_zone() -> No
                                                   dt.datetime(2026, 12, 2, 4, tzinfo=UTC))
     assert found == [], (
         "recurring-ical-events 3.8.2 compared all-day dates with UTC bounds as UTC days; now it does not: "
-        "check whether the day of slack in ParsedCalendar.events_between is still needed")
+        "check whether the day of slack in occurrences.ParsedCalendar.events_between is still needed")
 
 
 def test_upstream_rie_swaps_the_start_and_end_of_an_event_that_ends_before_it_starts() -> None:
@@ -384,7 +384,7 @@ def test_upstream_rie_swaps_the_start_and_end_of_an_event_that_ends_before_it_st
     (found,) = recurring_ical_events.of(cal).between(dt.datetime(2026, 12, 1, tzinfo=UTC),
                                                      dt.datetime(2026, 12, 2, tzinfo=UTC))
     assert (found["DTSTART"].dt.hour, found["DTEND"].dt.hour) == (10, 12), (
-        "recurring-ical-events 3.8.2 swapped a backwards event's start and end; now it does not: parse._forwards "
+        "recurring-ical-events 3.8.2 swapped a backwards event's start and end; now it does not: validity.forwards "
         "still decides what such events mean, but its reason (the silent swap) has changed")
 
 
