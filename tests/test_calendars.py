@@ -326,20 +326,28 @@ def test_utc_values_of_an_all_day_series_stand_for_the_day_they_start_or_end(zon
     assert days == [(20, "alice"), (22, "alice"), (23, "alice"), (25, "alice moved")]
 
 
-def test_a_series_that_trips_over_something_unforeseen_is_skipped_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    import forwardd.calendars.series as series
+@pytest.mark.parametrize(("module", "step", "rule"), [
+    ("series", "fix_until", ["RRULE:FREQ=DAILY;COUNT=2"]),  # a series
+    ("plain", "forwards", []),  # a one-off event
+])
+def test_an_event_that_trips_over_something_unforeseen_is_skipped_alone(monkeypatch: pytest.MonkeyPatch, module: str,
+                                                                        step: str, rule: list[str]) -> None:
+    import importlib
 
-    real = series.fix_until
+    where = importlib.import_module(f"forwardd.calendars.{module}")
+    real = getattr(where, step)
 
-    def fragile(ev: object) -> None:
+    def fragile(*args: object) -> object:
+        ev = next(a for a in args if hasattr(a, "get") and a.get("UID"))  # type: ignore[attr-defined]
         if str(ev["UID"]) == "boom":  # type: ignore[index]
             raise RuntimeError("something nobody foresaw")
-        real(ev)
+        return real(*args)
 
-    monkeypatch.setattr(series, "fix_until", fragile)
+    monkeypatch.setattr(where, step, fragile)
     cal = parse_calendar("team", _vcalendar(
-        "BEGIN:VEVENT", "UID:boom", "DTSTART:20261201T090000Z", "DTEND:20261201T100000Z", "SUMMARY:bob", "END:VEVENT",
-        "BEGIN:VEVENT", "UID:fine", "DTSTART:20261201T100000Z", "DTEND:20261201T110000Z", "SUMMARY:alice",
+        "BEGIN:VEVENT", "UID:boom", "DTSTART:20261201T090000Z", "DTEND:20261201T100000Z", *rule, "SUMMARY:bob",
+        "END:VEVENT",
+        "BEGIN:VEVENT", "UID:fine", "DTSTART:20261201T100000Z", "DTEND:20261201T110000Z", *rule, "SUMMARY:alice",
         "END:VEVENT"), LONDON)
     events, _ = cal.events_between(dt.datetime(2026, 12, 1, tzinfo=UTC), dt.datetime(2026, 12, 2, tzinfo=UTC))
     assert [e.uid for e in events] == ["fine"]

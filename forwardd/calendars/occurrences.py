@@ -13,7 +13,10 @@
   times); a DURATION is counted on the wall clock too. A single event's DTSTART and DTEND are the
   instants they name;
 - an event with a DTSTART time but no DTEND or DURATION has no length and is dropped with a warning;
-  an all-day one without DTEND lasts one day.
+  an all-day one without DTEND lasts one day;
+- a one-off event (plain.py) is kept as a compact record, its occurrence read when the feed is; each
+  occurrence of a series is read from the series' own component (recurring-ical-events' ``Series``
+  extension point, ``occurrence``), never from a copy of it.
 """
 
 from __future__ import annotations
@@ -21,12 +24,69 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from recurring_ical_events import CalendarQuery, EventAdapter, SelectComponents, Series
+from recurring_ical_events import CalendarQuery, EventAdapter, Occurrence, SelectComponents, Series
 
 from ..core.timeline import Event
 from .values import as_utc, changed_at, clip, event_name
+
+
+class Plain(NamedTuple):
+    """A one-off event's occurrence, as aware UTC instants; ``note``, for one that has no length, says why
+    it is left out of a window it falls in."""
+
+    start: dt.datetime
+    end: dt.datetime
+    summary: str
+    location: str
+    description: str
+    uid: str
+    stamp: dt.datetime | None
+    note: str | None = None
+
+
+def timing(raw_start: Any, raw_end: Any, tz: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """An occurrence's start and end (dates, or aware date-times) as aware UTC instants: a date is the
+    start of that day in ``tz``; one that starts in the spring-forward gap keeps its wall-clock length."""
+    start, end = as_utc(raw_start, tz), as_utc(raw_end, tz)
+    if end <= start and isinstance(raw_start, dt.datetime) and isinstance(raw_end, dt.datetime):
+        wall = raw_end.replace(tzinfo=None) - raw_start.replace(tzinfo=None)
+        if wall > dt.timedelta(0):  # starts in the spring-forward gap: keep its wall-clock length
+            end = start + wall
+    return start, end
+
+
+def left_out(name: str, source: Any, start: dt.datetime, raw_start: Any, raw_end: Any, tz: zoneinfo.ZoneInfo) -> str:
+    """The note for an occurrence of ``source`` that does not end after it starts."""
+    when = start.astimezone(tz).strftime("%a %d %b %Y %H:%M")
+    why = "has no end (no DTEND or DURATION)" if raw_end == raw_start else "ends before it starts"
+    summary = str(source.get("SUMMARY", "") or "")
+    named = f"{event_name(source)} ({summary!r})" if source.get("UID") else event_name(source)
+    return f"calendar {name!r}: {named} on {when} {why}; ignored"
+
+
+class _Adapter(EventAdapter):  # type: ignore[misc]
+    """recurring-ical-events' adapter of a VEVENT, holding its component where forwardd reads it."""
+
+    def __init__(self, component: Any) -> None:
+        super().__init__(component)
+        self.source = component
+
+
+class _Occurrence(Occurrence):  # type: ignore[misc]
+    """An occurrence that remembers the adapter (so the component) it comes from, instead of copying the
+    component (``as_component``) to read three values of it."""
+
+    def __init__(self, adapter: Any, start: Any = None, end: Any = None, sequence: int = -1) -> None:
+        super().__init__(adapter, start, end, sequence)
+        self.source = adapter.source
+
+
+class _Series(Series):  # type: ignore[misc]
+    def occurrence(self, adapter: Any, start: Any = None, end: Any = None) -> Occurrence:
+        """recurring-ical-events' documented way to choose the occurrence class."""
+        return _Occurrence(adapter, start, end, sequence=self.sequence)
 
 
 class _EachSeries(SelectComponents):  # type: ignore[misc]
@@ -40,12 +100,12 @@ class _EachSeries(SelectComponents):  # type: ignore[misc]
     def collect_series_from(self, source: Any, suppress_errors: tuple[type[Exception], ...]) -> list[Any]:
         groups: dict[str, list[Any]] = {}
         for component in source.walk("VEVENT"):
-            adapter = EventAdapter(component)
+            adapter = _Adapter(component)
             groups.setdefault(adapter.uid, []).append(adapter)
         series = []
         for uid, adapters in groups.items():
             try:
-                series.append(Series(adapters))
+                series.append(_Series(adapters))
             except Exception as err:  # the library's errors are not a documented tree
                 self.failed.append((str(uid), f"{type(err).__name__}: {clip(err)}"))
         return series
@@ -53,12 +113,14 @@ class _EachSeries(SelectComponents):  # type: ignore[misc]
 
 @dataclass
 class ParsedCalendar:
-    """A feed parsed once; ``events_between`` can be asked many times."""
+    """A feed parsed once; ``events_between`` can be asked many times. ``components``: a VCALENDAR per
+    VCALENDAR of the feed, holding its series (its one-off events are in ``plain``)."""
 
     name: str
     components: list[Any]
     tz: zoneinfo.ZoneInfo
     warnings: list[str] = field(default_factory=list)
+    plain: list[Plain] = field(default_factory=list, repr=False)
     _series: list[Any] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -87,7 +149,7 @@ class ParsedCalendar:
         lo, hi = start - dt.timedelta(days=1), end + dt.timedelta(days=1)
         for series in self._series:
             try:
-                found = [occ.as_component(False) for occ in series.between(lo, hi)]
+                found = list(series.between(lo, hi))
             except Exception as err:  # one series that cannot be expanded must not hide the rest
                 notes.append(f"calendar {self.name!r}: event {str(series.uid)!r} cannot be expanded ({clip(err)}); "
                              "skipped")
@@ -100,40 +162,30 @@ class ParsedCalendar:
                     continue
                 if ev is not None and ev.end > start and ev.start < end:
                     events.append(ev)
+        for p in self.plain:
+            if p.note is not None:
+                if lo <= p.start < hi:  # where recurring-ical-events would have found it (a zero-length event)
+                    notes.append(p.note)
+            elif p.end > start and p.start < end:
+                events.append(Event(p.start, p.end, p.summary, p.location, p.description, p.uid, self.name, p.stamp))
         events.sort(key=lambda e: (e.start, e.end, e.uid))
         return events, notes
 
     def _event(self, occ: Any, notes: list[str]) -> Event | None:
-        if str(occ.get("STATUS", "")).upper() == "CANCELLED":
+        source = occ.source
+        if str(source.get("STATUS", "")).upper() == "CANCELLED":
             return None
-        summary = str(occ.get("SUMMARY", "") or "")
-        raw_start = occ["DTSTART"].dt
-        if "DTEND" in occ:
-            raw_end = occ["DTEND"].dt
-        elif "DURATION" in occ:
-            raw_end = raw_start + occ["DURATION"].dt
-        elif not isinstance(raw_start, dt.datetime):
-            raw_end = raw_start + dt.timedelta(days=1)
-        else:
-            raw_end = raw_start
-        start, end = as_utc(raw_start, self.tz), as_utc(raw_end, self.tz)
-        if end <= start and isinstance(raw_start, dt.datetime) and isinstance(raw_end, dt.datetime):
-            wall = raw_end.replace(tzinfo=None) - raw_start.replace(tzinfo=None)
-            if wall > dt.timedelta(0):  # starts in the spring-forward gap: keep its wall-clock length
-                end = start + wall
+        start, end = timing(occ.start, occ.end, self.tz)
         if end <= start:
-            when = start.astimezone(self.tz).strftime("%a %d %b %Y %H:%M")
-            why = "has no end (no DTEND or DURATION)" if raw_end == raw_start else "ends before it starts"
-            named = f"{event_name(occ)} ({summary!r})" if occ.get("UID") else event_name(occ)
-            notes.append(f"calendar {self.name!r}: {named} on {when} {why}; ignored")
+            notes.append(left_out(self.name, source, start, occ.start, occ.end, self.tz))
             return None
         return Event(
             start=start,
             end=end,
-            summary=summary,
-            location=str(occ.get("LOCATION", "") or ""),
-            description=str(occ.get("DESCRIPTION", "") or ""),
-            uid=str(occ.get("UID", "") or ""),
+            summary=str(source.get("SUMMARY", "") or ""),
+            location=str(source.get("LOCATION", "") or ""),
+            description=str(source.get("DESCRIPTION", "") or ""),
+            uid=str(source.get("UID", "") or ""),
             calendar=self.name,
-            stamp=changed_at(occ),
+            stamp=changed_at(source),
         )

@@ -21,34 +21,84 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from dataclasses import dataclass, field
 from typing import Any
 
 from dateutil.rrule import rrulestr
 from icalendar.prop import vDDDLists, vDDDTypes, vRecur
 
 from ..core.timeline import UTC
-from .validity import forwards, usable_events
+from .validity import forwards
 from .values import as_list, changed_at, clip, event_name, flat, is_utc
 from .zones import defined_zones, floating_zone, zone_key, zone_name
 
 
-def prepare(name: str, cal: Any, tz: zoneinfo.ZoneInfo, renamed: dict[str, str], warnings: list[str]) -> None:
-    """Make the VEVENTs of one VCALENDAR ready for the expander, in place (see the module docstring).
+@dataclass
+class Anchors:
+    """How a VCALENDAR's series are anchored in zones, and what anchoring them noted.
+
+    ``floating``: the zone floating times are read in (zones.floating_zone); ``zones``: where a UTC
+    date-time of an all-day series may be a local midnight, the declared zone first, then (after the
+    series' own zones, see _all_dates) the feed's VTIMEZONEs and the configured zone; ``renamed``: the
+    feed's renamed VTIMEZONEs (text.isolate_custom_zones). ``unknown``: each unknown TZID met, with the
+    zones its times were read in; ``wholly``: each unknown TZID some series start in, with those series
+    and the known zones their other values named."""
+
+    floating: zoneinfo.ZoneInfo
+    zones: tuple[list[Any], list[Any]]
+    renamed: dict[str, str]
+    unknown: dict[str, set[str]] = field(default_factory=dict)
+    wholly: dict[str, tuple[list[str], set[str]]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, name: str, cal: Any, tz: zoneinfo.ZoneInfo, renamed: dict[str, str], warnings: list[str]) -> Anchors:
+        """The anchors of ``cal`` (its header and VTIMEZONEs read), warning of an unknown X-WR-TIMEZONE."""
+        floating, declared = floating_zone(name, cal, tz, warnings)
+        return cls(floating, ([floating] if declared else [], [*defined_zones(cal), tz]), renamed)
+
+    def fresh(self) -> Anchors:
+        """The same anchors with nothing noted yet (for an event whose notes may not count)."""
+        return Anchors(self.floating, self.zones, self.renamed)
+
+    def merge(self, other: Anchors) -> None:
+        """Add what ``other`` noted to this one's notes."""
+        for tzid, used in other.unknown.items():
+            self.unknown.setdefault(tzid, set()).update(used)
+        for tzid, (uids, zones) in other.wholly.items():
+            mine = self.wholly.setdefault(tzid, ([], set()))
+            mine[0].extend(uids)
+            mine[1].update(zones)
+
+    def warnings(self, name: str) -> list[str]:
+        """One warning per unknown TZID: the zones its times were read in, and the series read wholly in
+        the floating zone because they start in it."""
+        out = []
+        flo = zone_name(self.floating, self.renamed)
+        for tzid, used in sorted(self.unknown.items()):
+            how = [f"{flo} wall time" for z in used if z == flo] + [
+                f"{z} wall time where the DTSTART of its series is in {z}" for z in sorted(used) if z != flo]
+            text = (f"calendar {name!r}: unknown time zone {zone_name(tzid, self.renamed)!r}; its times are read as "
+                    + " and ".join(how))
+            if tzid in self.wholly:
+                uids, others = self.wholly[tzid]
+                text += (f"; the series that start in it ({', '.join(map(repr, uids[:5]))}"
+                         f"{', ...' if len(uids) > 5 else ''}) are read wholly so, on one wall clock"
+                         + "".join(f", their times in {zone_name(z, self.renamed)!r} too" for z in sorted(others)))
+            out.append(text)
+        return out
+
+
+def prepare(name: str, cal: Any, anchors: Anchors, tz: zoneinfo.ZoneInfo, warnings: list[str]) -> None:
+    """Make the VEVENTs of one VCALENDAR (read and found usable, validity.py) ready for the expander, in
+    place (see the module docstring); notes zones in ``anchors``.
 
     Each series (the events of one UID) is prepared on its own: one that trips over something no rule
     here foresaw is skipped with a warning, and the others are used."""
-    floating, declared = floating_zone(name, cal, tz, warnings)
-    usable_events(name, cal, tz, warnings)
-    # where a UTC date-time of an all-day series may be a local midnight: the declared zone, the
-    # series' own zones (see _all_dates), the feed's VTIMEZONEs, the configured zone
-    zones = ([floating] if declared else [], [*defined_zones(cal), tz])
-    unknown: dict[str, set[str]] = {}  # unknown TZID -> the zones its times were read in
-    wholly: dict[str, tuple[list[str], set[str]]] = {}  # unknown TZID -> series starting in it, zones overridden
     drop: set[int] = set()
     for group in _by_uid(cal):
         try:
             group = _one_series(name, group, warnings, drop)
-            _anchor_series(group, floating, zones, renamed, unknown, wholly)
+            anchor_series(group, anchors)
             for ev in group:
                 fix_until(ev)
                 _count_from_dtstart(name, ev, warnings)
@@ -60,18 +110,6 @@ def prepare(name: str, cal: Any, tz: zoneinfo.ZoneInfo, renamed: dict[str, str],
     if drop:
         for holder in cal.walk():
             holder.subcomponents[:] = [sub for sub in holder.subcomponents if id(sub) not in drop]
-    flo = zone_name(floating, renamed)
-    for tzid, used in sorted(unknown.items()):
-        how = [f"{flo} wall time" for z in used if z == flo] + [
-            f"{z} wall time where the DTSTART of its series is in {z}" for z in sorted(used) if z != flo]
-        text = (f"calendar {name!r}: unknown time zone {zone_name(tzid, renamed)!r}; its times are read as "
-                + " and ".join(how))
-        if tzid in wholly:
-            uids, others = wholly[tzid]
-            text += (f"; the series that start in it ({', '.join(map(repr, uids[:5]))}{', ...' if len(uids) > 5 else ''}) "
-                     f"are read wholly so, on one wall clock"
-                     + "".join(f", their times in {zone_name(z, renamed)!r} too" for z in sorted(others)))
-        warnings.append(text)
 
 
 def _one_series(name: str, group: list[Any], warnings: list[str], drop: set[int]) -> list[Any]:
@@ -144,8 +182,7 @@ def _by_uid(cal: Any) -> list[list[Any]]:
     return list(groups.values())
 
 
-def _anchor_series(group: list[Any], floating: Any, zones: tuple[list[Any], list[Any]], renamed: dict[str, str],
-                   unknown: dict[str, set[str]], wholly: dict[str, tuple[list[str], set[str]]]) -> None:
+def anchor_series(group: list[Any], anchors: Anchors) -> None:
     """Give each floating date-time of a series the zone that governs the series: its DTSTART's; and
     make the EXDATE, RDATE, RECURRENCE-ID and UNTIL values of an all-day series dates.
 
@@ -155,13 +192,13 @@ def _anchor_series(group: list[Any], floating: Any, zones: tuple[list[Any], list
     offset. Here, before expansion, a floating DTSTART becomes a time in the calendar's floating zone,
     and every other floating value of the series (DTEND, EXDATE, RDATE, RECURRENCE-ID, and a moved
     occurrence's DTSTART) a time in the zone of the series' DTSTART. Zoned and UTC values keep their
-    own instants. Each unknown TZID met is noted in ``unknown`` with the zone its times were read in.
+    own instants. Each unknown TZID met is noted in ``anchors.unknown`` with the zone its times were read in.
 
     A series whose DTSTART names a zone nobody knows is read wholly in the floating zone: each of its
     DTSTART, DTEND, EXDATE, RDATE and RECURRENCE-ID values with a TZID, known or not, is a wall time
     there (an exporter that names one zone two ways, "Customized Time Zone" and "Eastern Standard Time",
     means one zone; half a series in each would lengthen its events by the difference and miss its
-    EXDATEs). UTC values keep their instants. Such series are noted in ``wholly`` under that TZID.
+    EXDATEs). UTC values keep their instants. Such series are noted in ``anchors.wholly`` under that TZID.
 
     All-day series: Outlook ends one with UNTIL at the local midnight of its last day, in UTC
     (``DTSTART;VALUE=DATE:20210210`` with ``UNTIL=20210701T220000Z`` in Central Europe), and writes its
@@ -169,6 +206,7 @@ def _anchor_series(group: list[Any], floating: Any, zones: tuple[list[Any], list
     dropping Friday 2 July, which RFC 5545 3.3.10 includes) unless the series also has a zoned EXDATE,
     in which case it compares in that zone. Here those values become the dates they stand for (see
     _day_of), so an all-day series is all dates and its last day does not depend on its EXDATEs."""
+    floating, renamed = anchors.floating, anchors.renamed
     master = next((e for e in group if "RECURRENCE-ID" not in e), group[0])
     base = master["DTSTART"].dt
     all_day = not isinstance(base, dt.datetime)
@@ -186,7 +224,7 @@ def _anchor_series(group: list[Any], floating: Any, zones: tuple[list[Any], list
                     continue
                 tzid = prop.params.get("TZID")
                 if tzid and _naive(prop):
-                    unknown.setdefault(str(tzid), set()).add(zone_name(put_in, renamed))
+                    anchors.unknown.setdefault(str(tzid), set()).add(zone_name(put_in, renamed))
                 elif tzid:
                     others.add(str(tzid))
                 if isinstance(ev[key], list):
@@ -194,11 +232,11 @@ def _anchor_series(group: list[Any], floating: Any, zones: tuple[list[Any], list
                 else:
                     ev[key] = new
     if lost:
-        uids, overridden = wholly.setdefault(str(lost), ([], set()))
+        uids, overridden = anchors.wholly.setdefault(str(lost), ([], set()))
         uids.append(str(master.get("UID", "") or master.get("SUMMARY", "")))
         overridden.update(others)
     if all_day:
-        _all_dates(group, zones)
+        _all_dates(group, anchors.zones)
 
 
 def _naive(prop: Any) -> bool:
@@ -214,7 +252,7 @@ def _all_dates(group: list[Any], zones: tuple[list[Any], list[Any]]) -> None:
     own = [v.tzinfo for ev in group for key in ("EXDATE", "RDATE", "RECURRENCE-ID") for prop in as_list(ev.get(key))
            for v in flat([d.dt for d in prop.dts] if isinstance(prop, vDDDLists) else [prop.dt])
            if isinstance(v, dt.datetime) and v.tzinfo is not None and not is_utc(v)]
-    for ev in group:  # the zones its dates were written with (see text.dates_without_zone)
+    for ev in group:  # the zones its dates were written with (see text.date_without_zone)
         own += [zoneinfo.ZoneInfo(key) for tzid in getattr(ev, "forwardd_date_zones", [])
                 if (key := zone_key(tzid)) and key != "UTC"]
     candidates = [*dict.fromkeys([*zones[0], *own, *zones[1], UTC])]

@@ -1,6 +1,8 @@
 """The text of a feed, repaired before icalendar reads it: logical lines, parameters, zone names.
 
-- lines are unfolded (RFC 5545 3.1), each with the number of its first physical line for warnings;
+- the text is unfolded (RFC 5545 3.1) and repaired with regular expressions that find the few lines
+  needing it, so a feed of 100,000 events costs a few passes in C, not a Python loop per line; the
+  number of each logical line's first physical line is kept for warnings (Text.line_of);
 - a custom VTIMEZONE ("Customized Time Zone") is renamed per feed and definition before parsing,
   because icalendar caches zones by TZID for the whole process and two feeds would collide;
 - a Windows display name (``(UTC-05:00) Eastern Time (US & Canada)``, in a TZID parameter or a
@@ -13,42 +15,72 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from .windows_zones import display_name_zone
 from .zones import known_zone
 
-_LINE_BREAK = re.compile(r"\r?\n")
-_TZID_IN_LINE = re.compile(r";\s*TZID\s*=", re.IGNORECASE)
+_FOLD = re.compile(r"\r?\n[ \t]")
 _SAFE_TZID = re.compile(r"[^A-Za-z0-9+_./-]+")
 _UNQUOTED_OFFSET_TZID = re.compile(r";\s*TZID\s*=\s*\(", re.IGNORECASE)
 _DATES = re.compile(r"\s*\d{8}\s*(?:,\s*\d{8}\s*)*")
 # the properties whose values may be dates
 DATE_PROPS = frozenset({"DTSTART", "DTEND", "DUE", "EXDATE", "RDATE", "RECURRENCE-ID"})
 DATE_TZID = "X-FORWARDD-DATE-TZID"
+# The lines each repair may change, found in one pass over the unfolded text (re.M: ^ and $ at lines)
+_UNQUOTED_OFFSET_LINE = re.compile(r"^[^\r\n]*;[ \t]*TZID[ \t]*=[ \t]*\([^\r\n]*?(?=\r?$)", re.M | re.I)
+_DATE_WITH_TZID_LINE = re.compile(
+    r"^(?:DTSTART|DTEND|DUE|EXDATE|RDATE|RECURRENCE-ID)[ \t]*;[^\r\n]*?TZID[^\r\n]*?:[ \t]*\d{8}[ \t]*"
+    r"(?:,[ \t]*\d{8}[ \t]*)*(?=\r?$)", re.M | re.I)
+# a VTIMEZONE from its BEGIN to its END, not across another's BEGIN (one left open is passed by)
+_VTIMEZONE = re.compile(r"^BEGIN:VTIMEZONE[ \t]*\r?$(?:(?!^BEGIN:VTIMEZONE\b).)*?^END:VTIMEZONE[ \t]*(?=\r?$)",
+                        re.M | re.S | re.I)
+_TZID_PROPERTY = re.compile(r"^TZID[ \t]*(?:;[^\r\n]*)?:[^\r\n]*?(?=\r?$)", re.M | re.I)
+_TZID_PARAM_LINE = re.compile(r"^[^\r\n]*;[ \t]*TZID[ \t]*=[^\r\n]*?(?=\r?$)", re.M | re.I)
+_DISPLAY_PARAM = re.compile(r';[ \t]*TZID[ \t]*=[ \t]*"?[ \t]*\(', re.I)
 
 
-def logical_lines(text: str) -> list[tuple[int, str]]:
-    """Unfold the text (RFC 5545 3.1): each content line with the number of its first physical line."""
-    out: list[tuple[int, str]] = []
-    parts: list[str] = []  # joined once: an attachment folded over thousands of lines stays linear
-    first = 0
-    for number, line in enumerate(_LINE_BREAK.split(text), 1):
-        if line[:1] in (" ", "\t") and parts:
-            parts.append(line[1:])
-            continue
-        if parts:
-            out.append((first, "".join(parts)))
-        parts, first = [line], number
-    if parts:
-        out.append((first, "".join(parts)))
-    return out
+@dataclass
+class Text:
+    """A feed's text unfolded and repaired (see repair), the original name of each VTIMEZONE renamed
+    (new name -> old), and the way back from a logical line to its physical line number."""
+
+    text: str
+    renamed: dict[str, str] = field(default_factory=dict)
+    # the logical line (0-based) each folded continuation line belongs to, in order
+    fold_owners: list[int] = field(default_factory=list, repr=False)
+
+    def line_of(self, logical: int) -> int:
+        """The number (1-based) of the physical line on which logical line ``logical`` (0-based) begins."""
+        return logical + 1 + bisect.bisect_left(self.fold_owners, logical)
 
 
-def tag(line: str) -> str:
-    """A short line upper-cased and stripped (``BEGIN:VEVENT``), to compare; '' for a long one."""
-    return line.strip().upper() if len(line) < 80 else ""
+def repair(text: str) -> Text:
+    """``text`` unfolded, with its display-name TZIDs quoted and mapped, its dates' TZIDs taken off and its
+    custom VTIMEZONEs renamed (see the module docstring); each step rewrites only the lines it finds."""
+    owners: list[int] = []
+    newlines, pos = 0, 0
+    for k, fold in enumerate(_FOLD.finditer(text)):
+        newlines += text.count("\n", pos, fold.start())
+        pos = fold.start()
+        owners.append(newlines - k)  # the continuation is physical line newlines + 1, logical line newlines - k
+    unfolded = _FOLD.sub("", text) if owners else text
+    unfolded = _each(_UNQUOTED_OFFSET_LINE, quote_display_name, unfolded)
+    unfolded = _each(_DATE_WITH_TZID_LINE, date_without_zone, unfolded)
+    unfolded, renamed = isolate_custom_zones(unfolded)
+    return Text(unfolded, renamed, owners)
+
+
+def _each(pattern: re.Pattern[str], repair_line: Callable[[str], str], text: str) -> str:
+    """``text`` with each line ``pattern`` finds replaced by ``repair_line(line)`` (the text itself when
+    there is none, so that a feed needing no repair is not copied)."""
+    if pattern.search(text) is None:
+        return text
+    return pattern.sub(lambda m: repair_line(m.group(0)), text)
 
 
 def split_line(line: str) -> tuple[str, str]:
@@ -88,9 +120,9 @@ def param_value(value: str) -> str:
     return re.sub(r"\^([\^'nN])", lambda m: {"^": "^", "'": '"'}.get(m.group(1), "\n"), value)
 
 
-def isolate_custom_zones(lines: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], dict[str, str]]:
+def isolate_custom_zones(text: str) -> tuple[str, dict[str, str]]:
     """Rename each non-standard VTIMEZONE's TZID to one unique to its definition, in the VTIMEZONE and in
-    every TZID parameter that names it; return the lines and the original name of each new one. A
+    every TZID parameter that names it; return the text and the original name of each new one. A
     Windows display name, in a VTIMEZONE or a parameter, becomes the IANA zone it stands for, as the
     Windows zone IDs do (icalendar maps those itself): the tz database knows the zone's history, where
     an exporter's VTIMEZONE gives only this year's rules.
@@ -101,31 +133,26 @@ def isolate_custom_zones(lines: list[tuple[int, str]]) -> tuple[list[tuple[int, 
     whitespace does not count either.
     """
     renames: dict[str, str] = {}
-    out = list(lines)
-    start = None
-    for i, (_, line) in enumerate(out):
-        key = tag(line)
-        if key == "BEGIN:VTIMEZONE":
-            start = i
-        elif key == "END:VTIMEZONE" and start is not None:
-            block = [text for _, text in out[start:i + 1]]
-            for j in range(start + 1, i):
-                head, value = split_line(out[j][1])
-                if split_params(head)[0].strip().upper() == "TZID":
-                    tzid = text_value(value).strip().strip('"').strip()  # some write TZID:"name"
-                    display = display_name_zone(tzid)
-                    if display is not None:
-                        renames[tzid] = display
-                        out[j] = (out[j][0], f"TZID:{display}")
-                    elif not known_zone(tzid):
-                        digest = hashlib.sha256("\n".join(block).encode()).hexdigest()[:10]
-                        renames[tzid] = f"forwardd-{digest}/{_SAFE_TZID.sub('_', tzid)[:40]}"
-                        out[j] = (out[j][0], f"TZID:{renames[tzid]}")
-                    break
-            start = None
-    for i, (number, line) in enumerate(out):
-        if not _TZID_IN_LINE.search(line) or not (renames or "(" in line):
-            continue
+
+    def zone(block: re.Match[str]) -> str:
+        found = _TZID_PROPERTY.search(block.group(0))
+        if found is None:
+            return block.group(0)
+        tzid = text_value(split_line(found.group(0))[1]).strip().strip('"').strip()  # some write TZID:"name"
+        display = display_name_zone(tzid)
+        if display is not None:
+            renames[tzid] = display
+        elif not known_zone(tzid):
+            digest = hashlib.sha256(block.group(0).encode()).hexdigest()[:10]
+            renames[tzid] = f"forwardd-{digest}/{_SAFE_TZID.sub('_', tzid)[:40]}"
+        else:
+            return block.group(0)
+        return block.group(0)[:found.start()] + f"TZID:{renames[tzid]}" + block.group(0)[found.end():]
+
+    if _VTIMEZONE.search(text) is not None:
+        text = _VTIMEZONE.sub(zone, text)
+
+    def params(line: str) -> str:
         head, value = split_line(line)
         parts = split_params(head)
         changed = False
@@ -137,51 +164,41 @@ def isolate_custom_zones(lines: list[tuple[int, str]]) -> tuple[list[tuple[int, 
             new = renames.get(old.strip()) or display_name_zone(old)
             if new is not None:
                 parts[k], changed = f'{pname}="{new}"', True
-        if changed:
-            out[i] = (number, ";".join(parts) + ":" + value)
-    return out, {new: old for old, new in renames.items() if new.startswith("forwardd-")}
+        return ";".join(parts) + ":" + value if changed else line
+
+    if renames or _DISPLAY_PARAM.search(text):
+        text = _each(_TZID_PARAM_LINE, params, text)
+    return text, {new: old for old, new in renames.items() if new.startswith("forwardd-")}
 
 
-def quote_display_names(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
-    """Quote an unquoted TZID parameter that begins with an offset in parentheses, as some exporters write
-    a Windows display name (``DTSTART;TZID=(UTC-05:00) Eastern Time (US & Canada):20260309T090000``): its
-    colon would otherwise end the parameters. The value of such a line is what follows its last colon
+def quote_display_name(line: str) -> str:
+    """``line`` with an unquoted TZID parameter that begins with an offset in parentheses quoted, as some
+    exporters write a Windows display name (``DTSTART;TZID=(UTC-05:00) Eastern Time (US & Canada):2026...``):
+    its colon would otherwise end the parameters. The value of such a line is what follows its last colon
     (a date, date-time or period has none)."""
-    out = lines
-    for i, (number, line) in enumerate(lines):
-        found = _UNQUOTED_OFFSET_TZID.search(line)
-        if found is None or ":" not in line[found.end():]:
-            continue
-        head, value = line[:line.rindex(":")], line[line.rindex(":") + 1:]
-        start = found.end() - 1  # the "("
-        stop = head.find(";", start)
-        stop = len(head) if stop < 0 else stop
-        if out is lines:
-            out = list(lines)
-        out[i] = (number, f'{head[:start]}"{head[start:stop].strip()}"{head[stop:]}:{value}')
-    return out
+    found = _UNQUOTED_OFFSET_TZID.search(line)
+    if found is None or ":" not in line[found.end():]:
+        return line
+    head, value = line[:line.rindex(":")], line[line.rindex(":") + 1:]
+    start = found.end() - 1  # the "("
+    stop = head.find(";", start)
+    stop = len(head) if stop < 0 else stop
+    return f'{head[:start]}"{head[start:stop].strip()}"{head[stop:]}:{value}'
 
 
-def dates_without_zone(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
-    """Take the TZID off each date value (``DTSTART;TZID=Europe/Paris;VALUE=DATE:20250716``, or Google's
-    old ``DTSTART;TZID=America/Los_Angeles:20041225``): RFC 5545 3.2.19 says a TZID is not applied to a
-    DATE, and a date is a whole day of the configured zone. icalendar would read it as midnight in that
-    zone. The TZID is kept in an ``X-FORWARDD-DATE-TZID`` parameter, for a warning to name it
-    (_date_zone_warnings) and for the zones an all-day series' UTC values may be written in."""
-    out = lines
-    for i, (number, line) in enumerate(lines):
-        if not _TZID_IN_LINE.search(line):
-            continue
-        head, value = split_line(line)
-        if not _DATES.fullmatch(value):
-            continue
-        parts = split_params(head)
-        if parts[0].strip().upper() not in DATE_PROPS:
-            continue
-        tzids = [param_value(p.partition("=")[2]) for p in parts[1:] if p.partition("=")[0].strip().upper() == "TZID"]
-        keep = [p for p in parts[1:] if p.partition("=")[0].strip().upper() not in ("TZID", "VALUE")]
-        mark = tzids[0].replace('"', "'").replace("^", "")
-        if out is lines:
-            out = list(lines)
-        out[i] = (number, ";".join([parts[0], *keep, "VALUE=DATE", f'{DATE_TZID}="{mark}"']) + ":" + value)
-    return out
+def date_without_zone(line: str) -> str:
+    """``line`` without the TZID of its date value (``DTSTART;TZID=Europe/Paris;VALUE=DATE:20250716``, or
+    Google's old ``DTSTART;TZID=America/Los_Angeles:20041225``): RFC 5545 3.2.19 says a TZID is not
+    applied to a DATE, and a date is a whole day of the configured zone; icalendar would read it as
+    midnight in that zone. The TZID is kept in an ``X-FORWARDD-DATE-TZID`` parameter, for a warning to
+    name it (validity.py) and for the zones an all-day series' UTC values may be written in."""
+    head, value = split_line(line)
+    parts = split_params(head)
+    if not _DATES.fullmatch(value) or parts[0].strip().upper() not in DATE_PROPS:
+        return line
+    tzids = [param_value(p.partition("=")[2]) for p in parts[1:] if p.partition("=")[0].strip().upper() == "TZID"]
+    if not tzids:
+        return line
+    keep = [p for p in parts[1:] if p.partition("=")[0].strip().upper() not in ("TZID", "VALUE")]
+    mark = tzids[0].replace('"', "'").replace("^", "")
+    return ";".join([parts[0], *keep, "VALUE=DATE", f'{DATE_TZID}="{mark}"']) + ":" + value

@@ -6,7 +6,7 @@
   used: a VEVENT without DTSTART (allowed under METHOD), an unreadable VTIMEZONE, a VFREEBUSY
   forwardd never uses, an event whose RRULE or DTSTART is garbage. A series the expander cannot
   build or expand is left out the same way (occurrences.py), so one bad event never hides the others;
-- a date that carried a TZID (text.dates_without_zone) is warned about, naming the event and the TZID;
+- a date that carried a TZID (text.date_without_zone) is warned about, naming the event and the TZID;
 - an event whose end, in real time, is not after its start because it begins in the spring-forward
   gap keeps its wall-clock length; one whose DTEND really precedes DTSTART is dropped with a warning,
   and a moved occurrence that does is dropped with its original slot left cancelled.
@@ -84,25 +84,22 @@ def _usable_event(name: str, ev: Any, warnings: list[str]) -> bool:
 _KINDS = (("DTSTART", dt.date), ("DTEND", dt.date), ("RECURRENCE-ID", dt.date), ("DURATION", dt.timedelta))
 
 
-def usable_events(name: str, cal: Any, tz: zoneinfo.ZoneInfo, warnings: list[str]) -> None:
-    """Drop, with a warning, each VEVENT that cannot be placed in time (see _usable_event); warn of each
-    TZID ignored on a date (see text.dates_without_zone)."""
-    def usable(ev: Any) -> bool:
-        try:
-            if not _usable_event(name, ev, warnings):
-                return False
-            _date_zone_warnings(name, ev, tz, warnings)
-            return True
-        except Exception as err:  # a shape no check above foresaw: this event alone is lost
-            warnings.append(f"calendar {name!r}: {event_name(ev)} cannot be read ({clip(err)}); skipped")
+def usable(name: str, ev: Any, tz: zoneinfo.ZoneInfo, warnings: list[str]) -> bool:
+    """Whether a VEVENT can be placed in time (see _usable_event), leaving out what of it cannot be read;
+    warns of each TZID ignored on a date (see text.date_without_zone). False, with a warning, for an event
+    of a shape no check here foresaw: that event alone is lost."""
+    try:
+        if not _usable_event(name, ev, warnings):
             return False
-
-    for holder in cal.walk():
-        holder.subcomponents[:] = [sub for sub in holder.subcomponents if sub.name != "VEVENT" or usable(sub)]
+        _date_zone_warnings(name, ev, tz, warnings)
+        return True
+    except Exception as err:  # see the docstring
+        warnings.append(f"calendar {name!r}: {event_name(ev)} cannot be read ({clip(err)}); skipped")
+        return False
 
 
 def _date_zone_warnings(name: str, ev: Any, tz: zoneinfo.ZoneInfo, warnings: list[str]) -> None:
-    """One warning per TZID that dates_without_zone took off the dates of ``ev``, naming the event and the
+    """One warning per TZID that text.date_without_zone took off the dates of ``ev``, naming the event and the
     properties; the zones are kept as ``forwardd_date_zones`` (see series._all_dates)."""
     found: dict[str, list[str]] = {}
     for key in ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "EXDATE", "RDATE"):

@@ -1,0 +1,53 @@
+"""The fast path for one-off events (forwardd/calendars/plain.py) reads every one-off event exactly as the
+series path (recurring-ical-events) does: both are run over every golden file and every calendar in
+../shared/calendars, and give the same events, warnings and notes around each one-off event."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from forwardd.calendars.parse import parse_calendar
+from forwardd.errors import CalendarError
+
+from .conftest import DATA, LONDON, SHARED_CALENDARS
+
+FILES = sorted((DATA / "golden").glob("*.ics")) + (
+    sorted(SHARED_CALENDARS.glob("*/*.ics")) if SHARED_CALENDARS.is_dir() else [])
+
+
+def _windows(starts: list[tuple[dt.datetime, dt.datetime]]) -> list[tuple[dt.datetime, dt.datetime]]:
+    """A day either side of each span, overlapping ones merged."""
+    out: list[tuple[dt.datetime, dt.datetime]] = []
+    for a, b in sorted((a - dt.timedelta(days=1), b + dt.timedelta(days=1)) for a, b in starts):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_one_off_events_read_alike_on_both_paths(path: Path) -> None:
+    data = path.read_bytes()
+    try:
+        fast = parse_calendar(path.name, data, LONDON)
+    except CalendarError:
+        with pytest.raises(CalendarError):
+            parse_calendar(path.name, data, LONDON, one_offs=False)
+        return
+    slow = parse_calendar(path.name, data, LONDON, one_offs=False)
+    assert slow.plain == []
+    assert sorted(fast.warnings) == sorted(slow.warnings)
+    for start, end in _windows([(p.start, p.end) for p in fast.plain]):
+        got, want = fast.events_between(start, end), slow.events_between(start, end)
+        assert got[0] == want[0], (start, end)
+        assert sorted(got[1]) == sorted(want[1]), (start, end)
+
+
+def test_the_fast_path_is_taken_and_keeps_no_component() -> None:
+    """Most golden files' events are one-offs: they are records, not components (the memory bound)."""
+    cal = parse_calendar("x", (DATA / "golden" / "same_start_end.ics").read_bytes(), LONDON)
+    assert cal.plain and not any(c.walk("VEVENT") for c in cal.components)
