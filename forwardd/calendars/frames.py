@@ -31,7 +31,7 @@ _LABEL = {kind: re.compile(rf"^{kind}[ \t]*(?:;[^\r\n]*)?:([^\r\n]*)", re.M | re
 _BATCH, _BATCH_CHARS = 500, 1 << 20
 
 
-@dataclass
+@dataclass(slots=True)
 class Block:
     """One component of a VCALENDAR: its kind, where its text is (``start`` to ``end`` of the feed's
     text), the line it begins on, its place among the feed's components, and whether it was ended."""

@@ -86,21 +86,22 @@ def _read(name: str, doc: Text, frame: Frame, tz: zoneinfo.ZoneInfo, warnings: l
     series: list[Any] = []
     # uid, block, place in block, record, and what reading it noted (None: nothing)
     one_off: list[tuple[str, Block, int, Plain | None, tuple[Anchors, list[str]] | None]] = []
+    shared: dict[Any, Any] = {}  # equal texts and stamps of one-off events, one object each
     for block, component in read_components(name, doc, frame, warnings):
         for k, ev in enumerate(component.walk("VEVENT")):
             ev.forwardd_line, ev.forwardd_order = block.line, (block.index, k)
-            if not usable(name, ev, tz, warnings):
+            if not usable(name, ev, tz, warnings, doc.dates_had_zones):
                 continue
             if not (one_offs and is_plain(ev)):
                 series.append(ev)
                 continue
             notes, said = anchors.fresh(), list[str]()
             try:
-                record = plain_event(name, ev, notes, tz, said)
+                record = plain_event(name, ev, notes, tz, said, shared)
             except Exception as err:  # a shape no rule foresaw: this event alone is lost
                 record, said = None, [f"calendar {name!r}: {event_name(ev)} cannot be read ({clip(err)}); skipped"]
             noted = (notes, said) if said or notes.unknown else None
-            one_off.append((str(ev.get("UID", "") or ""), block, k, record, noted))
+            one_off.append((record.uid if record else str(ev.get("UID", "") or ""), block, k, record, noted))
     uids = Counter(uid for uid, *_ in one_off if uid)
     taken = {str(ev["UID"]) for ev in series if ev.get("UID")}
     plain = []
@@ -110,7 +111,7 @@ def _read(name: str, doc: Text, frame: Frame, tz: zoneinfo.ZoneInfo, warnings: l
             ev = again.walk("VEVENT")[k] if again is not None else None
             if ev is not None:
                 ev.forwardd_line, ev.forwardd_order = block.line, (block.index, k)
-                if usable(name, ev, tz, []):  # its warnings were given the first time
+                if usable(name, ev, tz, [], doc.dates_had_zones):  # its warnings were given the first time
                     series.append(ev)
             continue
         if noted is not None:

@@ -42,9 +42,13 @@ def is_plain(ev: Any) -> bool:
     return True
 
 
-def plain_event(name: str, ev: Any, anchors: Anchors, tz: zoneinfo.ZoneInfo, warnings: list[str]) -> Plain | None:
+def plain_event(name: str, ev: Any, anchors: Anchors, tz: zoneinfo.ZoneInfo, warnings: list[str],
+                shared: dict[Any, Any] | None = None) -> Plain | None:
     """The occurrence of a one-off event (is_plain), or None when it is dropped: cancelled, or ending
-    before it starts (with a warning). Notes its zones in ``anchors``."""
+    before it starts (with a warning). Notes its zones in ``anchors``. Equal texts and stamps of the
+    feed's records are one object each, kept in ``shared`` (a rota repeats its summaries, an export its
+    DTSTAMP)."""
+    share = (lambda v: v) if shared is None else (lambda v: shared.setdefault(v, v))
     anchor_series([ev], anchors)
     if not forwards(name, ev, tz, warnings) or str(ev.get("STATUS", "")).upper() == "CANCELLED":
         return None
@@ -56,8 +60,8 @@ def plain_event(name: str, ev: Any, anchors: Anchors, tz: zoneinfo.ZoneInfo, war
     else:
         raw_end = raw_start if isinstance(raw_start, dt.datetime) else raw_start + dt.timedelta(days=1)
     start, end = timing(raw_start, raw_end, tz)
-    fields = (str(ev.get("SUMMARY", "") or ""), str(ev.get("LOCATION", "") or ""),
-              str(ev.get("DESCRIPTION", "") or ""), str(ev.get("UID", "") or ""), changed_at(ev))
+    fields = (share(str(ev.get("SUMMARY", "") or "")), share(str(ev.get("LOCATION", "") or "")),
+              share(str(ev.get("DESCRIPTION", "") or "")), str(ev.get("UID", "") or ""), share(changed_at(ev)))
     if end <= start:
         return Plain(start, start, *fields, left_out(name, ev, start, raw_start, raw_end, tz))
     return Plain(start, end, *fields)

@@ -219,6 +219,8 @@ def anchor_series(group: list[Any], anchors: Anchors) -> None:
         for key in ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE"):
             put_in = series_zone if key == "RECURRENCE-ID" else zone
             for i, prop in enumerate(as_list(ev.get(key))):
+                if not lost and not isinstance(prop, vDDDLists) and _zoned(prop.dt):
+                    continue  # the common case, at once: a zoned value keeps its instant
                 new = _anchored(prop, put_in, rezone=bool(lost))
                 if new is None:
                     continue
@@ -237,6 +239,10 @@ def anchor_series(group: list[Any], anchors: Anchors) -> None:
         overridden.update(others)
     if all_day:
         _all_dates(group, anchors.zones)
+
+
+def _zoned(value: Any) -> bool:
+    return isinstance(value, dt.datetime) and value.tzinfo is not None
 
 
 def _naive(prop: Any) -> bool:

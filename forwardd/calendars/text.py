@@ -42,6 +42,8 @@ _VTIMEZONE = re.compile(r"^BEGIN:VTIMEZONE[ \t]*\r?$(?:(?!^BEGIN:VTIMEZONE\b).)*
 _TZID_PROPERTY = re.compile(r"^TZID[ \t]*(?:;[^\r\n]*)?:[^\r\n]*?(?=\r?$)", re.M | re.I)
 _TZID_PARAM_LINE = re.compile(r"^[^\r\n]*;[ \t]*TZID[ \t]*=[^\r\n]*?(?=\r?$)", re.M | re.I)
 _DISPLAY_PARAM = re.compile(r';[ \t]*TZID[ \t]*=[ \t]*"?[ \t]*\(', re.I)
+# cheap first looks (a literal to search for, few backtracks) before the line patterns above
+_DATE_VALUE_LINE = re.compile(r":[ \t]*\d{8}[ \t]*(?:,[ \t]*\d{8}[ \t]*)*\r?$", re.M)
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Text:
 
     text: str
     renamed: dict[str, str] = field(default_factory=dict)
+    dates_had_zones: bool = False  # whether date_without_zone took a TZID off a date
     # the logical line (0-based) each folded continuation line belongs to, in order
     fold_owners: list[int] = field(default_factory=list, repr=False)
 
@@ -69,10 +72,14 @@ def repair(text: str) -> Text:
         pos = fold.start()
         owners.append(newlines - k)  # the continuation is physical line newlines + 1, logical line newlines - k
     unfolded = _FOLD.sub("", text) if owners else text
-    unfolded = _each(_UNQUOTED_OFFSET_LINE, quote_display_name, unfolded)
-    unfolded = _each(_DATE_WITH_TZID_LINE, date_without_zone, unfolded)
+    if _UNQUOTED_OFFSET_TZID.search(unfolded):
+        unfolded = _each(_UNQUOTED_OFFSET_LINE, quote_display_name, unfolded)
+    dated = False
+    if _DATE_VALUE_LINE.search(unfolded):
+        repaired = _each(_DATE_WITH_TZID_LINE, date_without_zone, unfolded)
+        unfolded, dated = repaired, repaired is not unfolded
     unfolded, renamed = isolate_custom_zones(unfolded)
-    return Text(unfolded, renamed, owners)
+    return Text(unfolded, renamed, dated, owners)
 
 
 def _each(pattern: re.Pattern[str], repair_line: Callable[[str], str], text: str) -> str:
@@ -134,10 +141,11 @@ def isolate_custom_zones(text: str) -> tuple[str, dict[str, str]]:
     """
     renames: dict[str, str] = {}
 
-    def zone(block: re.Match[str]) -> str:
+    def zone(block: re.Match[str]) -> str | None:
+        """The VTIMEZONE's text with its TZID renamed, or None when it keeps its name."""
         found = _TZID_PROPERTY.search(block.group(0))
         if found is None:
-            return block.group(0)
+            return None
         tzid = text_value(split_line(found.group(0))[1]).strip().strip('"').strip()  # some write TZID:"name"
         display = display_name_zone(tzid)
         if display is not None:
@@ -146,11 +154,18 @@ def isolate_custom_zones(text: str) -> tuple[str, dict[str, str]]:
             digest = hashlib.sha256(block.group(0).encode()).hexdigest()[:10]
             renames[tzid] = f"forwardd-{digest}/{_SAFE_TZID.sub('_', tzid)[:40]}"
         else:
-            return block.group(0)
+            return None
         return block.group(0)[:found.start()] + f"TZID:{renames[tzid]}" + block.group(0)[found.end():]
 
-    if _VTIMEZONE.search(text) is not None:
-        text = _VTIMEZONE.sub(zone, text)
+    pieces: list[str] = []
+    last = 0
+    for block in _VTIMEZONE.finditer(text):
+        new = zone(block)
+        if new is not None:
+            pieces += [text[last:block.start()], new]
+            last = block.end()
+    if pieces:  # only a feed with zones to rename is copied
+        text = "".join([*pieces, text[last:]])
 
     def params(line: str) -> str:
         head, value = split_line(line)

@@ -84,14 +84,16 @@ def _usable_event(name: str, ev: Any, warnings: list[str]) -> bool:
 _KINDS = (("DTSTART", dt.date), ("DTEND", dt.date), ("RECURRENCE-ID", dt.date), ("DURATION", dt.timedelta))
 
 
-def usable(name: str, ev: Any, tz: zoneinfo.ZoneInfo, warnings: list[str]) -> bool:
+def usable(name: str, ev: Any, tz: zoneinfo.ZoneInfo, warnings: list[str], dates_had_zones: bool = True) -> bool:
     """Whether a VEVENT can be placed in time (see _usable_event), leaving out what of it cannot be read;
-    warns of each TZID ignored on a date (see text.date_without_zone). False, with a warning, for an event
-    of a shape no check here foresaw: that event alone is lost."""
+    warns of each TZID ignored on a date (see text.date_without_zone; ``dates_had_zones`` False when the
+    feed had none). False, with a warning, for an event of a shape no check here foresaw: that event
+    alone is lost."""
     try:
         if not _usable_event(name, ev, warnings):
             return False
-        _date_zone_warnings(name, ev, tz, warnings)
+        if dates_had_zones:
+            _date_zone_warnings(name, ev, tz, warnings)
         return True
     except Exception as err:  # see the docstring
         warnings.append(f"calendar {name!r}: {event_name(ev)} cannot be read ({clip(err)}); skipped")

@@ -190,6 +190,7 @@ def _serve(memory_mb: int) -> None:
                             dt.datetime.fromisoformat(req["end"]),
                             Limits(int(req["max_occurrences"]), int(req["max_steps"])))
             doc: dict[str, Any] = {"ok": result.to_json()}
+            del result  # a huge feed's occurrences go before their JSON text is made
         except CalendarError as err:
             doc = {"error": err.reason}
         except MemoryError:
@@ -199,6 +200,7 @@ def _serve(memory_mb: int) -> None:
         except Exception as err:  # noqa: BLE001 - one feed's surprise must not end the worker
             doc = {"error": f"cannot read it ({type(err).__name__}: {err})"}
         body = json.dumps(doc).encode()
+        del doc, data
         stdout.write(struct.pack(">I", len(body)) + body)
         stdout.flush()
 
