@@ -51,3 +51,16 @@ def test_the_fast_path_is_taken_and_keeps_no_component() -> None:
     """Most golden files' events are one-offs: they are records, not components (the memory bound)."""
     cal = parse_calendar("x", (DATA / "golden" / "same_start_end.ics").read_bytes(), LONDON)
     assert cal.plain and not any(c.walk("VEVENT") for c in cal.components)
+
+
+def test_warnings_name_physical_lines_across_folded_lines() -> None:
+    """The text is unfolded before it is read; a warning still names the line a component begins on."""
+    text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//forwardd tests//EN\r\n"
+            "BEGIN:VEVENT\r\nUID:a\r\nDTSTART:20261201T090000Z\r\nDTEND:20261201T100000Z\r\n"
+            "DESCRIPTION:a long text\r\n  folded\r\n  twice\r\nSUMMARY:alice\r\nEND:VEVENT\r\n"
+            "BEGIN:VEVENT\r\nUID:b\r\nDTSTART:20261201T120000Z\r\nDTEND:20261201T110000Z\r\nSUMMARY:bo\r\n b\r\n"
+            "END:VEVENT\r\n"
+            "BEGIN:VEVENT\r\nUID:c\r\nSUMMARY:no start\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").encode()
+    cal = parse_calendar("x", text, LONDON)
+    assert any("'b' (line 13) ('bob') ends before it starts" in w for w in cal.warnings), cal.warnings
+    assert any("'c' (line 20) has no DTSTART" in w for w in cal.warnings), cal.warnings
