@@ -64,3 +64,28 @@ def test_warnings_name_physical_lines_across_folded_lines() -> None:
     cal = parse_calendar("x", text, LONDON)
     assert any("'b' (line 13) ('bob') ends before it starts" in w for w in cal.warnings), cal.warnings
     assert any("'c' (line 20) has no DTSTART" in w for w in cal.warnings), cal.warnings
+
+
+def _vcalendar(*lines: str) -> bytes:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//forwardd tests//EN\r\n"
+            + "".join(line + "\r\n" for line in lines) + "END:VCALENDAR\r\n").encode()
+
+
+def test_a_one_off_event_moved_later_in_the_feed_joins_its_series_once() -> None:
+    """Read first as a one-off, the event turns out to have a moved occurrence further on: it is read
+    again as a series, so the move applies, and what reading it first noted is not said twice."""
+    data = _vcalendar(
+        "BEGIN:VEVENT", "UID:m", "DTSTART;TZID=Nowhere/Odd:20261201T090000", "DTEND;TZID=Nowhere/Odd:20261201T100000",
+        "SUMMARY:alice", "END:VEVENT",
+        "BEGIN:VEVENT", "UID:other", "DTSTART:20261201T130000Z", "DTEND:20261201T140000Z", "SUMMARY:bob", "END:VEVENT",
+        "BEGIN:VEVENT", "UID:m", "RECURRENCE-ID;TZID=Nowhere/Odd:20261201T090000",
+        "DTSTART;TZID=Nowhere/Odd:20261201T110000", "DTEND;TZID=Nowhere/Odd:20261201T120000", "SUMMARY:alice moved",
+        "END:VEVENT")
+    start, end = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc), dt.datetime(2026, 12, 2, tzinfo=dt.timezone.utc)
+    fast, slow = parse_calendar("x", data, LONDON), parse_calendar("x", data, LONDON, one_offs=False)
+    events, _ = fast.events_between(start, end)
+    assert [(e.summary, e.start.hour) for e in events] == [("alice moved", 11), ("bob", 13)]
+    assert events == slow.events_between(start, end)[0]
+    assert [p.uid for p in fast.plain] == ["other"]
+    unknown = [w for w in fast.warnings if "unknown time zone 'Nowhere/Odd'" in w]
+    assert len(unknown) == 1 and unknown[0].count("'m'") == 1, fast.warnings
