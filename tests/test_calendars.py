@@ -243,6 +243,20 @@ def test_upstream_rie_adds_an_off_rule_dtstart_to_count_occurrences() -> None:
         "if it counts DTSTART as the first (RFC 5545 3.3.10), series._count_from_dtstart must stop lowering COUNT")
 
 
+def test_upstream_rie_adds_elapsed_time_on_the_wall_clock_when_dtend_has_another_zone() -> None:
+    import icalendar
+    import recurring_ical_events
+
+    cal = icalendar.Calendar.from_ical(_vcalendar(
+        "BEGIN:VEVENT", "UID:a", "DTSTART;TZID=Europe/London:20260329T000000", "DTEND:20260329T030000Z", "SUMMARY:x",
+        "END:VEVENT"))
+    (found,) = recurring_ical_events.of(cal).between(dt.datetime(2026, 3, 28, tzinfo=UTC), dt.datetime(2026, 3, 30, tzinfo=UTC))
+    end = found["DTEND"].dt.astimezone(UTC)
+    assert end == dt.datetime(2026, 3, 29, 2, tzinfo=UTC), (
+        f"recurring-ical-events 3.8.2 ended this event at 02:00Z, not at its DTEND (03:00Z); now {end}: check whether "
+        "series._end_in_start_zone is still needed")
+
+
 def test_saved_occurrences_keep_their_stamp_and_the_cache_is_keyed_by_the_expansion_rules() -> None:
     from forwardd.calendars.expand import expand
     from forwardd.calendars.expansion import EXPANSION, Expansion

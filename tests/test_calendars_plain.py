@@ -89,3 +89,15 @@ def test_a_one_off_event_moved_later_in_the_feed_joins_its_series_once() -> None
     assert [p.uid for p in fast.plain] == ["other"]
     unknown = [w for w in fast.warnings if "unknown time zone 'Nowhere/Odd'" in w]
     assert len(unknown) == 1 and unknown[0].count("'m'") == 1, fast.warnings
+
+
+@pytest.mark.parametrize("one_offs", [True, False])
+def test_a_single_event_ends_at_its_dtend_in_another_zone_across_a_change(one_offs: bool) -> None:
+    """00:00 London to 03:00 UTC on the spring-forward night is three real hours, on either path."""
+    cal = parse_calendar("x", _vcalendar(
+        "BEGIN:VEVENT", "UID:a", "DTSTART;TZID=Europe/London:20260329T000000", "DTEND:20260329T030000Z",
+        "SUMMARY:alice", "END:VEVENT"), LONDON, one_offs=one_offs)
+    utc = dt.timezone.utc
+    events, _ = cal.events_between(dt.datetime(2026, 3, 28, tzinfo=utc), dt.datetime(2026, 3, 30, tzinfo=utc))
+    assert [(e.start, e.end) for e in events] == [(dt.datetime(2026, 3, 29, 0, tzinfo=utc),
+                                                   dt.datetime(2026, 3, 29, 3, tzinfo=utc))]

@@ -10,8 +10,8 @@
   first one. Each occurrence of a series starts at its DTSTART's wall-clock time and lasts as long as
   the first one on the wall clock, so a 20:00-08:00 night lasts 11 or 13 hours across a change
   (RFC 5545 3.8.5.3 would keep the first occurrence's exact duration; a rota means its hand-over
-  times); a DURATION is counted on the wall clock too. A single event's DTSTART and DTEND are the
-  instants they name;
+  times); a DURATION is counted on the wall clock too, and so is a DTEND in another zone than DTSTART's
+  (series._end_in_start_zone). A single event's DTSTART and DTEND are the instants they name;
 - an event with a DTSTART time but no DTEND or DURATION has no length and is dropped with a warning;
   an all-day one without DTEND lasts one day;
 - a one-off event (plain.py) is kept as a compact record, its occurrence read when the feed is; each

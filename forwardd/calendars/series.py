@@ -100,6 +100,7 @@ def prepare(name: str, cal: Any, anchors: Anchors, tz: zoneinfo.ZoneInfo, warnin
             group = _one_series(name, group, warnings, drop)
             anchor_series(group, anchors)
             for ev in group:
+                _end_in_start_zone(ev)
                 fix_until(ev)
                 _count_from_dtstart(name, ev, warnings)
                 if not forwards(name, ev, tz, warnings):
@@ -110,6 +111,23 @@ def prepare(name: str, cal: Any, anchors: Anchors, tz: zoneinfo.ZoneInfo, warnin
     if drop:
         for holder in cal.walk():
             holder.subcomponents[:] = [sub for sub in holder.subcomponents if id(sub) not in drop]
+
+
+def _end_in_start_zone(ev: Any) -> None:
+    """Put a DTEND given in another zone than DTSTART's in DTSTART's zone, the same instant.
+
+    recurring-ical-events 3.8.2 adds the real time from DTSTART to DTEND to each occurrence's start on
+    its wall clock when the two are in different zones, so an event from 00:00 London to 03:00Z on the
+    spring-forward night ended at 02:00Z, an hour before the instant its DTEND names. In one zone, the
+    length is the wall clock's: a single event ends at its DTEND, and each occurrence of a series lasts as
+    long as the first one on the wall clock of the series' zone (as plain.py reads one-off events)."""
+    start, end = ev["DTSTART"].dt, ev.get("DTEND")
+    if (end is None or not isinstance(start, dt.datetime) or not isinstance(end.dt, dt.datetime)
+            or start.tzinfo is None or end.dt.tzinfo is None or end.dt.tzinfo is start.tzinfo):
+        return
+    moved = vDDDTypes(end.dt.astimezone(start.tzinfo))
+    moved.params.update({k: v for k, v in end.params.items() if k.upper() != "TZID"})
+    ev["DTEND"] = moved
 
 
 def _one_series(name: str, group: list[Any], warnings: list[str], drop: set[int]) -> list[Any]:
