@@ -101,3 +101,13 @@ def test_a_single_event_ends_at_its_dtend_in_another_zone_across_a_change(one_of
     events, _ = cal.events_between(dt.datetime(2026, 3, 28, tzinfo=utc), dt.datetime(2026, 3, 30, tzinfo=utc))
     assert [(e.start, e.end) for e in events] == [(dt.datetime(2026, 3, 29, 0, tzinfo=utc),
                                                    dt.datetime(2026, 3, 29, 3, tzinfo=utc))]
+
+
+def test_a_feed_with_blank_and_indented_lines_before_its_vcalendar_is_read() -> None:
+    cal = parse_calendar("x", b"\n\n  " + _vcalendar(
+        "BEGIN:VEVENT", "UID:a", "DTSTART:20261201T090000Z", "DTEND:20261201T100000Z", "SUMMARY:alice", "END:VEVENT"),
+        LONDON)
+    utc = dt.timezone.utc
+    assert [e.uid for e in cal.events_between(dt.datetime(2026, 12, 1, tzinfo=utc),
+                                              dt.datetime(2026, 12, 2, tzinfo=utc))[0]] == ["a"]
+    assert cal.warnings == []

@@ -24,7 +24,7 @@ from .values import clip
 
 # Components that sit directly in a VCALENDAR; one of these cannot begin inside another.
 _TOP_LEVEL = frozenset({"VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VTIMEZONE", "VAVAILABILITY"})
-_MARK = re.compile(r"^(BEGIN|END)[ \t]*:[ \t]*([A-Za-z0-9-]{1,70})[ \t]*(?=\r?$)", re.M | re.I)
+_MARK = re.compile(r"^[ \t]*(BEGIN|END)[ \t]*:[ \t]*([A-Za-z0-9-]{1,70})[ \t]*(?=\r?$)", re.M | re.I)
 _LINES = re.compile(r"[^\r\n]+")
 _LABEL = {kind: re.compile(rf"^{kind}[ \t]*(?:;[^\r\n]*)?:([^\r\n]*)", re.M | re.I) for kind in ("UID", "TZID")}
 # components read by one call of icalendar's parser (and their text, at most, in characters)
