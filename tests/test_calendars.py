@@ -158,7 +158,7 @@ def test_x_wr_timezone_real_google_feed() -> None:
     assert events and events[0].start == dt.datetime(2021, 9, 16, 19, 0, tzinfo=UTC)
 
 
-# ------------------------------------------------ the libraries' own behaviour that parse.py works around
+# ------------------------------------- the libraries' own behaviour that forwardd/calendars works around
 # Each test pins what the library does today. When one fails, upstream has changed: check whether the
 # workaround named in the message can go (and the test with it).
 
@@ -179,7 +179,7 @@ def test_upstream_rie_fails_the_whole_calendar_on_a_vevent_without_dtstart() -> 
     except KeyError:
         return
     pytest.fail("recurring-ical-events now copes with a VEVENT without DTSTART (RFC 5545 3.6.1): "
-                "parse._usable_event may leave such events to the library (keep the warning)")
+                "validity._usable_event may leave such events to the library (keep the warning)")
 
 
 def test_upstream_rie_gives_a_floating_series_the_zone_of_a_utc_exdate() -> None:
@@ -193,7 +193,7 @@ def test_upstream_rie_gives_a_floating_series_the_zone_of_a_utc_exdate() -> None
     starts = sorted(e["DTSTART"].dt for e in found)
     assert starts == [dt.datetime(2026, 7, 1, 9, tzinfo=UTC), dt.datetime(2026, 7, 2, 9, tzinfo=UTC)], (
         f"recurring-ical-events 3.8.2 put this floating series in UTC (the EXDATE's zone); now it gives {starts}: "
-        "check whether parse._anchor_series is still needed to make DTSTART's zone govern the series")
+        "check whether series._anchor_series is still needed to make DTSTART's zone govern the series")
 
 
 def test_upstream_rie_reads_a_floating_until_on_a_zoned_series_as_utc() -> None:
@@ -208,7 +208,7 @@ def test_upstream_rie_reads_a_floating_until_on_a_zoned_series_as_utc() -> None:
     days = sorted(e["DTSTART"].dt.day for e in found)
     assert days == [13, 14], (
         f"recurring-ical-events 3.8.2 read UNTIL=20230315T090000 as UTC and dropped the 15th; now it gives {days}: "
-        "check whether parse._fix_until still needs to put a floating UNTIL in the series' zone")
+        "check whether series.fix_until still needs to put a floating UNTIL in the series' zone")
 
 
 def test_upstream_rie_drops_the_last_day_of_an_all_day_series_ending_at_a_utc_local_midnight() -> None:
@@ -226,7 +226,35 @@ def test_upstream_rie_drops_the_last_day_of_an_all_day_series_ending_at_a_utc_lo
     got = (last_day(""), last_day("EXDATE;TZID=Europe/Berlin:20210625T000000"))
     assert got == (dt.date(2021, 6, 30), dt.date(2021, 7, 2)), (
         f"recurring-ical-events 3.8.2 ended this series on 30 June without a zoned EXDATE and on 2 July with one; "
-        f"now {got}: check whether parse._all_dates is still needed to make all-day series all dates")
+        f"now {got}: check whether series._all_dates is still needed to make all-day series all dates")
+
+
+def test_upstream_rie_adds_an_off_rule_dtstart_to_count_occurrences() -> None:
+    import icalendar
+    import recurring_ical_events
+
+    cal = icalendar.Calendar.from_ical(_vcalendar(
+        "BEGIN:VEVENT", "UID:s", "DTSTART:20261201T090000Z", "DTEND:20261201T170000Z",
+        "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=3", "SUMMARY:x", "END:VEVENT"))
+    found = recurring_ical_events.of(cal).between(dt.datetime(2026, 11, 30, tzinfo=UTC), dt.datetime(2027, 1, 1, tzinfo=UTC))
+    days = sorted(e["DTSTART"].dt.day for e in found)
+    assert days == [1, 7, 14, 21], (
+        f"recurring-ical-events 3.8.2 added an off-rule DTSTART to COUNT=3 Mondays (4 occurrences); now it gives {days}: "
+        "if it counts DTSTART as the first (RFC 5545 3.3.10), series._count_from_dtstart must stop lowering COUNT")
+
+
+def test_upstream_rie_adds_elapsed_time_on_the_wall_clock_when_dtend_has_another_zone() -> None:
+    import icalendar
+    import recurring_ical_events
+
+    cal = icalendar.Calendar.from_ical(_vcalendar(
+        "BEGIN:VEVENT", "UID:a", "DTSTART;TZID=Europe/London:20260329T000000", "DTEND:20260329T030000Z", "SUMMARY:x",
+        "END:VEVENT"))
+    (found,) = recurring_ical_events.of(cal).between(dt.datetime(2026, 3, 28, tzinfo=UTC), dt.datetime(2026, 3, 30, tzinfo=UTC))
+    end = found["DTEND"].dt.astimezone(UTC)
+    assert end == dt.datetime(2026, 3, 29, 2, tzinfo=UTC), (
+        f"recurring-ical-events 3.8.2 ended this event at 02:00Z, not at its DTEND (03:00Z); now {end}: check whether "
+        "series._end_in_start_zone is still needed")
 
 
 def test_saved_occurrences_keep_their_stamp_and_the_cache_is_keyed_by_the_expansion_rules() -> None:
@@ -312,20 +340,28 @@ def test_utc_values_of_an_all_day_series_stand_for_the_day_they_start_or_end(zon
     assert days == [(20, "alice"), (22, "alice"), (23, "alice"), (25, "alice moved")]
 
 
-def test_a_series_that_trips_over_something_unforeseen_is_skipped_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    import forwardd.calendars.parse as parse
+@pytest.mark.parametrize(("module", "step", "rule"), [
+    ("series", "fix_until", ["RRULE:FREQ=DAILY;COUNT=2"]),  # a series
+    ("plain", "forwards", []),  # a one-off event
+])
+def test_an_event_that_trips_over_something_unforeseen_is_skipped_alone(monkeypatch: pytest.MonkeyPatch, module: str,
+                                                                        step: str, rule: list[str]) -> None:
+    import importlib
 
-    real = parse._fix_until
+    where = importlib.import_module(f"forwardd.calendars.{module}")
+    real = getattr(where, step)
 
-    def fragile(ev: object) -> None:
+    def fragile(*args: object) -> object:
+        ev = next(a for a in args if hasattr(a, "get") and a.get("UID"))  # type: ignore[attr-defined]
         if str(ev["UID"]) == "boom":  # type: ignore[index]
             raise RuntimeError("something nobody foresaw")
-        real(ev)
+        return real(*args)
 
-    monkeypatch.setattr(parse, "_fix_until", fragile)
+    monkeypatch.setattr(where, step, fragile)
     cal = parse_calendar("team", _vcalendar(
-        "BEGIN:VEVENT", "UID:boom", "DTSTART:20261201T090000Z", "DTEND:20261201T100000Z", "SUMMARY:bob", "END:VEVENT",
-        "BEGIN:VEVENT", "UID:fine", "DTSTART:20261201T100000Z", "DTEND:20261201T110000Z", "SUMMARY:alice",
+        "BEGIN:VEVENT", "UID:boom", "DTSTART:20261201T090000Z", "DTEND:20261201T100000Z", *rule, "SUMMARY:bob",
+        "END:VEVENT",
+        "BEGIN:VEVENT", "UID:fine", "DTSTART:20261201T100000Z", "DTEND:20261201T110000Z", *rule, "SUMMARY:alice",
         "END:VEVENT"), LONDON)
     events, _ = cal.events_between(dt.datetime(2026, 12, 1, tzinfo=UTC), dt.datetime(2026, 12, 2, tzinfo=UTC))
     assert [e.uid for e in events] == ["fine"]
@@ -358,7 +394,7 @@ def test_upstream_rie_reads_an_all_day_date_in_the_query_bounds_own_zone() -> No
                                                   dt.datetime(2026, 12, 2, 4, tzinfo=UTC))
     assert found == [], (
         "recurring-ical-events 3.8.2 compared all-day dates with UTC bounds as UTC days; now it does not: "
-        "check whether the day of slack in ParsedCalendar.events_between is still needed")
+        "check whether the day of slack in occurrences.ParsedCalendar.events_between is still needed")
 
 
 def test_upstream_rie_swaps_the_start_and_end_of_an_event_that_ends_before_it_starts() -> None:
@@ -370,5 +406,35 @@ def test_upstream_rie_swaps_the_start_and_end_of_an_event_that_ends_before_it_st
     (found,) = recurring_ical_events.of(cal).between(dt.datetime(2026, 12, 1, tzinfo=UTC),
                                                      dt.datetime(2026, 12, 2, tzinfo=UTC))
     assert (found["DTSTART"].dt.hour, found["DTEND"].dt.hour) == (10, 12), (
-        "recurring-ical-events 3.8.2 swapped a backwards event's start and end; now it does not: parse._forwards "
+        "recurring-ical-events 3.8.2 swapped a backwards event's start and end; now it does not: validity.forwards "
         "still decides what such events mean, but its reason (the silent swap) has changed")
+
+
+# Each shape that was read silently wrong, or silently dropped, and what `forwardd check` now says of it.
+SILENT_CASES = {
+    "allday_tzid_value_date": ["'paris-day@forwardd.test'", "TZID 'Europe/Paris' is ignored for a date"],
+    "allday_tzid_eight_digits": ["'la-days@forwardd.test'", "TZID 'America/Los_Angeles' is ignored for a date"],
+    "allday_tzid_moved": ["'tokyo-week@forwardd.test'", "TZID '/example.org/20070129_1/Asia/Tokyo' is ignored"],
+    "unknown_zone_series": ["unknown time zone 'Customized Time Zone 7'", "'mixed@forwardd.test'"],
+    "duplicate_uid": ["'dup-file-order@forwardd.test' has 2 VEVENTs without RECURRENCE-ID", "later in the file"],
+    "count_dtstart_off_rule": ["'off-rule@forwardd.test'", "it is counted as the first of COUNT=3 occurrences"],
+}
+
+
+def test_check_lists_the_warning_of_each_shape_read_by_policy(tmp_path: Path) -> None:
+    from .conftest import run_cli
+
+    names = list(SILENT_CASES)
+    calendars = "\n".join(f'{n} = {{ source = "{DATA / "golden" / f"{n}.ics"}" }}' for n in names)
+    cfg = tmp_path / "forwardd.toml"
+    cfg.write_text(f'timezone = "Europe/London"\nstate_dir = "{tmp_path / "state"}"\n[aql]\nurl = "simulated"\n'
+                   f'username = "acme"\n[people]\nalice = "07700 900001"\nbob = "07700 900002"\n[calendars]\n{calendars}\n'
+                   f'[[numbers]]\nvoipnumber = "606309"\nrota = "{names[0]}"\noverrides = {json.dumps(names[1:])}\n'
+                   'fallback = "07700 900999"\n')
+    r = run_cli("check", "--config", str(cfg))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    for name, says in SILENT_CASES.items():
+        assert f"calendar {name}: OK" in r.stdout, r.stdout
+        assert any(line.startswith(f"  warning: calendar '{name}'") and all(s in line for s in says) for line in lines), (
+            name, r.stdout)

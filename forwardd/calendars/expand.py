@@ -36,14 +36,14 @@ def expand(
     cal = parse_calendar(name, data, tz)
     check_rules(name, cal.components, start, end, limits)
     events, notes = cal.events_between(start, end)
+    warnings = cal.warnings
+    del cal  # a huge feed's records go before its cleaned occurrences are made
     if len(events) > limits.max_occurrences:
         raise CalendarError(name, f"{len(events):,} occurrences in the horizon, more than the "
                                   f"{limits.max_occurrences:,} forwardd accepts")
-    cleaned = [
-        Event(e.start, e.end, clean_text(e.summary, TEXT_LIMITS["summary"]),
-              clean_text(e.location, TEXT_LIMITS["location"]), clean_text(e.description, TEXT_LIMITS["description"]),
-              clean_text(e.uid, TEXT_LIMITS["uid"]), name, e.stamp)
-        for e in events
-    ]
-    return Expansion((start, end), cleaned, [clean_text(w, 1000) for w in cal.warnings],
-                     [clean_text(n, 1000) for n in notes])
+    for i, e in enumerate(events):  # one list: each occurrence replaced by its cleaned copy
+        events[i] = Event(e.start, e.end, clean_text(e.summary, TEXT_LIMITS["summary"]),
+                          clean_text(e.location, TEXT_LIMITS["location"]),
+                          clean_text(e.description, TEXT_LIMITS["description"]), clean_text(e.uid, TEXT_LIMITS["uid"]),
+                          name, e.stamp)
+    return Expansion((start, end), events, [clean_text(w, 1000) for w in warnings], [clean_text(n, 1000) for n in notes])

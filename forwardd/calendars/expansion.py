@@ -12,7 +12,9 @@ from ..core.timeline import UTC, Event
 
 # Raise when a change to the reading of feeds (parse.py) changes which occurrences a feed gives, so that
 # occurrences saved by the older code are not reused. 2: issue #9 (zones, UNTIL, unreadable components, stamps).
-EXPANSION = 2
+# 3: issue #23 (dates with a TZID, Windows display names, unknown-zone series, one series per UID, COUNT)
+# and issue #22 (a DTEND in another zone than DTSTART's ends a single event at its instant on every path).
+EXPANSION = 3
 
 
 @dataclass
