@@ -62,7 +62,11 @@ class App:
                 status, ctype, body, extra = self.route(environ.get("PATH_INFO") or "/",
                                                         urllib.parse.parse_qs(environ.get("QUERY_STRING") or ""))
         except Unavailable as err:
-            status, ctype, body, extra = _error("503 Service Unavailable", f"forwardd cannot answer now: {err}")
+            if environ.get("PATH_INFO") == "/healthz":
+                doc = {"ok": False, "status": "starting", "reasons": [f"forwardd cannot answer yet: {err}"]}
+                status, ctype, body, extra = "503 Service Unavailable", JSON, json.dumps(doc, indent=2).encode(), {}
+            else:
+                status, ctype, body, extra = _error("503 Service Unavailable", f"forwardd cannot answer now: {err}")
         except Exception:  # noqa: BLE001 - one bad page must not take the server down; the log has why
             log.exception("web_error", path=environ.get("PATH_INFO"))
             status, ctype, body, extra = _error("500 Internal Server Error", "this page failed; the log says why")

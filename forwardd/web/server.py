@@ -2,15 +2,15 @@
 built and closed by the composition root (``Services``), handed over whole on a reload (the port stays
 bound, and the same ``source`` keeps answering with whichever set of services is current).
 
-``source`` is called on the daemon's event loop (``loop``), so that the snapshot it takes of the
-reconciler's maps, the alerts and the calendars is consistent; the page is then rendered on the
-request's own thread, off the loop.
+``source`` returns the snapshot the engine published last (``snapshot.Snapshot``, immutable) and is
+called on the request's own thread: a request never waits for the daemon's event loop, so ``/healthz``,
+``/`` and ``/status`` answer while the daemon is busy (a large start-up, a hand-over storm). It raises
+``Unavailable`` (or returns None) while nothing has been published yet.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import ipaddress
 import socket
 import socketserver
@@ -26,7 +26,6 @@ from .app import App, Unavailable
 from .snapshot import Snapshot
 
 log = structlog.get_logger("forwardd.web")
-SNAPSHOT_TIMEOUT_S = 10.0
 
 
 class _Handler(WSGIRequestHandler):
@@ -56,15 +55,18 @@ def is_loopback(listen: str) -> bool:
 
 class WebServer:
     """Serves the page on ``settings.listen``:``settings.port`` from a thread. ``start()`` binds (raises
-    ForwarddError naming the address when it cannot); ``close()`` stops it."""
+    ForwarddError naming the address when it cannot); ``close()`` stops it. ``source`` may be replaced
+    while serving (a reload hands the server to the new set of services).
 
-    def __init__(self, settings: WebSettings, source: Callable[[], Snapshot],
+    ``loop`` is accepted for callers that still pass the daemon's event loop, and never used: the page
+    does not ask the loop for anything."""
+
+    def __init__(self, settings: WebSettings, source: Callable[[], Snapshot | None],
                  loop: asyncio.AbstractEventLoop | None = None) -> None:
         if settings.port is None:
             raise ValueError("the page has no port configured")
         self.settings = settings
         self.source = source
-        self.loop = loop
         self.app = App(self._snapshot, loopback_only=is_loopback(settings.listen))
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -99,27 +101,12 @@ class WebServer:
         return self
 
     def _snapshot(self) -> Snapshot:
-        """The source's snapshot, taken on the event loop when there is one. Raises Unavailable."""
-        if self.loop is None:
-            return self.source()
-        if self.loop.is_closed():
-            raise Unavailable("forwardd is stopping")
-        done: concurrent.futures.Future[Snapshot] = concurrent.futures.Future()
-
-        def take() -> None:
-            try:
-                done.set_result(self.source())
-            except BaseException as err:  # noqa: BLE001 - handed to the waiting request thread
-                done.set_exception(err)
-
-        try:
-            self.loop.call_soon_threadsafe(take)
-        except RuntimeError:
-            raise Unavailable("forwardd is stopping") from None
-        try:
-            return done.result(timeout=SNAPSHOT_TIMEOUT_S)
-        except concurrent.futures.TimeoutError:
-            raise Unavailable(f"no answer from forwardd within {SNAPSHOT_TIMEOUT_S:g} s") from None
+        """The snapshot published last, taken on this (the request's) thread. Raises Unavailable while
+        there is none yet."""
+        snap = self.source()  # read at each request: a reload may have replaced the source
+        if snap is None:
+            raise Unavailable("no snapshot yet: forwardd is starting")
+        return snap
 
     def close(self) -> None:
         """Stop serving and release the port (safe to call twice)."""
