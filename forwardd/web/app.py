@@ -16,8 +16,12 @@ import structlog
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ..aql.numbers import is_voipnumber
+from .health import health
+from .history import history_view
 from .render import error_page, history_page, status_page, week_page
-from .views import Snapshot, health, history_view, plan_warnings, status_view, week_count, week_view
+from .snapshot import Snapshot
+from .status import status_view
+from .week import plan_warnings, week_count, week_view
 
 log = structlog.get_logger("forwardd.web")
 

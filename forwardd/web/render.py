@@ -12,7 +12,9 @@ import jinja2
 
 from ..config import Config
 from ..core.plan import Plan
-from .views import HistoryView, StatusView, WeekView, plan_warnings, week_count, week_view, when
+from .history import HistoryView
+from .status import StatusView
+from .week import WeekView, plan_warnings, week_count, week_view, when
 
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
