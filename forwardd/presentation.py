@@ -14,9 +14,14 @@ from .config import Config
 from .core.phone import canonical
 from .core.provider import ALL_DAY, Program, hms
 from .core.timeline import Kind, Segment, display_name
-from .core.words import clock_time, duration, when
+from .core.words import clock_time, duration, interval, when
 
-__all__ = ["Names", "clock_time", "duration", "entry_text", "segment_who", "when"]
+__all__ = ["Names", "clock_time", "duration", "entry_text", "interval", "plural", "segment_who", "when"]
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``1 line``, ``3,200 lines``; ``nouns`` when adding an s will not do (``1 entry``, ``2 entries``)."""
+    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
 
 
 class Names:

@@ -599,7 +599,9 @@ def test_one_number_reads_on_a_phone(site: Site, browser: Browser) -> None:
 def test_status_shows_each_number_by_name_and_its_state(site: Site, browser: Browser) -> None:
     page = browser.page()
     page.goto(site.url + "/status")
-    assert page.locator(".health").get_attribute("data-healthy") == "true"
+    # the event that names nobody stands as an alert: the calls go where they should, with something to look at
+    assert page.locator(".health").get_attribute("data-status") == "degraded"
+    assert page.locator(".health h2").inner_text().startswith("Degraded: alert: 606309: rota event '<script>")
     rows = page.locator("table.status tbody tr")
     assert rows.count() == 2
     support = page.locator("tr[data-number='606309']")
@@ -631,7 +633,8 @@ def test_history_is_newest_first_with_names_and_a_filter(site: Site, browser: Br
 def test_healthz_and_metrics_over_plain_http(site: Site) -> None:
     status, headers, body = site.get("/healthz")
     doc = json.loads(body)
-    assert (status, doc["ok"], doc["numbers"], doc["confirmed"], doc["reasons"]) == (200, True, 2, 2, [])
+    assert (status, doc["ok"], doc["status"], doc["numbers"], doc["confirmed"]) == (200, True, "degraded", 2, 2)
+    assert [r.split(" rota event ")[0] for r in doc["reasons"]] == ["alert: 606309:", "alert: 606310:"]
     assert headers["Content-Type"] == "application/json"
     status, headers, body = site.get("/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain")

@@ -26,3 +26,12 @@ def clock_time(t: dt.datetime, tz: ZoneInfo) -> str:
     """A local time of day, seconds only when there are some: ``17:30``, ``09:00:05``."""
     lt = t.astimezone(tz)
     return f"{lt:%H:%M:%S}" if lt.second else f"{lt:%H:%M}"
+
+
+def interval(seconds: float) -> str:
+    """A period as a config writes it, without zero parts: ``1h``, ``3h20m``, ``1d12h``, ``90s`` -> ``1m30s``."""
+    s = int(seconds)
+    if s <= 0:
+        return "0s"
+    parts = [(s // 86400, "d"), (s % 86400 // 3600, "h"), (s % 3600 // 60, "m"), (s % 60, "s")]
+    return "".join(f"{n}{unit}" for n, unit in parts if n)

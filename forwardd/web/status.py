@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from ..core.plan import program_at
 from ..notify.keys import AlertKind
-from ..presentation import Names, duration, segment_who, when
-from .health import Health, health, number_plan
-from .snapshot import JournalReader, LeaseState, Snapshot
+from ..presentation import Names, duration, plural, segment_who, when
+from .health import Health, drift_words, health, number_plan
+from .snapshot import AccountState, JournalReader, LeaseState, Snapshot
 from .week import Colours, label
 
 if TYPE_CHECKING:
@@ -50,11 +50,24 @@ class StatusRow:
 @dataclass(frozen=True)
 class CalendarRow:
     name: str
-    ok: bool
+    level: str  # "ok" (fresh), "warn" (failing, its last good copy within max_age), "bad"
     state: str  # "fresh", "failing, last good copy in use", "stale", "no good copy"
     age: str | None
     max_age: str
     error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.level == "ok"
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    name: str
+    numbers: str  # "1,200 lines"
+    drift: str  # "every 1h", or the interval in effect and the one configured
+    slowed: bool  # the interval in effect differs from the configured one
+    problem: str | None
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,7 @@ class StatusView:
     confirmed: int
     health: Health
     cluster: ClusterRow | None = None
+    accounts: tuple[AccountRow, ...] = ()
 
 
 def cluster_row(lease: LeaseState, tz: ZoneInfo) -> ClusterRow:
@@ -167,7 +181,7 @@ def status_view(snap: Snapshot) -> StatusView:
     return StatusView(when(now, tz, seconds=True), tuple(rows), calendars,
                       snap.journal.problem if snap.journal is not None else None, tuple(general),
                       sum(r.ok for r in rows), health(snap),
-                      cluster_row(snap.cluster, tz) if snap.cluster is not None else None)
+                      cluster_row(snap.cluster, tz) if snap.cluster is not None else None, account_rows(snap.accounts))
 
 
 def _local(iso: str, tz: ZoneInfo) -> str | None:
@@ -178,11 +192,20 @@ def _local(iso: str, tz: ZoneInfo) -> str | None:
 
 
 def _calendar_row(name: str, st: SourceState, now: dt.datetime) -> CalendarRow:
+    """A calendar's state: fresh (ok), failing with its last good copy in use (warn), stale or no copy (bad)."""
     age = st.age(now)
     max_age = duration(st.settings.max_age.total_seconds())
     if not st.loaded:
-        return CalendarRow(name, False, "no good copy", None, max_age, st.error)
+        return CalendarRow(name, "bad", "no good copy", None, max_age, st.error)
     if st.stale(now):
-        return CalendarRow(name, False, "stale", duration(age.total_seconds()) if age else None, max_age, st.error)
-    state = "failing, last good copy in use" if st.error else "fresh"
-    return CalendarRow(name, True, state, duration(age.total_seconds()) if age else None, max_age, st.error)
+        return CalendarRow(name, "bad", "stale", duration(age.total_seconds()) if age else None, max_age, st.error)
+    if st.error:
+        return CalendarRow(name, "warn", "failing, last good copy in use", duration(age.total_seconds()) if age else None,
+                           max_age, st.error)
+    return CalendarRow(name, "ok", "fresh", duration(age.total_seconds()) if age else None, max_age, None)
+
+
+def account_rows(accounts: tuple[AccountState, ...]) -> tuple[AccountRow, ...]:
+    """Each account: its lines, how often they are read for hand-made changes, its problem."""
+    return tuple(AccountRow(a.name, plural(a.numbers, "line"), drift_words(a), a.drift_effective != a.drift_every,
+                            a.problem) for a in accounts)
