@@ -7,16 +7,21 @@ Plain Python over the config: no templates (importing it does not import Jinja2)
 
 from __future__ import annotations
 
+import bisect
+import datetime as dt
 import re
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+from zoneinfo import ZoneInfo
 
 from .config import Config
 from .core.phone import canonical
 from .core.provider import ALL_DAY, Program, hms
 from .core.timeline import Kind, Segment, display_name
-from .core.words import clock_time, duration, interval, when
+from .core.words import clock_time, duration, interval, until, when
 
-__all__ = ["Names", "clock_time", "duration", "entry_text", "interval", "plural", "segment_who", "when"]
+__all__ = ["Names", "NowAndNext", "clock_time", "duration", "entry_text", "interval", "now_and_next", "plural",
+           "segment_who", "until", "when"]
 
 
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
@@ -121,3 +126,42 @@ def entry_text(e: Mapping[str, Any], names: Names) -> str:
         return f"{e.get('instance')} lost the cluster lease and stopped sending: {e.get('reason')}"
     skip = {"id", "at", "kind", "voipnumber", "ok", "instance"}
     return names.text(", ".join(f"{k}: {v}" for k, v in e.items() if k not in skip))
+
+
+@dataclass(frozen=True)
+class NowAndNext:
+    """Who has a line's calls at an instant (``segment``, whose ``who`` is in words), until when they
+    keep them (``until``: when the calls next go elsewhere, or the end of the plan), and who has them then
+    (None at the end of the plan)."""
+
+    segment: Segment
+    who: str
+    until: dt.datetime
+    then: str | None
+
+    def words(self, now: dt.datetime, tz: ZoneInfo) -> str:
+        """``Dave (07700900004) until 09:00, then Erin (07700900005)``; ``... until Mon 14 Dec 00:00 (the
+        end of the plan)``; ``office hours (not forwarded) until 17:30, then ...``."""
+        return "".join(self.parts(now, tz))
+
+    def parts(self, now: dt.datetime, tz: ZoneInfo) -> tuple[str, str]:
+        """``words`` in two: who (``Dave (07700900004)``), and the rest (`` until 09:00, then ...``)."""
+        who = "office hours (not forwarded)" if self.segment.kind is Kind.OFFICE_HOURS else self.who
+        then = f", then {self.then}" if self.then else " (the end of the plan)"
+        return who, f" until {until(self.until, now, tz)}{then}"
+
+
+def now_and_next(segments: Sequence[Segment], now: dt.datetime, names: Names) -> NowAndNext | None:
+    """Who has the calls at ``now`` and until when, from a line's timeline (sorted, adjacent segments):
+    the calls stay with the same who across segments that differ only in their reason. None when the
+    timeline does not cover ``now``."""
+    i = bisect.bisect_right([s.start for s in segments], now) - 1
+    if i < 0 or not segments[i].start <= now < segments[i].end:
+        return None
+    who = segment_who(segments[i], names)
+    j = i + 1
+    while j < len(segments) and segments[j].start == segments[j - 1].end and segment_who(segments[j], names) == who:
+        j += 1
+    if j == len(segments):
+        return NowAndNext(segments[i], who, segments[-1].end, None)
+    return NowAndNext(segments[i], who, segments[j].start, segment_who(segments[j], names))

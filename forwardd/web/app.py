@@ -16,8 +16,9 @@ import structlog
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ..aql.numbers import is_voipnumber
-from .health import health
+from .health import health, starting_words
 from .history import history_view
+from .lines import PageOutOfRange
 from .render import error_page, history_page, status_page, week_page
 from .snapshot import Snapshot
 from .status import status_view
@@ -107,12 +108,17 @@ class App:
                 history_page(snap.cfg, view).encode(), {}
         if path == "/status":
             return "200 OK", HTML, status_page(status_view(snap)).encode(), {}
-        return self.week(snap, number, _one(query, "week"))
+        return self.week(snap, number, _one(query, "week"), _one(query, "q"), _one(query, "page"))
 
-    def week(self, snap: Snapshot, number: str | None, week: str | None) -> Response:
+    def week(self, snap: Snapshot, number: str | None, week: str | None, q: str | None, page: str | None
+             ) -> Response:
+        """``/``: the week ``week`` (0 = the plan's first), of the one line ``number`` or of page ``page``
+        (1 = the first) of the lines that match ``q``."""
         cfg, plan = snap.cfg, snap.plan
         if number is not None and number not in {n.voipnumber for n in cfg.numbers}:
             return _error("404 Not Found", f"{number} is not one of the numbers forwardd manages")
+        if page is not None and not (page.isdigit() and int(page) >= 1):
+            return _error("404 Not Found", "page= takes a page number: 1, 2, ...")
         if plan is None:
             return _error("503 Service Unavailable", "no plan yet: forwardd is starting and reading the calendars",
                           refresh=5)
@@ -123,9 +129,14 @@ class App:
             k = int(week)
         else:
             return _error("404 Not Found", f"week= takes 0 to {weeks - 1}: the plan covers {weeks} week(s)")
-        view = week_view(cfg, plan, k, now=snap.now, number=number)
+        try:
+            view = week_view(cfg, plan, k, now=snap.now, number=number, q=q, page=int(page) - 1 if page else 0)
+        except PageOutOfRange as err:
+            return _error("404 Not Found", str(err))
         warnings = plan_warnings(plan, cfg, number)
-        return "200 OK", HTML, week_page(cfg, [view], plan, served=True, warnings=warnings).encode(), {}
+        starting = starting_words(snap.starting).capitalize() if snap.starting is not None else None
+        return "200 OK", HTML, week_page(cfg, [view], plan, served=True, warnings=warnings,
+                                         starting=starting).encode(), {}
 
 
 def _one(query: dict[str, list[str]], key: str) -> str | None:

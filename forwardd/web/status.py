@@ -12,8 +12,8 @@ from ..core.plan import program_at
 from ..notify.keys import AlertKind
 from ..presentation import Names, duration, plural, segment_who, when
 from .health import Health, drift_words, health, number_plan
+from .marks import Colours, label
 from .snapshot import AccountState, JournalReader, LeaseState, Snapshot
-from .week import Colours, label
 
 if TYPE_CHECKING:
     from ..calendars.sources import SourceState
