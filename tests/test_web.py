@@ -274,11 +274,12 @@ def test_status_rows_say_who_has_the_calls_what_the_account_held_and_what_comes_
     snap = _snapshot(tmp_path, alerts={drift: Standing(drift, "606310: changed by hand", now, now)}, journal=journal)
     view = status_view(snap)
     support, sales = view.rows
-    assert (support.state, support.ok, support.now_who, support.now_reason) == \
-        ("confirmed", True, f"Alice ({A})", "rota: Alice")
+    group = view.groups[0]  # who has the calls and what comes next, once for the lines of one plan
+    assert (support.state, support.ok, group.now_who, group.now_until, group.now_reason) == \
+        ("confirmed", True, f"Alice ({A})", f" until Wed 12:00, then Bob ({B})", "rota: Alice")
     assert support.held == f"Alice ({A}) all day" and support.last_read == "Tue 01 Dec 20:00:00"
-    assert support.next is not None and support.next.exact and support.next.slack == "exact"
-    assert support.next.program.startswith(f"Bob ({B})") and support.next.send_from == "Wed 02 Dec 12:00:00"
+    assert group.next is not None and group.next.exact and group.next.slack == "exact"
+    assert group.next.program.startswith(f"Bob ({B})") and group.next.send_from == "Wed 02 Dec 12:00:00"
     assert (sales.state, sales.ok, sales.held) == ("drift", False, "07700900777 all day")
     assert sales.problems == ("606310: changed by hand",)
     assert view.confirmed == 1 and not view.health.ok
@@ -289,7 +290,7 @@ def test_status_rows_say_who_has_the_calls_what_the_account_held_and_what_comes_
 def test_status_shows_the_send_window_and_slack_of_the_next_change(tmp_path: Path) -> None:
     snap = _snapshot(tmp_path)
     snap = Snapshot(**{**snap.__dict__, "now": london(2026, 12, 3, 20)})  # Bob, until the gap at midnight
-    support = status_view(snap).rows[0]
+    support = status_view(snap).groups[0]
     assert support.now_who == f"Bob ({B})" and support.next is not None and not support.next.exact
     nxt = support.next
     assert nxt.slack not in ("exact", "0m00s") and nxt.send_from != nxt.send_by
@@ -619,10 +620,11 @@ def test_status_shows_each_number_by_name_and_its_state(site: Site, browser: Bro
     assert rows.count() == 2
     support = page.locator("tr[data-number='606309']")
     assert support.get_attribute("data-state") == "confirmed"
-    assert support.locator(".now-who").inner_text() == f"Alice ({A})"
+    group = page.locator(".sgroup:has(tr[data-number='606309'])")
+    assert group.locator(".now-who").inner_text() == f"Alice ({A})"
     assert support.locator(".held").inner_text() == f"Alice ({A}) all day"
-    assert "last read: " in support.inner_text() and "send at " in support.inner_text()
-    assert "EXACT: no slack" in support.inner_text()  # Alice -> Bob tomorrow at noon is next
+    assert "last read: " in support.inner_text() and "send at " in group.inner_text()
+    assert "EXACT: no slack" in group.inner_text()  # Alice -> Bob tomorrow at noon is next
     assert page.locator("table.calendars tr[data-ok='true']").count() == 2
     no_injected_markup(page, browser)
     page.screenshot(path=str(site.folder / "status.png"), full_page=True)

@@ -107,7 +107,15 @@ class App:
             return ("200 OK" if view.error is None else "503 Service Unavailable"), HTML, \
                 history_page(snap.cfg, view).encode(), {}
         if path == "/status":
-            return "200 OK", HTML, status_page(status_view(snap)).encode(), {}
+            page = _one(query, "page")
+            if page is not None and not (page.isdigit() and int(page) >= 1):
+                return _error("404 Not Found", "page= takes a page number: 1, 2, ...")
+            try:
+                status = status_view(snap, _one(query, "q"), int(page) - 1 if page else 0,
+                                     attention=_one(query, "only") == "attention")
+            except PageOutOfRange as err:
+                return _error("404 Not Found", str(err))
+            return "200 OK", HTML, status_page(status).encode(), {}
         return self.week(snap, number, _one(query, "week"), _one(query, "q"), _one(query, "page"))
 
     def week(self, snap: Snapshot, number: str | None, week: str | None, q: str | None, page: str | None

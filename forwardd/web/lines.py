@@ -64,17 +64,18 @@ class PageOutOfRange(ValueError):
     """``page=`` past the last page."""
 
 
-def _key(n: NumberPlan | None, by_id: dict[int, Any]) -> Any:
+def _key(n: NumberPlan | None, by_id: dict[tuple[int, int], Any]) -> Any:
     """What makes two lines' plans the same: their segments and the changes compiled from them (the
     planner shares one list between lines of one policy, so most are compared by identity)."""
     if n is None:
         return None
     if n.error:
         return ("error", n.error)
-    key = by_id.get(id(n.segments))
+    ids = (id(n.segments), id(n.changes))
+    key = by_id.get(ids)
     if key is None:
         key = (tuple(n.segments), tuple((c.apply_from, c.exact) for c in n.changes))
-        by_id[id(n.segments)] = key
+        by_id[ids] = key
     return key
 
 
@@ -99,7 +100,7 @@ def select(cfg: Config, plan: Plan | None, q: str | None = None, page: int = 0, 
     plans = {n.voipnumber: n for n in plan.numbers} if plan is not None else {}
     accounts = len(cfg.account_names) > 1
     match = matcher(q)
-    by_id: dict[int, Any] = {}
+    by_id: dict[tuple[int, int], Any] = {}
     order: dict[Any, tuple[NumberPlan | None, list[NumberSettings]]] = {}
     for n in cfg.numbers:
         if not match(n) or (keep is not None and not keep(n)):
