@@ -22,7 +22,7 @@ import structlog
 
 from ..config import WebSettings
 from ..errors import ForwarddError
-from .app import App, Unavailable
+from .app import App
 from .snapshot import Snapshot
 
 log = structlog.get_logger("forwardd.web")
@@ -100,13 +100,10 @@ class WebServer:
         log.info("web_serving", url=self.url, remote=not is_loopback(host))
         return self
 
-    def _snapshot(self) -> Snapshot:
-        """The snapshot published last, taken on this (the request's) thread. Raises Unavailable while
-        there is none yet."""
-        snap = self.source()  # read at each request: a reload may have replaced the source
-        if snap is None:
-            raise Unavailable("no snapshot yet: forwardd is starting")
-        return snap
+    def _snapshot(self) -> Snapshot | None:
+        """The snapshot published last, taken on this (the request's) thread; None while there is none.
+        ``source`` is read at each request: a reload may have replaced it."""
+        return self.source()
 
     def close(self) -> None:
         """Stop serving and release the port (safe to call twice)."""
