@@ -120,3 +120,19 @@ def test_with_more_than_one_account_each_line_says_its_own(tmp_path: Path) -> No
     (tmp_path / "one").mkdir()
     one = many(tmp_path / "one", 4)
     assert 'class="acct"' not in call(App(lambda: snapshot(one)), "/status")[2].decode()
+
+
+def test_a_page_holds_at_most_50_different_weeks(tmp_path: Path) -> None:
+    (tmp_path / "rota.ics").write_text("BEGIN:VCALENDAR\nVERSION:2.0\nEND:VCALENDAR\n")
+    cfg = config_from_dict({  # 120 lines, each with its own office hours: 120 different weeks
+        "people": {"alice": A, "bob": "07700900002", "carol": "07700900003"},
+        "calendars": {"rota": {"source": "rota.ics"}},
+        "numbers": [{"voipnumber": str(700000 + i), "rota": "rota", "fallback": "none",
+                     "office_hours": [f"Mon-Fri 09:00-{17 + i // 60}:{i % 60:02d}"]} for i in range(120)]},
+        base_dir=tmp_path, env={})
+    app = App(lambda: snapshot(cfg))
+    pages = [lanes(call(app, "/", f"page={k}")[2]) for k in (1, 2, 3)]
+    assert [len(p) for p in pages] == [50, 50, 20] and all(n == 1 for p in pages for _, n in p)
+    body = call(app, "/")[2]
+    assert len(body) < 1_000_000 and b"lines 1&ndash;50 of 120" in body
+    assert call(app, "/", "page=4")[0] == 404

@@ -1,6 +1,7 @@
 """Which lines a page shows, and together: lines whose plans are the same (the same rota, hours and
 holidays give the same week) form one group, shown once with its numbers; a search (``?q=``) keeps the
-lines whose number, name or account holds the words; pages (``?page=``) hold at most ``PER_PAGE`` lines.
+lines whose number, name or account holds the words; pages (``?page=``) hold at most ``PER_PAGE`` lines,
+and at most ``GROUPS_PER_PAGE`` different plans (a page of 200 different weeks would be megabytes).
 
 Lines are ordered group by group (the groups in the order of their first line in the config), so that a
 page holds whole groups where it can; a group larger than what is left of a page goes on over the next.
@@ -8,7 +9,6 @@ page holds whole groups where it can; a group larger than what is left of a page
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -16,6 +16,7 @@ from ..config import Config, NumberSettings
 from ..core.plan import NumberPlan, Plan
 
 PER_PAGE = 200
+GROUPS_PER_PAGE = 50
 
 
 @dataclass(frozen=True)
@@ -110,10 +111,11 @@ def select(cfg: Config, plan: Plan | None, q: str | None = None, page: int = 0, 
         order.setdefault(key, (np_, []))[1].append(n)
     flat = [(key, n) for key, (_, lines) in order.items() for n in lines]
     matched = len(flat)
-    pages = max(1, math.ceil(matched / per_page)) if per_page else 1
+    starts = _pages(flat, per_page) if per_page else [0]
+    pages = len(starts)
     if page >= pages:
-        raise PageOutOfRange(f"page= takes 1 to {pages}: {matched:,} line(s) match, {per_page} a page")
-    lo, hi = (page * per_page, min(matched, (page + 1) * per_page)) if per_page else (0, matched)
+        raise PageOutOfRange(f"page= takes 1 to {pages}: {matched:,} line(s) match, at most {per_page} a page")
+    lo, hi = starts[page], starts[page + 1] if page + 1 < pages else matched
     groups: list[Group] = []
     run: list[NumberSettings] = []
     for i in range(lo, hi):
@@ -125,6 +127,21 @@ def select(cfg: Config, plan: Plan | None, q: str | None = None, page: int = 0, 
             run = []
     return Selection(tuple(groups), page, pages, per_page, matched, len(cfg.numbers), lo + 1 if hi > lo else 0, hi,
                      q or None)
+
+
+def _pages(flat: list[tuple[Any, NumberSettings]], per_page: int) -> list[int]:
+    """Where each page starts in ``flat`` (lines in group order): a page ends after ``per_page`` lines or
+    ``GROUPS_PER_PAGE`` groups, whichever comes first."""
+    starts, lines, groups = [0], 0, 0
+    for i, (key, _) in enumerate(flat):
+        new_group = lines == 0 or flat[i - 1][0] != key
+        if lines == per_page or (new_group and groups == GROUPS_PER_PAGE):
+            starts.append(i)
+            lines, groups = 0, 0
+            new_group = True
+        lines += 1
+        groups += new_group
+    return starts
 
 
 def one(cfg: Config, plan: Plan | None, voipnumber: str) -> Selection:
