@@ -58,7 +58,9 @@ async def plan_corpus(folder: Path, numbers: int = 1000) -> tuple[Any, Any]:
 
 
 def _stats(times: list[float]) -> dict[str, float]:
-    return {"median": round(statistics.median(times), 4), "min": round(min(times), 4), "max": round(max(times), 4)}
+    """Median, min and max of ``times`` (seconds), in milliseconds."""
+    return {"median": round(1000 * statistics.median(times), 3), "min": round(1000 * min(times), 3),
+            "max": round(1000 * max(times), 3)}
 
 
 class _Client:
@@ -94,7 +96,7 @@ def _page(client: _Client, publish: Callable[[], None], path: str, runs: int) ->
         s, _, gz_body = client.get(path, gz=True)
         cold_gz.append(s)
     return {"status": status, "bytes": len(body), "bytes_gzip": len(gz_body), "elements": len(_TAG.findall(body)),
-            "cold_s": _stats(cold), "cached_s": _stats(cached), "cold_gzip_s": _stats(cold_gz)}
+            "cold_ms": _stats(cold), "cached_ms": _stats(cached), "cold_gzip_ms": _stats(cold_gz)}
 
 
 def measure(numbers: int, runs: int = 5, folder: Path | None = None) -> dict[str, Any]:
@@ -132,7 +134,7 @@ def measure(numbers: int, runs: int = 5, folder: Path | None = None) -> dict[str
 def main(sizes: Sequence[int] = SIZES, runs: int = 5) -> dict[str, Any]:
     """``measure`` at each of ``sizes``, and the targets."""
     return {"sizes": [measure(n, runs) for n in sizes], "runs": runs,
-            "targets": {"/ and /status bytes": "< 1 MB at 10,000 numbers", "/ and /status cold_s": "< 0.5 s",
+            "targets": {"/ and /status bytes": "< 1 MB at 10,000 numbers", "/ and /status cold_ms": "< 500",
                         "/healthz, / and /status at any moment": "< 1 s"}}
 
 

@@ -136,3 +136,16 @@ def test_a_page_holds_at_most_50_different_weeks(tmp_path: Path) -> None:
     body = call(app, "/")[2]
     assert len(body) < 1_000_000 and b"lines 1&ndash;50 of 120" in body
     assert call(app, "/", "page=4")[0] == 404
+
+
+def test_history_offers_a_box_for_the_number_not_a_list_of_every_line(tmp_path: Path) -> None:
+    from .test_web import FakeJournal
+
+    cfg = many(tmp_path, 120)
+    app = App(lambda: snapshot(cfg, journal=FakeJournal([])))
+    body = call(app, "/history")[2]
+    assert body.count(b"<option") == 0 and b'<input type="search" id="number" name="number"' in body
+    assert b"<h2>History: Desk 10 (700010)</h2>" in call(app, "/history", "number=700010")[2]
+    (tmp_path / "few").mkdir()
+    few = many(tmp_path / "few", 3)
+    assert call(App(lambda: snapshot(few, journal=FakeJournal([]))), "/history")[2].count(b"<option") == 4

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..config import Config
 from ..presentation import Names, entry_text, when
+from .lines import PICK_LIMIT
 from .snapshot import JournalReader
 
 HISTORY_LIMIT = 200
@@ -27,7 +28,7 @@ class HistoryRow:
 class HistoryView:
     rows: tuple[HistoryRow, ...]
     number: str | None
-    numbers: tuple[tuple[str, str], ...]  # (voipnumber, label) to filter by
+    numbers: tuple[tuple[str, str], ...]  # (voipnumber, label) to filter by, when few enough for a drop-down
     error: str | None
     limit: int
 
@@ -37,8 +38,8 @@ def history_view(cfg: Config, journal: JournalReader | None, number: str | None 
     """The newest ``limit`` journal entries (of ``number`` only, when given), newest first, each in words
     with people by name beside their numbers."""
     names = Names(cfg)
-    numbers = tuple((n.voipnumber, n.label) for n in cfg.numbers)
-    labels = dict(numbers)
+    labels = {n.voipnumber: n.label for n in cfg.numbers}
+    numbers = tuple(labels.items()) if len(labels) <= PICK_LIMIT else ()
     if journal is None:
         return HistoryView((), number, numbers, "there is no journal yet", limit)
     try:

@@ -16,6 +16,7 @@ from ..config import Config, NumberSettings
 from ..core.plan import NumberPlan, Plan
 
 PER_PAGE = 200
+PICK_LIMIT = 50  # lines listed in a drop-down; with more, a search box finds them
 GROUPS_PER_PAGE = 50
 
 

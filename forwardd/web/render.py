@@ -14,10 +14,9 @@ import jinja2
 from ..config import Config
 from ..core.plan import Plan
 from .history import HistoryView
+from .lines import PICK_LIMIT
 from .status import StatusView
 from .week import WeekView, plan_warnings, week_count, week_view, when
-
-PICK_LIMIT = 50  # lines listed in a drop-down; with more, the search box finds them
 
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -70,8 +69,9 @@ def status_page(view: StatusView) -> str:
 
 
 def history_page(cfg: Config, view: HistoryView) -> str:
+    label = next((n.label for n in cfg.numbers if n.voipnumber == view.number), view.number)
     return render("history.html", v=view, served=True, page="history", title="history", subtitle="history",
-                  labels=dict(_numbers(cfg)), refresh=None)
+                  label=label, refresh=None)
 
 
 def error_page(status: str, message: str) -> str:
