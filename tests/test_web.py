@@ -780,8 +780,9 @@ fallback = "none"
 
 
 def test_the_week_of_the_example_in_a_wide_window(tmp_path: Path, browser: Browser, example: Path) -> None:
-    """The README's picture: config/example.toml with its line named, and a second line that follows the
-    rota round the clock, over New Year. FORWARDD_DOCS_SCREENSHOT=1 writes it to docs/week.png."""
+    """The file ``plan --html`` writes for config/example.toml with its line named, and a second line that
+    follows the rota round the clock, over New Year (the README's pictures are the served page's:
+    test_web_layout.py)."""
     text = example.read_text().replace('voipnumber = "606309"', 'voipnumber = "606309"\nname = "Support line"')
     example.write_text(text.replace("\n[daemon]", DOCS_CONFIG_EXTRA + "\n[daemon]"))
     out = tmp_path / "week.html"
@@ -797,11 +798,7 @@ def test_the_week_of_the_example_in_a_wide_window(tmp_path: Path, browser: Brows
     assert page.locator(".lane[data-number='606310'] .ho.exact span").all_inner_texts() == ["EXACT 09:00",
                                                                                           "EXACT 17:30"]
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
-    shot = tmp_path / "week.png"
-    page.screenshot(path=str(shot), full_page=True)
-    if os.environ.get("FORWARDD_DOCS_SCREENSHOT") == "1":
-        (ROOT / "docs").mkdir(exist_ok=True)
-        shutil.copyfile(shot, ROOT / "docs" / "week.png")
+    page.screenshot(path=str(tmp_path / "week.png"), full_page=True)
 
 
 def test_fallbacks_numbers_nobody_named_and_manual_overrides_get_sensible_labels(tmp_path: Path) -> None:

@@ -161,7 +161,7 @@ def test_the_week_says_who_has_the_calls_now_first(served: Served, chromium: Bro
     assert emergency == "Emergency line (606310): Alice (07700900001) until Wed 14:00, then Erin (07700900005)"
 
 
-@pytest.mark.parametrize("width", [390, 900, 1280])
+@pytest.mark.parametrize("width", [390, 800, 1000, 1280])
 def test_every_label_is_whole_inside_its_block_or_not_shown_and_times_never_overlap(served: Served, chromium: Browser,
                                                                                     width: int) -> None:
     page = _open(chromium, served.url + "/", width)
@@ -185,7 +185,8 @@ def test_on_a_phone_the_week_is_a_list_day_by_day(served: Served, chromium: Brow
     assert wednesday == ["00:00–14:00 Alice 07700900001", "14:00–14:06 Erin 07700900005 override EXACT hand-over",
                          "14:06–24:00 Alice 07700900001 EXACT hand-over"]
     assert lane.locator(".blk.cur").inner_text().split("\n") == ["00:00–24:00", "Alice", "07700900001", "now"]
-    if os.environ.get("FORWARDD_DOCS_SCREENSHOT") == "1":
+    if os.environ.get("FORWARDD_DOCS_SCREENSHOT") == "1":  # the README's: one line, found by its name
+        page.goto(served.url + "/?q=emergency")
         page.screenshot(path=str(ROOT / "docs" / "week-phone.png"), full_page=True)
 
 
@@ -199,6 +200,7 @@ def test_a_six_minute_shift_is_seen_on_a_desk(served: Served, chromium: Browser)
                        [box["x"] + box["width"] / 2, box["y"] + box["height"] - 3])
     assert at.startswith("Erin (07700900005)")
     if os.environ.get("FORWARDD_DOCS_SCREENSHOT") == "1":
+        page.set_viewport_size({"width": 1280, "height": 600})
         page.screenshot(path=str(ROOT / "docs" / "week.png"), full_page=True)
 
 

@@ -15,10 +15,10 @@ PALETTE = 12  # person colours p0..p11 in the stylesheet
 
 # A hand-over's time label, in px ("17:30", and "EXACT 17:30" with its padding), measured in Debian's
 # chromium (DejaVu Sans, the widest of the usual fonts) and rounded up; and the width of the week's
-# track at the narrowest window of each layout: 761 px (narrow) and 1200 px (wide), less the page's
-# margins and the line's header (stylesheet: main padding, .lane grid).
+# track at the narrowest window of each desk layout (stylesheet: the media queries on .ho), less the
+# page's margins and the line's header (main padding, .lane grid): 761 px, 960 px and 1200 px.
 LABEL_PX = (40.0, 92.0)
-TRACK_PX = {"b": 535.0, "a": 974.0}  # class prefix -> track width; "a" applies from 1200 px, "b" below
+TRACK_PX = {"b": 535.0, "c": 734.0, "a": 974.0}  # class prefix -> track width
 ROWS = 2  # label rows above the blocks; a label with no room in either is not shown (its line and title stay)
 
 
