@@ -38,6 +38,7 @@ class Names:
         self._by = {canonical(p.phone): display_name(name) for name, p in cfg.people.items()}
 
     def name(self, number: str | None) -> str | None:
+        """The name of the person whose number this is, or None."""
         return self._by.get(canonical(number)) if number else None
 
     def who(self, number: str | None, person: str | None = None) -> str:
@@ -70,9 +71,6 @@ class Names:
             return f"{name} ({m.group(0)})" if name else m.group(0)
 
         return self._PHONE.sub(named, text)
-
-
-_t = clock_time
 
 
 def segment_who(seg: Segment, names: Names) -> str:

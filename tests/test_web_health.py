@@ -118,5 +118,6 @@ def test_each_accounts_effective_drift_check_is_shown_where_the_cap_slows_it(tmp
     assert south and "every 1h<" in south.group(1) and "password refused" in south.group(1)
     doc = json.loads(call(App(lambda: snap), "/healthz")[2])
     assert doc["accounts"][0] == {"name": "north", "numbers": 8000, "drift_check_every_s": 3600,
-                                  "drift_check_effective_s": 12000, "problem": None}
+                                  "drift_check_effective_s": 12000, "problem": None,
+                                  "drift_check": "every 3h20m (configured: every 1h; the request cap allows no more)"}
     assert doc["status"] == "degraded" and doc["reasons"] == ["account south: password refused"]

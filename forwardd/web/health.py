@@ -64,9 +64,10 @@ class Health:
 
 
 def account_json(a: AccountState) -> dict[str, Any]:
-    """One account for ``/healthz``: its lines, its drift checks as configured and in effect."""
+    """One account for ``/healthz``: its lines, its drift checks as configured and in effect (and in words)."""
     return {"name": a.name, "numbers": a.numbers, "drift_check_every_s": int(a.drift_every.total_seconds()),
-            "drift_check_effective_s": int(a.drift_effective.total_seconds()), "problem": a.problem}
+            "drift_check_effective_s": int(a.drift_effective.total_seconds()), "drift_check": drift_words(a),
+            "problem": a.problem}
 
 
 def drift_words(a: AccountState) -> str:
