@@ -7,7 +7,7 @@ it has taken the snapshot: cold (the first request after a new snapshot: the vie
 for ``gzip`` its compression) and cached (the same page again before the next snapshot). Figures are
 medians of several runs, with their min and max; sizes are the bytes sent, raw and gzipped, and the
 number of HTML elements. ``/status`` and ``/healthz`` are also measured during a start-up (3,200 of the
-numbers confirmed).
+numbers confirmed), and the whole ``plan --html`` file (every line, both weeks) beside them.
 
 Other benchmarks can call ``measure(numbers)`` (one corpus size) or ``main(sizes)``.
 """
@@ -104,6 +104,7 @@ def measure(numbers: int, runs: int = 5, folder: Path | None = None) -> dict[str
     bytes (raw and gzipped), the elements, and the time of a request cold, cached and cold with gzip
     (medians of ``runs``, with min and max); and ``/status`` and ``/healthz`` during a start-up."""
     from forwardd.web.app import App
+    from forwardd.web.render import plan_page
     from forwardd.web.snapshot import Snapshot, Starting
 
     folder = folder or Path(tempfile.mkdtemp(prefix=f"forwardd-bench-page-{numbers}-"))
@@ -127,8 +128,14 @@ def measure(numbers: int, runs: int = 5, folder: Path | None = None) -> dict[str
                           unconfirmed=frozenset(set(confirmed) - set(started)),
                           starting=Starting(len(started), numbers), version=current[0].version + 1)
     starting = {path: _page(client, publish, path, runs) for path in ("/status", "/healthz")}
+    file_times, file_body = [], b""
+    for _ in range(max(2, runs // 2)):  # every line, both weeks: what ``forwardd plan --html`` writes
+        t = time.perf_counter()
+        file_body = plan_page(cfg, plan).encode()
+        file_times.append(time.perf_counter() - t)
     return {"numbers": numbers, "segments": sum(len(n.segments) for n in plan.numbers), "plan_s": round(plan_s, 2),
-            "pages": pages, "starting": starting}
+            "pages": pages, "starting": starting,
+            "plan_html": {"bytes": len(file_body), "elements": len(_TAG.findall(file_body)), "ms": _stats(file_times)}}
 
 
 def main(sizes: Sequence[int] = SIZES, runs: int = 5) -> dict[str, Any]:
