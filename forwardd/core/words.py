@@ -26,3 +26,26 @@ def clock_time(t: dt.datetime, tz: ZoneInfo) -> str:
     """A local time of day, seconds only when there are some: ``17:30``, ``09:00:05``."""
     lt = t.astimezone(tz)
     return f"{lt:%H:%M:%S}" if lt.second else f"{lt:%H:%M}"
+
+
+def interval(seconds: float) -> str:
+    """A period as a config writes it, without zero parts: ``1h``, ``3h20m``, ``1d12h``, ``90s`` -> ``1m30s``."""
+    s = int(seconds)
+    if s <= 0:
+        return "0s"
+    parts = [(s // 86400, "d"), (s % 86400 // 3600, "h"), (s % 3600 // 60, "m"), (s % 60, "s")]
+    return "".join(f"{n}{unit}" for n, unit in parts if n)
+
+
+def until(t: dt.datetime, now: dt.datetime, tz: ZoneInfo) -> str:
+    """When ``t`` comes, seen from ``now``, as briefly as is clear: ``09:00`` later today, ``midnight``
+    at the end of today, ``Wed 09:00`` within the week ahead, else ``Wed 09 Dec 09:00``."""
+    lt, ln = t.astimezone(tz), now.astimezone(tz)
+    days = (lt.date() - ln.date()).days
+    if days == 0:
+        return clock_time(t, tz)
+    if days == 1 and (lt.hour, lt.minute, lt.second) == (0, 0, 0):
+        return "midnight"
+    if 0 < days < 7:
+        return f"{lt:%a} {clock_time(t, tz)}"
+    return f"{lt:%a %d %b} {clock_time(t, tz)}"

@@ -44,6 +44,7 @@ from .timers import Handle, Timers
 log = structlog.get_logger("forwardd.engine")
 CHANGE_PERSISTENCE = dt.timedelta(seconds=60)  # a due change keeps trying at least this long before the queue
 PUBLISH_S = 1.0
+REPUBLISH = dt.timedelta(seconds=5)
 LEASE_WATCH_S = 0.2  # how often the engine looks at the lease's fence
 OutcomeHook = Callable[[str, PassRequest, Outcome, dt.datetime], None]
 
@@ -355,7 +356,9 @@ class Engine:
     # -------------------------------------------------------------------------------- publishing
 
     def publish_job(self) -> None:
-        if self.dirty:
+        """A new snapshot when something changed, and every few seconds anyway: the page's "now" moves."""
+        last = self.published
+        if self.dirty or last is None or self.clock.now() - last.now >= REPUBLISH:
             self.publish()
 
     def publish(self) -> Snapshot:

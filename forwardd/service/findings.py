@@ -30,7 +30,7 @@ def alert_findings(cfg: Config, plan: Plan, alerts: Alerts, now: dt.datetime) ->
         if f.kind.routes_nowhere and f.end is not None and f.end > now:
             key = AlertKey(AlertKind.EVENT, number=v, detail=f.key)
             seen.add(key)
-            alerts.raise_(key, f"{_label(cfg, v) + ': ' if v else ''}an event {f.message}", now)
+            alerts.raise_(key, f"{_label(cfg, v) + ': ' if v else ''}{f.message[:1].upper()}{f.message[1:]}", now)
         elif f.kind is not FindingKind.GAP:
             others[(f.calendar, f.kind)].append(f)
     for (calendar, kind), found in others.items():

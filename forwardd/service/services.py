@@ -248,7 +248,7 @@ class Services(ClusterPart):
             running.source = source
             self.web = running
             return
-        self.web = WebServer(self.cfg.web, source, asyncio.get_running_loop()).start()
+        self.web = WebServer(self.cfg.web, source).start()
 
     @property
     def fenced(self) -> bool:

@@ -2,15 +2,14 @@
 built and closed by the composition root (``Services``), handed over whole on a reload (the port stays
 bound, and the same ``source`` keeps answering with whichever set of services is current).
 
-``source`` is called on the daemon's event loop (``loop``), so that the snapshot it takes of the
-reconciler's maps, the alerts and the calendars is consistent; the page is then rendered on the
-request's own thread, off the loop.
+``source`` returns the snapshot the engine published last (``snapshot.Snapshot``, immutable) and is
+called on the request's own thread: a request never waits for the daemon's event loop, so ``/healthz``,
+``/`` and ``/status`` answer while the daemon is busy (a large start-up, a hand-over storm). It raises
+``Unavailable`` (or returns None) while nothing has been published yet.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import ipaddress
 import socket
 import socketserver
@@ -22,11 +21,10 @@ import structlog
 
 from ..config import WebSettings
 from ..errors import ForwarddError
-from .app import App, Unavailable
+from .app import App
 from .snapshot import Snapshot
 
 log = structlog.get_logger("forwardd.web")
-SNAPSHOT_TIMEOUT_S = 10.0
 
 
 class _Handler(WSGIRequestHandler):
@@ -56,15 +54,15 @@ def is_loopback(listen: str) -> bool:
 
 class WebServer:
     """Serves the page on ``settings.listen``:``settings.port`` from a thread. ``start()`` binds (raises
-    ForwarddError naming the address when it cannot); ``close()`` stops it."""
+    ForwarddError naming the address when it cannot); ``close()`` stops it. ``source`` may be replaced
+    while serving (a reload hands the server to the new set of services). The page never asks the
+    daemon's event loop for anything: ``source`` gives the last published snapshot from any thread."""
 
-    def __init__(self, settings: WebSettings, source: Callable[[], Snapshot],
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(self, settings: WebSettings, source: Callable[[], Snapshot | None]) -> None:
         if settings.port is None:
             raise ValueError("the page has no port configured")
         self.settings = settings
         self.source = source
-        self.loop = loop
         self.app = App(self._snapshot, loopback_only=is_loopback(settings.listen))
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -98,28 +96,10 @@ class WebServer:
         log.info("web_serving", url=self.url, remote=not is_loopback(host))
         return self
 
-    def _snapshot(self) -> Snapshot:
-        """The source's snapshot, taken on the event loop when there is one. Raises Unavailable."""
-        if self.loop is None:
-            return self.source()
-        if self.loop.is_closed():
-            raise Unavailable("forwardd is stopping")
-        done: concurrent.futures.Future[Snapshot] = concurrent.futures.Future()
-
-        def take() -> None:
-            try:
-                done.set_result(self.source())
-            except BaseException as err:  # noqa: BLE001 - handed to the waiting request thread
-                done.set_exception(err)
-
-        try:
-            self.loop.call_soon_threadsafe(take)
-        except RuntimeError:
-            raise Unavailable("forwardd is stopping") from None
-        try:
-            return done.result(timeout=SNAPSHOT_TIMEOUT_S)
-        except concurrent.futures.TimeoutError:
-            raise Unavailable(f"no answer from forwardd within {SNAPSHOT_TIMEOUT_S:g} s") from None
+    def _snapshot(self) -> Snapshot | None:
+        """The snapshot published last, taken on this (the request's) thread; None while there is none.
+        ``source`` is read at each request: a reload may have replaced it."""
+        return self.source()
 
     def close(self) -> None:
         """Stop serving and release the port (safe to call twice)."""

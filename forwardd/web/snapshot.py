@@ -1,7 +1,11 @@
 """What the page shows: a snapshot of the daemon's state, published by the engine (on its event loop,
 so that it is consistent) and read by the page's request threads without ever waiting for the loop.
 A snapshot is never changed once published; the engine publishes a new one after what changes it (at
-most about once a second), so a page is at most that old, whatever the daemon is busy with."""
+most about once a second), so a page is at most that old, whatever the daemon is busy with.
+
+The page's "now" (who has the calls now, the now line, the ages of calendars) is the snapshot's ``now``:
+the engine publishes at least every 30 seconds even when nothing else changes, so that it moves. The
+page keeps what it rendered from a snapshot until a snapshot of another ``version`` comes."""
 
 from __future__ import annotations
 
