@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 
+from forwardd.aql.carrier import AqlCarrier
 from forwardd.aql.client import AqlClient
 from forwardd.clock import VirtualClock
 from forwardd.config import config_from_dict
@@ -52,7 +53,7 @@ async def storm(url: str, numbers: list[str], target: str, concurrency: int) -> 
     limit = asyncio.Semaphore(concurrency)
     async with AqlClient(url, "acme", PASSWORD, concurrency=concurrency, timeout=30) as client:
         cfg = config_from_dict({"numbers": [{"voipnumber": n, "fallback": target} for n in numbers]}, env={})
-        rec = Reconciler(cfg, client, None, None, VirtualClock(now))
+        rec = Reconciler(cfg, AqlCarrier("aql", client), None, None, VirtualClock(now))
 
         async def one(p: NumberPlan):  # noqa: ANN202
             async with limit:

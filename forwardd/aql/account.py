@@ -12,7 +12,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from ..clock import SystemClock
 from ..config.types import is_voipnumber
@@ -103,6 +103,7 @@ class Account:
     ignore_next_changes: int = 0  # fault: answer OK to changeuser but apply nothing
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     on_change: Callable[[], None] | None = None
+    saver: Any = None  # the simulated account's file keeper (aql.simulated.Saver), when it has one
     requests: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)  # (number, action)
 
     @classmethod

@@ -5,6 +5,7 @@ tests; production code reaches it only through the composition root when the con
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs
@@ -28,12 +29,44 @@ class SimulatedTransport(httpx.MockTransport):
         super().__init__(handler)
 
 
+class Saver:
+    """Keeps the simulated account in its file: at most once a second while it changes (a thread writes
+    it; ten thousand lines written on every change would stall the daemon), and at once on ``flush``."""
+
+    def __init__(self, account: Account, path: Path, delay_s: float = 1.0) -> None:
+        self.account = account
+        self.path = path
+        self.delay_s = delay_s
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def changed(self) -> None:
+        with self._lock:
+            if self._timer is None:
+                self._timer = threading.Timer(self.delay_s, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self) -> None:
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        try:
+            self.account.save(self.path)
+        except OSError:
+            pass  # a full disk: the account lives on in memory; the next command sees an older one
+
+
 def simulated_account(
     numbers: list[str], *, wraps: bool, clock: Callable[[], dt.datetime], path: Path | None = None
 ) -> Account:
-    """An account holding ``numbers``; kept in ``path`` (when given) so successive commands share it."""
+    """An account holding ``numbers``; kept in ``path`` (when given) so successive commands share it
+    (``account.saver.flush()`` writes it at once)."""
     account = Account.with_numbers(SIMULATED_CREDENTIAL, SIMULATED_CREDENTIAL, numbers, wraps=wraps, clock=clock)
     if path is not None:
         account.load(path)
-        account.on_change = lambda: account.save(path)
+        saver = Saver(account, path)
+        account.on_change = saver.changed
+        account.saver = saver
     return account

@@ -36,6 +36,7 @@ from .findings import alert_findings
 from .jobs import calendar_metrics, load_confirmed, notices_job, overrides_job, sources_job
 from .lanes import Lane, PassKind, PassRequest
 from .metrics import Metrics
+from .passlog import PassLog
 from .reconcile import Failure, Outcome
 from .services import Services
 from .snapshots import snapshot_of
@@ -72,7 +73,7 @@ class Engine:
         self._jobs: list[Handle] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer_task: asyncio.Task[None] | None = None
-        self._last_logged: dict[str, tuple[str | None, dt.datetime]] = {}  # per line: failure logged, when
+        self.passlog = PassLog(self)
         # in a cluster (``leadership``): whether the fence was open at the last look, and this term's facts
         self.sending = False
         self.confirmed_known = True
@@ -239,30 +240,10 @@ class Engine:
             if not self.starting:
                 self.starting = None
                 log.info("started", numbers=len(self.cfg.numbers))
-        self._log(v, req, out, now)
+        self.passlog.said(v, req, out, now)
         self.dirty = True
         if self.on_outcome is not None:
             self.on_outcome(v, req, out, now)
-
-    def _log(self, v: str, req: PassRequest, out: Outcome, now: dt.datetime) -> None:
-        """Quiet when nothing changes: a pass that changes something, finds drift or fails anew is said at
-        info; the same failure again at most once every ``alerts.repeat_after``."""
-        last = self._last_logged.get(v)
-        failure = out.failure.value if out.failure is not None and not out.ok else None
-        if out.changed or out.drift:
-            pass
-        elif failure is None:
-            self._last_logged.pop(v, None)
-            if last is None:
-                log.debug("pass", voipnumber=v, kind=req.kind.label, ok=True)
-                return
-        elif last is not None and last[0] == failure and now - last[1] < self.cfg.alerts.repeat_after:
-            return
-        self._last_logged[v] = (failure, now)
-        number = self.cfg.number(v)
-        log.info("pass", voipnumber=v, line=number.name, kind="start-up" if req.start_up else req.kind.label,
-                 ok=out.ok, changed=out.changed, drift=out.drift, failure=failure, error=out.error,
-                 program=out.program.describe() if out.program else None, account=self.cfg.account_of(v))
 
     def check_due(self, lane: Lane, v: str) -> None:
         """A drift slot came: read the line when the budget allows (it may be paused by a throttle)."""

@@ -1,7 +1,8 @@
 """Safe reloads (SIGHUP, or the config file changing): a whole new set of services is built from the
 config file, the engine takes it over (the old set's passes stop at their next safe point and are
 waited for, bounded), then the old set is closed. A broken config is refused and the old one kept
-(alerted). Reloads asked for while one runs are folded into one more. The state directory's lock, the
+(alerted). Reloads asked for while one runs are folded into one more, and a burst of them (fifty SIGHUPs,
+an editor writing the file twice) settles for a moment first and makes one. The state directory's lock, the
 page's server and the cluster lease are handed over, so none of them lets go because the config was
 read again."""
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 log = structlog.get_logger("forwardd.reload")
+SETTLE_S = 0.25  # a reload waits until no new request came for this long...
+SETTLE_ROUNDS = 8  # ...but never more than this many times
 
 
 class Reloader:
@@ -65,6 +68,11 @@ class Reloader:
     async def _loop(self) -> None:
         try:
             while True:
+                for _ in range(SETTLE_ROUNDS):  # a burst of signals (an editor saving twice) is one reload
+                    self.again = False
+                    await self.engine.clock.sleep(SETTLE_S)
+                    if not self.again:
+                        break
                 self.again = False
                 await self.reload()
                 if not self.again or self.engine.stopping:

@@ -341,6 +341,9 @@ class Services(ClusterPart):
         await self.alerts.drain()
         for edges in self.accounts.values():
             await edges.carrier.aclose()
+            saver = getattr(edges.simulated, "saver", None)
+            if saver is not None:
+                saver.flush()
         if self.lease is not None and not keep_lease:  # given up only once nothing more can be sent
             await asyncio.get_running_loop().run_in_executor(None, self.lease.close)
         await self.expander.aclose()
