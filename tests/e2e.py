@@ -27,12 +27,13 @@ NUMBER = "606309"
 
 
 class FakeProc:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, numbers: str = f"{NUMBER},606310", password: str = PASSWORD,
+                 username: str = "acme") -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "forwardd", "fake-aql", "--port", "0", "--numbers", f"{NUMBER},606310",
-             "--username", "acme", "--password-env", "FAKE_PW"],
+            [sys.executable, "-m", "forwardd", "fake-aql", "--port", "0", "--numbers", numbers,
+             "--username", username, "--password-env", "FAKE_PW"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
-            env={**os.environ, "FAKE_PW": PASSWORD})
+            env={**os.environ, "FAKE_PW": password})
         line = self.proc.stdout.readline()  # type: ignore[union-attr]
         info = json.loads(line)
         self.url = info["url"]
@@ -171,17 +172,6 @@ def wait_for(cond, timeout: float = 15) -> None:  # noqa: ANN001
     raise AssertionError("condition not met in time")
 
 
-
-
-def passes(tmp: Path, name: str = "daemon") -> int:
-    """How many reconcile passes the daemon has logged so far."""
-    return (tmp / f"{name}.log").read_text().count('"event": "reconcile_pass"')
-
-
-def wait_for_passes(tmp: Path, more: int, name: str = "daemon", timeout: float = 30) -> None:
-    """Wait until the daemon has logged ``more`` further reconcile passes (an event, not a guess of time)."""
-    start = passes(tmp, name)
-    wait_for(lambda: passes(tmp, name) >= start + more, timeout)
 
 
 def calendar_checks(tmp: Path) -> int:
