@@ -11,7 +11,8 @@ from typing import Any, Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from .compiler import Change, compile_timeline
-from .timeline import Event, Finding, FindingKind, Manual, Policy, Segment, build_timeline
+from .provider import Program
+from .timeline import Event, Finding, FindingKind, Kind, Manual, Policy, Segment, build_timeline, display_name
 
 Compile = Callable[..., list[Change]]  # (segments, tz, wraps=..., min_slack=...) -> changes
 
@@ -31,6 +32,11 @@ class LineSpec:
     key: tuple[Any, ...]
     wraps: bool = False
     min_slack: dt.timedelta = dt.timedelta(minutes=5)
+    # Lines that differ only in their fallback share a timeline: built once with ``shape_policy`` (its
+    # fallback a placeholder) under ``shape_key``, then given each line's own fallback. None where the
+    # fallback decides more than the gaps (a number that only the fallback's own allowance lets through).
+    shape_key: tuple[Any, ...] | None = None
+    shape_policy: Policy | None = None
 
     @property
     def calendars(self) -> list[str]:
@@ -141,11 +147,13 @@ class Planner:
                 warnings.append((n.voipnumber, Finding(FindingKind.CALENDAR, msg, key=f"missing:{n.voipnumber}")))
                 continue
             mine = tuple(manual.get(n.voipnumber, ()))
-            tkey = (n.key, tuple(event_keys[c] for c in needed), mine, start, end)
+            shaped = n.shape_key is not None and n.shape_policy is not None
+            policy = n.shape_policy if shaped and n.shape_policy is not None else n.policy
+            tkey = (n.shape_key if shaped else n.key, tuple(event_keys[c] for c in needed), mine, start, end)
             timeline = self._timelines.get(tkey) or used_timelines.get(tkey)
             if timeline is None:
                 timeline = build_timeline(
-                    start, end, tz, n.policy,
+                    start, end, tz, policy,
                     rota=events[n.rota] if n.rota else [],
                     overrides=[e for c in n.overrides for e in events[c]],
                     holidays=[e for c in n.holidays for e in events[c]],
@@ -153,15 +161,47 @@ class Planner:
                 )
             used_timelines[tkey] = timeline
             segments, notes = timeline
+            if shaped:
+                segments = _with_fallback(segments, n.policy)
             ckey = (tuple((s.start, s.end, s.target) for s in segments), n.wraps, n.min_slack)
             changes = self._compiled.get(ckey) or used_compiled.get(ckey)
             if changes is None:
-                changes = self.compile(segments, tz, wraps=n.wraps, min_slack=n.min_slack)
+                changes = self._compile_shape(segments, n, used_compiled)
             used_compiled[ckey] = changes
             out.append(NumberPlan(n.voipnumber, segments, changes, list(notes), name=n.name))
             warnings += [(n.voipnumber, w) for w in notes]
         self._events, self._timelines, self._compiled = used_events, used_timelines, used_compiled
         return Plan(start, end, out, warnings)
+
+    def _compile_shape(self, segments: Sequence[Segment], n: LineSpec,
+                       used: dict[tuple[Any, ...], list[Change]]) -> list[Change]:
+        """Compile by shape: timelines that differ only in who the calls go to (a distinct fallback per
+        line, the same rota) compile alike, so the compiler runs once per shape and each line's changes
+        are the shape's with its own numbers put back. The labels keep the numbers' order, so the
+        compiler's ties fall the same way as on the numbers themselves."""
+        targets = sorted({s.target for s in segments if s.target is not None})
+        label = {t: f"{i:06d}" for i, t in enumerate(targets)}
+        shape = [Segment(s.start, s.end, label[s.target] if s.target is not None else None, "") for s in segments]
+        skey = ("shape", tuple((s.start, s.end, s.target) for s in shape), n.wraps, n.min_slack)
+        compiled = self._compiled.get(skey) or used.get(skey)
+        if compiled is None:
+            compiled = self.compile(shape, self.tz, wraps=n.wraps, min_slack=n.min_slack)
+        used[skey] = compiled
+        number = {v: k for k, v in label.items()}
+        return [Change(c.apply_from, c.apply_by, Program(number[p.target], p.active, p.start, p.end), c.exact)
+                if (p := c.program).target in number else c for c in compiled]
+
+
+FALLBACK_PLACEHOLDER = "\x00fallback"  # never a number an event can carry
+
+
+def _with_fallback(segments: list[Segment], policy: Policy) -> list[Segment]:
+    """A shape's timeline with the line's own fallback where the shape has the placeholder."""
+    if not any(s.kind is Kind.FALLBACK for s in segments):
+        return segments
+    person = display_name(policy.fallback_person) if policy.fallback_person else None
+    return [Segment(s.start, s.end, policy.fallback, s.reason, s.kind, person, s.holiday) if s.kind is Kind.FALLBACK
+            else s for s in segments]
 
 
 def program_at(changes: Sequence[Change], instant: dt.datetime) -> tuple[int, Change] | None:

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any, Callable, Mapping
 
 from ..aql.carrier import settings_of
 from ..config import Config, NumberSettings
-from ..core.plan import LineSpec, Plan
+from ..core.phone import number_allowed
+from ..core.plan import FALLBACK_PLACEHOLDER, LineSpec, Plan
 from ..core.provider import Program
 from ..core.timeline import OfficeRule, Policy
 
@@ -27,18 +29,33 @@ def policy_for(cfg: Config, n: NumberSettings) -> Policy:
 
 def line_specs(cfg: Config) -> list[LineSpec]:
     """Every configured number as a LineSpec, in the config's order. Policies are built once per
-    distinct value, so a thousand numbers on one policy share it."""
+    distinct value, so a thousand numbers on one policy share it; lines that differ only in a fallback
+    that decides nothing but the gaps share a shape (``LineSpec.shape_key``)."""
     policies: dict[tuple[Any, ...], Policy] = {}
+    shapes: dict[tuple[Any, ...], Policy] = {}
+    numbers = set(cfg.phones.values())
     out = []
     for n in cfg.numbers:
         account = cfg.settings_of(n.voipnumber)
-        key = (tuple((r.weekdays, r.start, r.end) for r in n.office_hours), cfg.fallback_of(n))
+        hours = tuple((r.weekdays, r.start, r.end) for r in n.office_hours)
+        fallback = cfg.fallback_of(n)
+        key = (hours, fallback)
         policy = policies.get(key)
         if policy is None:
             policy = policies[key] = policy_for(cfg, n)
+        calendars = (n.rota, tuple(n.overrides), tuple(n.holidays))
+        shape_key, shape_policy = None, None
+        # an event carrying the fallback's number is let through because it is the fallback: only where the
+        # number would be let through anyway does the fallback decide nothing but the gaps
+        if fallback[0] is not None and (fallback[0] in numbers or number_allowed(fallback[0], policy.allowed)):
+            shape_key = (*calendars, hours, "fallback")
+            shape_policy = shapes.get(shape_key)
+            if shape_policy is None:
+                shape_policy = shapes[shape_key] = dataclasses.replace(policy, fallback=FALLBACK_PLACEHOLDER,
+                                                                      fallback_person=None)
         out.append(LineSpec(n.voipnumber, n.name, n.rota, tuple(n.overrides), tuple(n.holidays), policy,
-                            (n.rota, tuple(n.overrides), tuple(n.holidays), *key), account.window_wraps_midnight,
-                            account.min_slack))
+                            (*calendars, *key), account.window_wraps_midnight, account.min_slack, shape_key,
+                            shape_policy))
     return out
 
 
