@@ -14,6 +14,7 @@ import zoneinfo
 from ..core.timeline import Event
 from ..errors import CalendarError
 from .expansion import Expansion
+from .holidays import holidays_between, is_builtin
 from .limits import Limits, check_rules
 from .parse import parse_calendar
 
@@ -32,7 +33,10 @@ def expand(
     name: str, data: bytes, tz: zoneinfo.ZoneInfo, start: dt.datetime, end: dt.datetime, limits: Limits
 ) -> Expansion:
     """Parse ``data`` and list its occurrences overlapping ``[start, end)``. Raises CalendarError naming
-    the feed when it is not iCalendar, or when it would make more work than ``limits`` allow."""
+    the feed when it is not iCalendar, or when it would make more work than ``limits`` allow. A built-in
+    calendar's "feed" (``holidays.builtin_bytes``) gives its bank holidays."""
+    if is_builtin(data):
+        return holidays_between(name, data, tz, start, end)
     cal = parse_calendar(name, data, tz)
     check_rules(name, cal.components, start, end, limits)
     events, notes = cal.events_between(start, end)

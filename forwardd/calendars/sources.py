@@ -16,21 +16,21 @@ import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import httpx
 
 from ..config import CalendarSettings, Config
 from ..core.plan import CalendarEvents
-from ..core.timeline import UTC, Event, Finding, FindingKind
+from ..core.timeline import Finding, FindingKind
 from ..errors import CalendarError
 from .cache import FeedCache, cache_version
 from .expansion import Expansion
 from .fetch import Fetched, download, read_file
+from .holidays import builtin_bytes
 from .limits import Limits
 from .worker import Expander
 
-__all__ = ["BuiltinHolidays", "FeedCopy", "SourceState", "Sources", "cache_version"]
+__all__ = ["FeedCopy", "SourceState", "Sources", "cache_version"]
 # Occurrences are kept for a window a little wider than the horizon, so that the horizon can move on
 # by the hour for days before the feed must be expanded again.
 KEEP_BEHIND = dt.timedelta(days=1)
@@ -67,35 +67,12 @@ class FeedCopy:
 
 
 @dataclass
-class BuiltinHolidays:
-    """Bank holidays from the ``holidays`` package: GB-ENG (England and Wales), GB-WLS, GB-SCT, GB-NIR."""
-
-    name: str
-    region: str
-    tz: ZoneInfo
-
-    def between(self, start: dt.datetime, end: dt.datetime) -> CalendarEvents:
-        import holidays as holidays_lib  # here, not at the top: a daemon without built-ins never loads it
-
-        subdiv = {"GB-ENG": "ENG", "GB-WLS": "WLS", "GB-SCT": "SCT", "GB-NIR": "NIR"}[self.region]
-        years = list(range(start.astimezone(self.tz).year, end.astimezone(self.tz).year + 1))
-        days = holidays_lib.country_holidays("GB", subdiv=subdiv, years=years)
-        out = []
-        for day, title in sorted(days.items()):
-            a = dt.datetime.combine(day, dt.time(), self.tz).astimezone(UTC)
-            b = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), self.tz).astimezone(UTC)
-            if b > start and a < end:
-                out.append(Event(a, b, title, uid=f"{self.region}-{day}", calendar=self.name))
-        return CalendarEvents(self.name, f"builtin:{self.region}:{years[0]}-{years[-1]}", tuple(out))
-
-
-@dataclass
 class SourceState:
     """What is known of one source: its last good copy and the last attempt's outcome."""
 
     name: str
     settings: CalendarSettings
-    copy: FeedCopy | BuiltinHolidays | None = None
+    copy: FeedCopy | None = None
     good_at: dt.datetime | None = None  # when the last good copy was fetched (or last confirmed unchanged)
     checked_at: dt.datetime | None = None
     error: str | None = None
@@ -124,6 +101,8 @@ class SourceState:
 
 def _source_id(cfg: Config, name: str) -> str:
     s = cfg.calendars[name]
+    if s.builtin:
+        return f"builtin:{s.builtin}"
     return str(s.source) if s.is_url else str(cfg.calendar_path(name))
 
 
@@ -181,13 +160,6 @@ class Sources:
 
     async def _refresh(self, st: SourceState, now: dt.datetime) -> bool:
         st.checked_at = now
-        s = st.settings
-        if s.builtin:
-            st.good_at, st.error = now, None
-            if st.copy is None:
-                st.copy = BuiltinHolidays(st.name, s.builtin, self.tz)
-                return True
-            return False
         try:
             got = await self._fetch(st)
         except CalendarError as err:
@@ -223,6 +195,8 @@ class Sources:
 
     async def _fetch(self, st: SourceState) -> Fetched:
         s = st.settings
+        if s.builtin:  # read like a feed, by the worker: the daemon never loads the holidays package
+            return Fetched(builtin_bytes(s.builtin))
         if not s.is_url:
             return await read_file(st.name, s, self.cfg.calendar_path(st.name), st.stat if st.copy else None)
         return await download(st.name, s, st.etag if st.copy else None, st.last_modified if st.copy else None,
@@ -262,9 +236,7 @@ class Sources:
         out: dict[str, CalendarEvents | None] = {}
         for name, st in self.states.items():
             copy = st.copy
-            if isinstance(copy, BuiltinHolidays):
-                out[name] = copy.between(start - KEEP_BEHIND, end + KEEP_BEHIND)
-            elif isinstance(copy, FeedCopy):
+            if isinstance(copy, FeedCopy):
                 if not copy.covers(start, end):
                     copy = await self._widen(st, copy, start, end)
                 out[name] = copy.events

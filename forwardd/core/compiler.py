@@ -34,7 +34,7 @@ from .provider import ALL_DAY, DAY, Program, forwarding_intervals, offset_pieces
 from .timeline import Segment, epoch, from_epoch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """Send ``program`` at any instant of ``[apply_from, apply_by]`` (aware UTC datetimes)."""
 
@@ -48,7 +48,7 @@ class Change:
         return self.apply_by - self.apply_from
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Option:
     f: int  # correct from (epoch s)
     u: int  # correct until (exclusive)

@@ -24,7 +24,7 @@ def from_epoch(t: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(t, UTC)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """One occurrence of a calendar event, as aware UTC instants. ``stamp`` is when it was last changed
     (LAST-MODIFIED, else DTSTAMP), used only to break a tie between two identical spans."""
@@ -39,7 +39,7 @@ class Event:
     stamp: dt.datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Manual:
     """A one-off override from the command line: ``forwardto`` None means no forwarding. Of two that
     overlap, the higher ``rank`` (the later one made) wins."""
@@ -63,9 +63,9 @@ class Kind(str, enum.Enum):
     GAP = "gap"  # nobody on call and no fallback: calls are not forwarded
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Segment:
-    """``[start, end)`` (aware UTC) in which calls go to ``forwardto`` (None: not forwarded).
+    """``[start, end)`` (aware UTC) in which calls go to ``target`` (None: not forwarded).
 
     ``person`` is the name behind the number, when known; ``holiday`` the holiday that opened office
     hours to forwarding; ``reason`` the same in words, for people."""

@@ -42,7 +42,7 @@ def parse_hms(text: str) -> int:
     return h * 3600 + mi * 60 + s
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Program:
     """One full forwarding setting. ``start``/``end`` are seconds of the local day, end inclusive."""
 

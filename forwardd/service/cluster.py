@@ -11,13 +11,13 @@ from ..clock import Clock
 from ..errors import ForwarddError
 from ..notify.alerts import Alerts
 from ..notify.keys import AlertKey, AlertKind
-from ..store.pg_lease import Leadership, read_leader
-from ..store.postgres import Database
-from .lease import Lease, LeaseEvent
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (PostgreSQL is loaded only in a cluster)
     from ..store.journal import Journal
     from ..store.pg_journal import PgJournal
+    from ..store.pg_lease import Leadership
+    from ..store.postgres import Database
+    from .lease import Lease, LeaseEvent
 
 
 class ClusterPart:
@@ -82,6 +82,8 @@ class ClusterPart:
         """Who leads the cluster now, read from the database (None without [cluster]). Raises ForwarddError."""
         if self.db is None:
             return None
+        from ..store.pg_lease import read_leader
+
         return await off_loop(read_leader, self.db, timeout=15, name="forwardd-leader")
 
     async def refresh_confirmed(self) -> dict[str, dict[str, str]]:

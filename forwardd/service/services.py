@@ -44,19 +44,19 @@ from ..notify.notices import Notices
 from ..notify.notifier import Notifier, register_url_secrets
 from ..store.journal import Journal, open_journal
 from ..store.overrides import SqliteOverrides
-from ..store.pg_journal import PgJournal
-from ..store.pg_overrides import PgOverrides
-from ..store.postgres import Database
 from ..store.statedir import StateDir, StateDirError, check_state_dir
 from .budget import RequestBudget
 from .cluster import ClusterPart
-from .lease import Lease
 from .lines import line_specs
 from .reconcile import Reconciler
 
-if TYPE_CHECKING:  # the page's modules (and Jinja2) load only where the page is served
+if TYPE_CHECKING:  # loaded only where used: the page (Jinja2) where it is served, PostgreSQL in a cluster
+    from ..store.pg_journal import PgJournal
+    from ..store.pg_overrides import PgOverrides
+    from ..store.postgres import Database
     from ..web.server import WebServer
     from ..web.snapshot import Snapshot
+    from .lease import Lease
 
 log = structlog.get_logger("forwardd.services")
 
@@ -167,6 +167,11 @@ class Services(ClusterPart):
         notes: list[str] = []
         alerts_ref: list[Alerts] = []
         db = None
+        if cfg.cluster is not None:  # psycopg and its libpq (10 MB) only in a cluster
+            from ..store.pg_journal import PgJournal
+            from ..store.pg_overrides import PgOverrides
+            from ..store.postgres import Database
+            from .lease import Lease
         if cfg.cluster is not None and (journal != "none" or (aql and exclusive)):  # (simulate, plan: no database)
             db_secret = db_password(cfg, env)
             if db_secret is not None:
