@@ -221,3 +221,22 @@ def test_every_line_is_read_within_the_interval_the_cap_allows(tmp_path: Path, n
     hand, seen = run(cfg, body)
     assert len(seen) == numbers  # every line's hand-made change was seen...
     assert max(seen.values()) - hand <= dt.timedelta(minutes=bound, seconds=5)  # ...within the interval
+
+
+def test_many_overlapping_events_are_one_summary_line_per_calendar_per_re_plan(tmp_path: Path) -> None:
+    """Issue 22: a feed of hundreds of overlapping events logs one line for them, not one per overlap."""
+    base = T0 - dt.timedelta(hours=1)
+    events = [(base + dt.timedelta(minutes=7 * i), base + dt.timedelta(minutes=7 * i + 30), ("Alice", "Bob")[i % 2])
+              for i in range(400)]
+    cfg = config(tmp_path, events)
+
+    async def body(engine: Engine, clock: VirtualClock, accounts: dict[str, Account]) -> list[Any]:
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+        with capture_logs() as logs:
+            await engine.replan()
+        return [e for e in logs if e["event"] == "plan_warning"]
+
+    said = run(cfg, body)
+    overlaps = [e for e in said if e["kind"] == "overlap"]
+    assert len(overlaps) == 1 and overlaps[0]["calendar"] == "rota" and overlaps[0]["count"] > 300
+    assert overlaps[0]["message"].startswith(f"{overlaps[0]['count']:,} overlap findings; first: rota events overlap")

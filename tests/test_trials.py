@@ -26,6 +26,7 @@ from .e2e import (
     FakeProc,
     calendar_checks,
     ics,
+    integrity,
     journal,
     misrouted_samples,
     sleep_until,
@@ -233,3 +234,50 @@ def test_a_gap_is_alerted_once_for_all_its_numbers_and_not_again_after_a_restart
         gaps = alerts_titled(received, "Nobody is on call")
         assert len(gaps) == 1, gaps  # one gap, one alert, naming both numbers; the past gap never
         assert "606309" in gaps[0]["message"] and "Sales line (606310)" in gaps[0]["message"]
+
+
+def test_a_large_start_up_answers_probes_and_stops_on_sigterm_with_its_journal_whole(tmp_path: Path) -> None:
+    """Issue 18: 4,000 lines programmed from a fresh simulated account: /healthz says how far the start-up
+    has got, and SIGTERM in the middle of it ends the process within 5 s, exit 0, its journal sound and
+    closed with a 'stop' entry."""
+    import json
+    import socket
+    import sqlite3
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    (tmp_path / "rota.ics").write_text(ics([(now - dt.timedelta(hours=1), now + dt.timedelta(days=2), "Alice")]))
+    numbers = "".join(f'[[numbers]]\nvoipnumber = "{600000 + i}"\nrota = "rota"\n' for i in range(4000))
+    cfg = tmp_path / "forwardd.toml"
+    cfg.write_text(f'state_dir = "{tmp_path / "state"}"\n[aql]\nurl = "simulated"\nconcurrency = 4\n'
+                   f'[people]\nalice = "{A}"\n[calendars]\nrota = {{ source = "rota.ics" }}\n[web]\nport = {port}\n'
+                   + numbers)
+    proc = start_piped(cfg, tmp_path)
+    said: list[str] = []
+    try:
+        def starting() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    body = r.read()
+            except urllib.error.HTTPError as err:
+                body = err.read()
+            status = json.loads(body)
+            said.append(status["status"])
+            return status["status"] == "starting" and any("starting:" in r and not r.startswith("starting: 0 ")
+                                                           for r in status["reasons"])
+
+        wait_for(starting, timeout=60)
+        sigterm_within(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    journal_path = tmp_path / "state" / "journal.sqlite"
+    assert integrity(journal_path) == "ok"
+    db = sqlite3.connect(f"file:{journal_path}?mode=ro", uri=True)
+    kinds = [k for (k,) in db.execute("SELECT kind FROM entries ORDER BY id")]
+    db.close()
+    assert kinds[-1] == "stop" and 0 < kinds.count("readback") < 4000  # stopped mid-way, everything written
