@@ -11,6 +11,7 @@ from ..clock import Clock
 from ..errors import ForwarddError
 from ..notify.alerts import Alerts
 from ..notify.keys import AlertKey, AlertKind
+from ..store.ports import EntryKind
 
 if TYPE_CHECKING:  # (PostgreSQL is loaded only in a cluster)
     from ..store.journal import Journal
@@ -43,7 +44,7 @@ class ClusterPart:
                        f"({event.reason}); a standby takes over")
             detail = {"reason": event.reason, "since": event.since.isoformat() if event.since else None}
         if self.journal is not None:
-            self.journal.record("leader", now, None, event.kind == "acquired", event=event.kind,
+            self.journal.record(EntryKind.LEADER.value, now, None, event.kind == "acquired", event=event.kind,
                                 instance=event.instance, **detail)
         self.alerts.tell_from_thread(AlertKey(AlertKind.LEADER), message, now)
 

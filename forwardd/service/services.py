@@ -40,6 +40,7 @@ from ..errors import ForwarddError
 from ..logs import register_secret
 from ..notify.alerts import Alerts
 from ..notify.keys import AlertKey, AlertKind
+from ..store.ports import EntryKind
 from ..notify.notices import Notices
 from ..notify.notifier import Notifier, register_url_secrets
 from ..store.journal import Journal, open_journal
@@ -279,7 +280,7 @@ class Services(ClusterPart):
         for name in names:
             st = self.sources[name]
             if self.journal is not None:
-                self.journal.record("calendar", now, None, st.error is None, calendar=name, error=st.error,
+                self.journal.record(EntryKind.CALENDAR.value, now, None, st.error is None, calendar=name, error=st.error,
                                     events_loaded=st.loaded)
             key = AlertKey(AlertKind.CALENDAR, calendar=name)
             if st.error:
