@@ -40,11 +40,11 @@ from ..errors import ForwarddError
 from ..logs import register_secret
 from ..notify.alerts import Alerts
 from ..notify.keys import AlertKey, AlertKind
-from ..store.ports import EntryKind
 from ..notify.notices import Notices
 from ..notify.notifier import Notifier, register_url_secrets
 from ..store.journal import Journal, open_journal
 from ..store.overrides import SqliteOverrides
+from ..store.ports import EntryKind
 from ..store.statedir import StateDir, StateDirError, check_state_dir
 from .budget import RequestBudget
 from .cluster import ClusterPart
