@@ -180,3 +180,43 @@ def test_a_hand_made_change_is_detected_within_drift_check_every(example: Path, 
     (n,) = doc["numbers"]
     assert n["drift_detected_after_s"] is not None
     assert 0 <= n["drift_detected_after_s"] <= doc["drift_check_every_s"] == 3600
+
+
+def _weekly_rotas(folder: Path, numbers: int, rotas: int) -> Path:
+    """Another generator than the benchmarks' corpus: week-long shifts handed over on Mondays at 08:00,
+    a mid-week swap in each, a built-in bank holiday calendar, and a line per number over the rotas."""
+    people = [f"p{i:02d}" for i in range(24)]
+    (folder / "rotas").mkdir(parents=True, exist_ok=True)
+    for r in range(rotas):
+        lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//forwardd test//weekly//EN"]
+        for w in range(-2, 4):
+            monday = dt.datetime(2026, 12, 7, 8, tzinfo=UTC) + dt.timedelta(weeks=w)
+            who, swap = people[(r + w) % len(people)], people[(r + w + 7) % len(people)]
+            lines += ["BEGIN:VEVENT", f"UID:w{r}-{w}", "DTSTAMP:20260101T000000Z",
+                      f"DTSTART:{monday:%Y%m%dT%H%M%SZ}", f"DTEND:{monday + dt.timedelta(weeks=1):%Y%m%dT%H%M%SZ}",
+                      f"SUMMARY:On call: {who}", "END:VEVENT",
+                      "BEGIN:VEVENT", f"UID:s{r}-{w}", "DTSTAMP:20260102T000000Z",
+                      f"DTSTART:{monday + dt.timedelta(days=2, hours=10):%Y%m%dT%H%M%SZ}",
+                      f"DTEND:{monday + dt.timedelta(days=3):%Y%m%dT%H%M%SZ}", f"SUMMARY:{swap} covers {who}",
+                      "END:VEVENT"]
+        (folder / "rotas" / f"r{r}.ics").write_text("\r\n".join([*lines, "END:VCALENDAR", ""]))
+    people_toml = "\n".join(f'{p} = "07700 900{i + 200:03d}"' for i, p in enumerate(people))
+    cals = "\n".join(f'r{r} = {{ source = "rotas/r{r}.ics" }}' for r in range(rotas))
+    nums = "".join(f'[[numbers]]\nvoipnumber = "{700000 + n}"\nrota = "r{n % rotas}"\nholidays = ["hols"]\n'
+                   f'office_hours = ["Mon-Fri 09:00-17:00"]\n' for n in range(numbers))
+    cfg = folder / "forwardd.toml"
+    cfg.write_text(f'state_dir = "state"\n[people]\n{people_toml}\n[calendars]\n{cals}\n'
+                   f'hols = {{ builtin = "GB-SCT" }}\n{nums}')
+    return cfg
+
+
+def test_two_thousand_lines_on_weekly_rotas_every_hand_made_change_is_seen(tmp_path: Path) -> None:
+    """Issue 18's failing case, as a process: at 2,000 numbers on weekly rotas the old simulator never saw
+    one of the 2,000 hand-made changes. Each is seen within the drift interval."""
+    cfg = _weekly_rotas(tmp_path, 2000, 25)
+    r = run_cli("simulate", "--config", str(cfg), "--start", "2026-12-08T00:00:00+00:00", "--days", "0.6",
+                "--drift", "2026-12-08T12:00:00+00:00", "--json")
+    assert r.returncode == 0, r.stderr
+    drift = json.loads(r.stdout)["drift"]
+    assert drift["numbers"] == 2000 and drift["never_seen"] == 0
+    assert drift["worst_detected_after_s"] <= drift["bound_s"] == 3600
