@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from ..core.phone import normalise
+from .location import StateLocation, locate
 from .types import (
     DriftEvery,
     Duration,
@@ -308,14 +309,16 @@ class Config(_Strict):
         return (self.base_dir / src).resolve()
 
     def resolve_state_dir(self) -> Path:
-        """state_dir from the config, else $STATE_DIRECTORY (systemd), else the XDG state home."""
-        if self.state_dir is not None:
-            return (self.base_dir / self.state_dir).resolve()
-        env = os.environ.get("STATE_DIRECTORY")
-        if env:
-            return Path(env.split(":")[0])
-        xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-        return Path(xdg) / "forwardd"
+        """The state directory, decided once, the same way by the daemon and every command (``location``):
+        state_dir from the config, else $STATE_DIRECTORY (systemd), else the one a forwardd running on this
+        config holds, else the StateDirectory= of the unit that runs this config, else the XDG state home.
+        Raises StateDirUnknown (forwardd runs on this config in two places)."""
+        return self.state_location.path
+
+    @functools.cached_property
+    def state_location(self) -> StateLocation:
+        """``resolve_state_dir`` and why it is that one. Raises StateDirUnknown."""
+        return locate(self.state_dir, self.base_dir, self.path, os.environ)
 
     @functools.cached_property
     def _numbers_by_voip(self) -> dict[str, NumberSettings]:
