@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--days", type=float, default=60, help="look this far ahead for gaps and unknown names (default 60)")
     sp.set_defaults(func=cmd_check)
     sp = with_config("plan", "show who gets each number's calls, and the changes forwardd will send")
-    sp.add_argument("--start", help="ISO 8601 instant, or a local date or 'YYYY-MM-DD HH:MM' (default now)")
+    sp.add_argument("--start", help="ISO 8601 instant, a local date or 'YYYY-MM-DD HH:MM', or +2h (default now)")
     sp.add_argument("--days", type=float, default=7, help="days to show (default 7)")
     sp.add_argument("--json", action="store_true", help="print the stable JSON form")
     sp.add_argument("--html", metavar="OUT.html", help="write the week view as one self-contained page")
@@ -69,12 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp = with_config("apply", "one reconcile pass now, then exit (non-zero if a number is not confirmed)")
     sp.set_defaults(func=cmd_apply)
     sp = with_config("status", "each number: what the account has, what it should have, the next change")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print the stable JSON form")
     sp.set_defaults(func=cmd_status)
     sp = with_config("history", "show the journal: changes, read-backs, alerts, calendar refreshes")
     sp.add_argument("--number", help="only this voipnumber")
-    sp.add_argument("--since", help="a date (2026-12-01), a local 'YYYY-MM-DD HH:MM', or ISO 8601 with offset")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--since", help="a date (2026-12-01), a local 'YYYY-MM-DD HH:MM', ISO 8601 with offset, "
+                                     "or -2h (two hours ago)")
+    sp.add_argument("--json", action="store_true", help="print the entries as JSON (as stored, ISO times in UTC)")
     sp.set_defaults(func=cmd_history)
     ov = sub.add_parser("override", help="one-off overrides: add, list, cancel",
                         description="One-off overrides: who gets a number's calls for a while, whatever the "
@@ -93,17 +94,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--from", dest="start", help="when it starts (default now): ISO 8601, 'YYYY-MM-DD HH:MM', +90m")
     sp.add_argument("--until", required=True, help="when it ends: ISO 8601, 'YYYY-MM-DD HH:MM' (local), +2h")
     sp.add_argument("--note", help="why, for the journal, the plan and the page")
+    sp.add_argument("--long", action="store_true",
+                    help="allow an override longer than overrides.max_length (default 7d): a long one is meant")
+    sp.add_argument("--offline", action="store_true",
+                    help="store it even when no forwardd is running to apply it (the next one to start does)")
     sp = ov_parser("list", "the overrides in force or to come")
     sp.add_argument("--all", action="store_true", help="past and cancelled ones too")
-    sp.add_argument("--json", action="store_true")
-    sp = ov_parser("cancel", "cancel an override (by the ID add printed)")
-    sp.add_argument("id", metavar="ID", type=int)
-    sp = sub.add_parser("fake-aql", help="serve a fake aql account on 127.0.0.1 (for tests and trials)")
-    sp.add_argument("--port", type=int, default=8080)
-    sp.add_argument("--numbers", default="606309", help="comma-separated VoIP numbers")
-    sp.add_argument("--username", default="acme")
-    sp.add_argument("--password-env", help="environment variable holding the password (default 'secret')")
-    sp.add_argument("--wraps", action="store_true", help="accept forwardstart > forwardend")
+    sp.add_argument("--json", action="store_true", help="print the overrides as JSON")
+    sp = ov_parser("cancel", "cancel an override (by the ID add printed); cancelling one twice changes nothing")
+    sp.add_argument("id", metavar="ID", type=int, help="the override's ID (see override list)")
+    sp = sub.add_parser("fake-aql", help="serve a fake aql account on 127.0.0.1 (for tests and trials)",
+                        description="Serve a fake aql account (voipapi.php, with getuser, changeuser and listusers) "
+                                    "on 127.0.0.1, for trials and tests. Its first line of output is JSON with its "
+                                    "url and port; Ctrl-C or SIGTERM stops it.")
+    sp.add_argument("--port", type=int, default=0,
+                    help="the port to listen on, on 127.0.0.1 (default 0: any free port, printed on the first line)")
+    sp.add_argument("--numbers", default="606309", help="the account's VoIP numbers, comma-separated (default 606309)")
+    sp.add_argument("--username", default="acme", help="the account's username (default acme)")
+    sp.add_argument("--password-env", metavar="VAR",
+                    help="an environment variable holding the account's password (default: the password is 'secret')")
+    sp.add_argument("--wraps", action="store_true",
+                    help="accept forwardstart later than forwardend as an overnight window (default: refuse it)")
     sp.set_defaults(func=cmd_fake_aql)
     return p
 

@@ -12,7 +12,7 @@ from ..errors import CarrierError, ConfigError, ForwarddError
 from ..service.services import Services, horizon_start
 from ..store.statedir import check_state_dir
 from .cluster import cluster_line, cluster_status
-from .common import load, person_words, when, with_services
+from .common import load, person_words, state_words, when, with_services
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -24,9 +24,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     state = cfg.resolve_state_dir()
     try:
         check_state_dir(state)
-        print(f"state directory {state}: OK")
+        print(f"state directory {state}: OK ({state_words(cfg)})")
     except ForwarddError as err:
-        print(f"ERROR {err}")
+        print(f"ERROR {err} ({state_words(cfg)})")
         errors += 1
     if cfg.cluster is not None:
         try:

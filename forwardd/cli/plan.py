@@ -18,7 +18,7 @@ from ..core.words import duration
 from ..errors import ForwarddError
 from ..service.lines import plan_json
 from ..service.services import Services
-from .common import load, names, parse_when, person_words, when, with_services
+from .common import line_label, load, names, parse_when, person_words, when, with_services
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -28,7 +28,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     async def body(sv: Services) -> tuple[Plan, list[str], int]:
         now = sv.clock.now()
-        start = parse_when(args.start, cfg, "--start") if args.start else now.replace(microsecond=0)
+        start = parse_when(args.start, cfg, "--start", now) if args.start else now.replace(microsecond=0)
         await sv.refresh_calendars()
         failed, status = [], 0
         for n, st in sv.sources.states.items():
@@ -47,6 +47,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         _write_plan_page(cfg, plan, failed, args.html)
     if args.json:
         doc = plan_json(plan)
+        for number in doc["numbers"]:  # each line's account, as status says it
+            number["aql_account"] = cfg.account_of(number["voipnumber"])
         doc["warnings"] = [{"voipnumber": None, "kind": "calendar", "message": m} for m in failed] + doc["warnings"]
         print(json.dumps(doc, indent=2))
     elif not args.html:
@@ -70,16 +72,15 @@ def _write_plan_page(cfg: Config, plan: Plan, failed: list[str], out: str) -> No
 
 def _print_plan(cfg: Config, plan: Plan, failed: list[str]) -> None:
     con = Console(width=max(Console().width, 120), highlight=False)
-    tzname = plan.start.astimezone(cfg.tz).tzname()
-    con.print(f"[bold]forwardd plan[/] {when(plan.start, cfg)} .. {when(plan.end, cfg)} ({cfg.timezone}, {tzname})")
+    con.print(f"[bold]forwardd plan[/] {when(plan.start, cfg, year=True)} .. {when(plan.end, cfg, year=True)} "
+              f"({cfg.timezone})")
     warns = failed + [f"{v + ': ' if v else ''}{f.message}" for v, f in plan.warnings]
     if warns:
         con.print(f"\n[yellow bold]{len(warns)} warning(s)[/]")
         for w in warns:
             con.print(f"  [yellow]![/] {escape(w)}")
     for n in plan.numbers:
-        number = cfg.number(n.voipnumber)
-        con.print(f"\n[bold]Number {escape(number.label)}[/]")
+        con.print(f"\n[bold]Number {escape(line_label(cfg, n.voipnumber))}[/]")
         if n.error:
             con.print(f"  [red]{escape(n.error)}[/]")
             continue

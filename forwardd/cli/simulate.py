@@ -8,7 +8,7 @@ import json
 
 from ..core.words import duration
 from ..errors import ForwarddError
-from .common import load, parse_when
+from .common import load, now, parse_when
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -17,12 +17,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     cfg = load(args)
     if args.days <= 0:
         raise ForwarddError(f"--days {args.days:g}: simulate more than 0 days")
-    start = parse_when(args.start, cfg, "--start")
+    start = parse_when(args.start, cfg, "--start", now())
     try:
         outages = [Outage.parse(o) for o in args.outage]
     except ValueError as err:
         raise ForwarddError(f"--outage: {err}") from None
-    drift_at = parse_when(args.drift, cfg, "--drift") if args.drift else None
+    drift_at = parse_when(args.drift, cfg, "--drift", now()) if args.drift else None
     result = asyncio.run(simulate(cfg, start, args.days, outages, naive=args.naive, drift_at=drift_at))
     if args.json:
         print(json.dumps(result, indent=2))

@@ -156,6 +156,13 @@ class NoticeSettings(_Strict):
     before: Duration = Field(dt.timedelta(hours=1), description="how long before a shift the first notice goes")
 
 
+class OverrideSettings(_Strict):
+    """Command-line overrides (``forwardd override add``): what protects the tired from a typo."""
+
+    max_length: Positive = Field(dt.timedelta(days=7), description="longest an override may last without --long "
+                                                                   "(a typo in the year would otherwise win for a year)")
+
+
 class DaemonSettings(_Strict):
     drift_check_every: DriftEvery = (
         Field(dt.timedelta(hours=1), description="read each number this often for hand-made changes (1m at least)"))
@@ -274,6 +281,7 @@ class Config(_Strict):
     alerts: AlertSettings = Field(default_factory=AlertSettings)  # type: ignore[arg-type]
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)  # type: ignore[arg-type]
     notices: NoticeSettings = Field(default_factory=NoticeSettings)  # type: ignore[arg-type]
+    overrides: OverrideSettings = Field(default_factory=OverrideSettings)  # type: ignore[arg-type]
     web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]
     cluster: ClusterSettings | None = Field(None, description="share a PostgreSQL database with other hosts "
                                                               "(without it: SQLite, one host)")

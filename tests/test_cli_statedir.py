@@ -1,0 +1,168 @@
+"""One state directory, found the same way by every command (issue 20, points 1, 2 and 5): the systemd
+guide followed literally, with a real daemon whose state directory only it knows ($STATE_DIRECTORY),
+and the commands typed in a plain shell."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, UTC
+from .e2e import NUMBER, PASSWORD, A, B, FakeProc, journal, start_daemon, stop, wait_for, write_config
+
+UNIT = ROOT / "systemd" / "forwardd.service"
+
+
+def shell(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A plain shell: no $STATE_DIRECTORY, no credentials, its own XDG state home (never the tester's)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("STATE_DIRECTORY", "CREDENTIALS_DIRECTORY",
+                                                            "SYSTEMD_UNIT_PATH", "XDG_STATE_HOME")}
+    return {**env, "XDG_STATE_HOME": str(tmp_path / "xdg"), "USER": "nightshift", "SUDO_USER": "",
+            "SYSTEMD_UNIT_PATH": str(tmp_path / "units"), **extra}
+
+
+def forwardd(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "forwardd", *args], capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=60)
+
+
+def without_state_dir(cfg: Path) -> Path:
+    cfg.write_text("\n".join(line for line in cfg.read_text().splitlines() if not line.startswith("state_dir")))
+    return cfg
+
+
+def now_rota() -> list[tuple[dt.datetime, dt.datetime, str]]:
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    return [(now - dt.timedelta(hours=1), now + dt.timedelta(hours=6), "Alice")]
+
+
+def test_an_override_typed_in_a_plain_shell_reaches_the_daemon_that_runs_under_systemd(
+        tmp_path: Path, fake_proc: FakeProc) -> None:
+    # the guide: a config without state_dir; systemd gives the daemon (and only it) $STATE_DIRECTORY
+    cfg = without_state_dir(write_config(tmp_path, fake_proc.url, now_rota()))
+    service_state = tmp_path / "var-lib-forwardd"
+    env = shell(tmp_path)
+    proc = start_daemon(cfg, tmp_path, env={**env, "STATE_DIRECTORY": str(service_state)})
+    state = lambda: fake_proc.get("state")[NUMBER]  # noqa: E731
+    try:
+        wait_for(lambda: state()["forwardto"] == A)
+        r = forwardd({**env, "AQL_PW": PASSWORD}, "override", "add", "--config", str(cfg), NUMBER, "--to", "bob",
+                     "--until", "+1h")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"forwardd (pid {proc.pid}) on {service_state} will apply it" in r.stdout, r.stdout
+        wait_for(lambda: state()["forwardto"] == B, timeout=5)
+        # status and history, as typed in the guide, read the daemon's state directory too
+        r = forwardd({**env, "AQL_PW": PASSWORD}, "status", "--config", str(cfg), "--json")
+        assert r.returncode == 0, r.stdout + r.stderr
+        (row,) = json.loads(r.stdout)["numbers"]
+        assert row["now"]["forwardto"] == B and row["now"]["kind"] == "manual"
+        r = forwardd(env, "history", "--config", str(cfg), "--json")
+        assert any(e["kind"] == "override" for e in json.loads(r.stdout)), r.stdout + r.stderr
+        # and a second daemon started from the shell finds the first, rather than a state directory of its own
+        r = forwardd({**env, "AQL_PW": PASSWORD}, "run", "--config", str(cfg))
+        assert r.returncode == 1 and f"another forwardd (pid {proc.pid}) is running on {service_state}" in r.stderr
+    finally:
+        assert stop(proc) == 0
+    assert not (tmp_path / "xdg" / "forwardd" / "journal.sqlite").exists()  # nothing went astray
+
+
+def test_override_add_with_no_daemon_running_says_so_and_stores_nothing_unless_offline(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, "simulated", now_rota())
+    env = shell(tmp_path)
+    r = forwardd(env, "override", "add", "--config", str(cfg), NUMBER, "--to", "bob", "--until", "+1h")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert (f"no forwardd is running on {tmp_path / 'state'}: nothing will apply this until one starts"
+            in r.stderr), r.stderr
+    assert "--offline" in r.stderr
+    assert [e for e in journal(tmp_path) if e["kind"] == "override"] == []
+    r = forwardd(env, "override", "add", "--config", str(cfg), NUMBER, "--to", "bob", "--until", "+1h", "--offline")
+    assert r.returncode == 0, r.stderr
+    assert f"stored in {tmp_path / 'state'}" in r.stdout and "nothing will apply this until one starts" in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == "added override 1"
+
+
+def test_cancelling_twice_says_it_was_already_cancelled(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, "simulated", now_rota())
+    env = shell(tmp_path)
+    r = forwardd(env, "override", "add", "--config", str(cfg), NUMBER, "--to", "bob", "--until", "+1h", "--offline")
+    assert r.returncode == 0, r.stderr
+    first = forwardd(env, "override", "cancel", "--config", str(cfg), "1")
+    assert first.returncode == 0 and "cancelled override 1" in first.stdout
+    again = forwardd(env, "override", "cancel", "--config", str(cfg), "1")
+    assert again.returncode == 0, again.stderr
+    assert "override 1 was already cancelled by nightshift" in again.stdout and "cancelled override 1" not in again.stdout
+    cancels = [e for e in journal(tmp_path) if e["kind"] == "override" and e.get("cancelled")]
+    assert len(cancels) == 1  # the second cancel changed nothing, and journals nothing
+
+
+def test_two_daemons_on_one_config_in_two_places_are_refused_with_the_way_to_choose(tmp_path: Path) -> None:
+    cfg = without_state_dir(write_config(tmp_path, "simulated", now_rota()))
+    env = shell(tmp_path)
+    one, two = tmp_path / "one", tmp_path / "two"
+    procs = [start_daemon(cfg, tmp_path, env={**env, "STATE_DIRECTORY": str(d)}, name=d.name) for d in (one, two)]
+    try:
+        wait_for(lambda: all((d / "forwardd.lock").exists() and (d / "journal.sqlite").exists() for d in (one, two)))
+        r = forwardd(env, "override", "add", "--config", str(cfg), NUMBER, "--to", "bob", "--until", "+1h")
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert str(one) in r.stderr and str(two) in r.stderr
+        assert "state_dir" in r.stderr and "STATE_DIRECTORY=" in r.stderr  # how to choose
+        assert "Traceback" not in r.stderr
+    finally:
+        for p in procs:
+            assert stop(p) == 0
+
+
+# ------------------------------------------------------------------------------ the unit, read by the CLI
+
+
+def install_unit(tmp_path: Path, cfg: Path, *, dynamic: bool = True, credential: Path | None = None) -> Path:
+    """The shipped unit, as the guide installs it, naming ``cfg`` (and the password file)."""
+    units = tmp_path / "units"
+    units.mkdir(exist_ok=True)
+    text = UNIT.read_text().replace("/etc/forwardd/forwardd.toml", str(cfg))
+    if credential is not None:
+        text = text.replace("/etc/forwardd/aql-password", str(credential))
+    if not dynamic:
+        text = text.replace("DynamicUser=yes", "DynamicUser=no")
+    (units / "forwardd.service").write_text(text)
+    return units
+
+
+@pytest.mark.parametrize(("dynamic", "where"), [(True, "/var/lib/private/forwardd"), (False, "/var/lib/forwardd")])
+def test_the_service_s_config_means_the_service_s_state_directory(tmp_path: Path, dynamic: bool, where: str) -> None:
+    cfg = without_state_dir(write_config(tmp_path, "simulated", now_rota()))
+    install_unit(tmp_path, cfg, dynamic=dynamic)
+    r = forwardd(shell(tmp_path), "history", "--config", str(cfg))  # (reads only: creates nothing there)
+    assert r.returncode == 0, r.stderr
+    assert f"no journal yet in {where}" in r.stdout, r.stdout
+    # another config is not the service's: it keeps the shell's own default, and says how to choose
+    other = tmp_path / "other.toml"
+    other.write_text(cfg.read_text())
+    r = forwardd(shell(tmp_path), "history", "--config", str(other))
+    assert f"no journal yet in {tmp_path / 'xdg' / 'forwardd'}" in r.stdout, r.stdout
+    assert "state_dir" in r.stdout
+
+
+def test_status_as_the_guide_writes_it_finds_the_password_the_unit_hands_over(tmp_path: Path,
+                                                                              fake_proc: FakeProc) -> None:
+    cfg = write_config(tmp_path, fake_proc.url, now_rota())
+    cfg.write_text(cfg.read_text().replace('password_env = "AQL_PW"\n', ""))  # the credential is the only way
+    password = tmp_path / "aql-password"
+    password.write_text(PASSWORD + "\n")
+    password.chmod(0o600)
+    install_unit(tmp_path, cfg, credential=password)
+    r = forwardd(shell(tmp_path), "status", "--config", str(cfg))
+    assert r.returncode in (0, 1), r.stdout + r.stderr  # (1: the account is not programmed yet)
+    assert "no password" not in r.stderr and "MATCH" in r.stdout
+    assert PASSWORD not in r.stdout + r.stderr
+    # a credential file the user cannot read is named, with the reason
+    password.write_text("")
+    password.unlink()
+    r = forwardd(shell(tmp_path), "status", "--config", str(cfg))
+    assert r.returncode == 2 and str(password) in r.stderr and "LoadCredential" in r.stderr, r.stderr
