@@ -166,3 +166,20 @@ def test_status_as_the_guide_writes_it_finds_the_password_the_unit_hands_over(tm
     password.unlink()
     r = forwardd(shell(tmp_path), "status", "--config", str(cfg))
     assert r.returncode == 2 and str(password) in r.stderr and "LoadCredential" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can leave files another user cannot write")
+def test_root_leaves_the_service_s_state_directory_to_the_service_s_user(tmp_path: Path) -> None:
+    # sudo forwardd override add / status on the state directory of a DynamicUser service: what root
+    # makes there (the journal, its write-ahead log, the calendars' cached copies) stays the service's
+    cfg = write_config(tmp_path, "simulated", now_rota())
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    service_user = 65534
+    os.chown(state, service_user, service_user)
+    env = shell(tmp_path)
+    r = forwardd(env, "override", "add", "--config", str(cfg), NUMBER, "--to", "bob", "--until", "+1h", "--offline")
+    assert r.returncode == 0, r.stderr
+    assert forwardd(env, "status", "--config", str(cfg)).returncode in (0, 1)
+    made = [p for p in state.rglob("*")]
+    assert made and {p.lstat().st_uid for p in made} == {service_user}, [(p, p.lstat().st_uid) for p in made]

@@ -19,6 +19,7 @@ from ..core.timeline import display_name
 from ..core.words import day_time
 from ..errors import ForwarddError
 from ..service.services import Services
+from ..store.statedir import give_back
 
 DEFAULT_CONFIG = os.environ.get("FORWARDD_CONFIG", "/etc/forwardd/forwardd.toml")
 T = TypeVar("T")
@@ -81,6 +82,8 @@ def with_services(cfg: Config, body: Callable[[Services], Awaitable[T]], **needs
             return await body(sv)
         finally:
             await sv.close()
+            if sv.state is not None:  # root on the service's state directory: leave it the service's
+                give_back(sv.state.path)
 
     return asyncio.run(go())
 

@@ -69,6 +69,32 @@ def write_problem(path: Path) -> str | None:
     return None
 
 
+def give_back(path: Path) -> int:
+    """Hand what root made in ``path`` back to the folder's owner: a command run as root on the service's
+    state directory (``sudo forwardd override add``, ``status``) must not leave a journal, a write-ahead
+    log or a calendar's cached copy that the service's own user (``DynamicUser``) cannot write. Does
+    nothing unless run as root on a folder someone else owns; returns how many entries changed hands."""
+    try:
+        if os.geteuid() != 0 or not path.is_dir():
+            return 0
+        owner = path.stat()
+    except OSError:
+        return 0
+    if owner.st_uid == 0:
+        return 0
+    changed = 0
+    for folder, dirs, files in os.walk(path):
+        for name in [*dirs, *files]:
+            entry = os.path.join(folder, name)
+            try:
+                if os.lstat(entry).st_uid == 0:
+                    os.lchown(entry, owner.st_uid, owner.st_gid)
+                    changed += 1
+            except OSError:
+                continue  # (gone meanwhile: a probe, a temporary file)
+    return changed
+
+
 class StateDir:
     """A usable state directory, optionally locked for this process (``lock()``)."""
 
@@ -107,4 +133,5 @@ class StateDir:
             self._lock_fd = None
 
 
-__all__ = ["AlreadyRunning", "DIR_MODE", "LOCK_NAME", "StateDir", "StateDirError", "check_state_dir", "describe_lock"]
+__all__ = ["AlreadyRunning", "DIR_MODE", "LOCK_NAME", "StateDir", "StateDirError", "check_state_dir", "describe_lock",
+           "give_back"]
