@@ -183,3 +183,29 @@ def test_root_leaves_the_service_s_state_directory_to_the_service_s_user(tmp_pat
     assert forwardd(env, "status", "--config", str(cfg)).returncode in (0, 1)
     made = [p for p in state.rglob("*")]
     assert made and {p.lstat().st_uid for p in made} == {service_user}, [(p, p.lstat().st_uid) for p in made]
+
+
+def test_the_unit_is_read_as_systemd_reads_it(tmp_path: Path) -> None:
+    from forwardd.config.unit import service_unit
+
+    cfg = tmp_path / "forwardd.toml"
+    cfg.write_text("")
+    etc, lib = tmp_path / "etc", tmp_path / "lib"
+    for d in (etc, lib, etc / "forwardd.service.d", lib / "forwardd.service.d"):
+        d.mkdir()
+    # the first folder of the search path wins; its drop-ins and the others' count, in name order
+    (etc / "forwardd.service").write_text(
+        f"[Service]\nExecStart=-/opt/forwardd/.venv/bin/forwardd --log-level info run \\\n  --config={cfg}\n"
+        "DynamicUser=yes\nStateDirectory=forwardd-a forwardd-b\nLoadCredential=aql-password:/etc/pw\n")
+    (lib / "forwardd.service").write_text(f"[Service]\nExecStart=/usr/bin/forwardd run --config {tmp_path}/other\n")
+    (lib / "forwardd.service.d" / "cluster.conf").write_text("[Service]\nLoadCredential=db-password:/etc/db\n")
+    (etc / "forwardd.service.d" / "zz.conf").write_text("[Service]\nDynamicUser=no\n")
+    env = {"SYSTEMD_UNIT_PATH": f"{etc}:{lib}"}
+    unit = service_unit(cfg, env)
+    assert unit is not None and unit.path == etc / "forwardd.service"
+    assert unit.state_directory == Path("/var/lib/forwardd-a")  # DynamicUser=no by the drop-in
+    assert unit.credentials == {"aql-password": Path("/etc/pw"), "db-password": Path("/etc/db")}
+    assert service_unit(tmp_path / "elsewhere.toml", env) is None
+    # a unit that runs something else is not forwardd's
+    (etc / "forwardd.service").write_text(f"[Service]\nExecStart=/usr/bin/cat {cfg}\n")
+    assert service_unit(cfg, {"SYSTEMD_UNIT_PATH": str(etc)}) is None
