@@ -44,29 +44,40 @@ def now_rota() -> list[tuple[dt.datetime, dt.datetime, str]]:
 
 def test_an_override_typed_in_a_plain_shell_reaches_the_daemon_that_runs_under_systemd(
         tmp_path: Path, fake_proc: FakeProc) -> None:
-    # the guide: a config without state_dir; systemd gives the daemon (and only it) $STATE_DIRECTORY
+    # the guide: a config without state_dir or password; the unit names the config and the password file;
+    # systemd gives the daemon (and only it) $STATE_DIRECTORY and the credential under $CREDENTIALS_DIRECTORY
     cfg = without_state_dir(write_config(tmp_path, fake_proc.url, now_rota()))
+    cfg.write_text(cfg.read_text().replace('password_env = "AQL_PW"\n', ""))
+    password = tmp_path / "etc-forwardd" / "aql-password"
+    password.parent.mkdir()
+    password.write_text(PASSWORD + "\n")
+    password.chmod(0o600)
+    install_unit(tmp_path, cfg, credential=password)
+    credentials = tmp_path / "run-credentials"
+    credentials.mkdir()
+    (credentials / "aql-password").write_text(PASSWORD)
     service_state = tmp_path / "var-lib-forwardd"
     env = shell(tmp_path)
-    proc = start_daemon(cfg, tmp_path, env={**env, "STATE_DIRECTORY": str(service_state)})
+    proc = start_daemon(cfg, tmp_path, env={**env, "STATE_DIRECTORY": str(service_state),
+                                            "CREDENTIALS_DIRECTORY": str(credentials)})
     state = lambda: fake_proc.get("state")[NUMBER]  # noqa: E731
     try:
         wait_for(lambda: state()["forwardto"] == A)
-        r = forwardd({**env, "AQL_PW": PASSWORD}, "override", "add", "--config", str(cfg), NUMBER, "--to", "bob",
-                     "--until", "+1h")
+        r = forwardd(env, "override", "add", "--config", str(cfg), NUMBER, "--to", "bob", "--until", "+1h")
         assert r.returncode == 0, r.stdout + r.stderr
         assert f"forwardd (pid {proc.pid}) on {service_state} will apply it" in r.stdout, r.stdout
         wait_for(lambda: state()["forwardto"] == B, timeout=5)
-        # status and history, as typed in the guide, read the daemon's state directory too
-        r = forwardd({**env, "AQL_PW": PASSWORD}, "status", "--config", str(cfg), "--json")
+        # status and history, as typed in the guide, read the daemon's state directory (and the password)
+        r = forwardd(env, "status", "--config", str(cfg), "--json")
         assert r.returncode == 0, r.stdout + r.stderr
         (row,) = json.loads(r.stdout)["numbers"]
-        assert row["now"]["forwardto"] == B and row["now"]["kind"] == "manual"
+        assert row["now"]["forwardto"] == B and row["now"]["kind"] == "manual" and row["match"] is True
         r = forwardd(env, "history", "--config", str(cfg), "--json")
         assert any(e["kind"] == "override" for e in json.loads(r.stdout)), r.stdout + r.stderr
         # and a second daemon started from the shell finds the first, rather than a state directory of its own
-        r = forwardd({**env, "AQL_PW": PASSWORD}, "run", "--config", str(cfg))
+        r = forwardd(env, "run", "--config", str(cfg))
         assert r.returncode == 1 and f"another forwardd (pid {proc.pid}) is running on {service_state}" in r.stderr
+        assert PASSWORD not in r.stdout + r.stderr
     finally:
         assert stop(proc) == 0
     assert not (tmp_path / "xdg" / "forwardd" / "journal.sqlite").exists()  # nothing went astray
