@@ -220,3 +220,25 @@ def test_the_unit_is_read_as_systemd_reads_it(tmp_path: Path) -> None:
     # a unit that runs something else is not forwardd's
     (etc / "forwardd.service").write_text(f"[Service]\nExecStart=/usr/bin/cat {cfg}\n")
     assert service_unit(cfg, {"SYSTEMD_UNIT_PATH": str(etc)}) is None
+
+
+def test_another_user_s_forwardd_on_this_config_is_named_rather_than_missed(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    # (as another user, its open files cannot be seen: only its command line; root sees everything, so the
+    # hiding is stood in for here, and the reading of a command line is checked on a real process)
+    from forwardd.config import location
+
+    cfg = tmp_path / "forwardd.toml"
+    cfg.write_text("")
+    lookalike = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "forwardd", "run",
+                                  "--config", str(cfg)])
+    try:
+        assert location._runs(lookalike.pid, os.path.realpath(cfg))
+        assert not location._runs(lookalike.pid, os.path.realpath(tmp_path / "other.toml"))
+    finally:
+        lookalike.kill()
+        lookalike.wait()
+    monkeypatch.setattr(location, "daemons_on", lambda config: ([], [location.Hidden(4242, "forwardd")]))
+    with pytest.raises(location.StateDirUnknown) as err:
+        location.locate(None, tmp_path, cfg, {})
+    assert "forwardd (pid 4242, user forwardd) runs on" in str(err.value)
+    assert "run this as root (sudo) or as forwardd" in str(err.value) and "STATE_DIRECTORY=" in str(err.value)

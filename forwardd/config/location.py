@@ -5,7 +5,8 @@ In order:
 1. ``state_dir`` in the config;
 2. ``$STATE_DIRECTORY`` (systemd sets it for the service; a shell may set it to choose);
 3. the state directory of a forwardd running on this config, found by the lock it holds there (the
-   lock file records its pid and config, ``forwardd.lock``); two of them in two places are refused;
+   lock file records its pid and config, ``forwardd.lock``); two of them in two places are refused, and
+   so is one of another user whose state directory this user cannot see (named, with what to do);
 4. the ``StateDirectory=`` of the systemd unit whose ExecStart runs this config (``unit``);
 5. the user's own default, ``$XDG_STATE_HOME/forwardd`` (``~/.local/state/forwardd``).
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -90,16 +92,22 @@ def lock_holder(state_dir: Path) -> Daemon | None:
     return Daemon(record.pid, state_dir, record.config, record.command) if alive else None
 
 
-def daemons_on(config: Path | str) -> list[Daemon]:
-    """The forwardd processes running on ``config`` that this user can see, one per state directory."""
+def daemons_on(config: Path | str) -> tuple[list[Daemon], list[Hidden]]:
+    """The forwardd processes running on ``config``: those this user can see (one per state directory),
+    and those of other users whose command line names ``config`` but whose open files are not ours to see."""
     want = os.path.realpath(config)
     found: dict[Path, Daemon] = {}
+    hidden: list[Hidden] = []
     for pid, _, inode in _flocks() or []:
         fd_dir = Path(f"/proc/{pid}/fd")
         try:
             fds = os.listdir(fd_dir)
+        except PermissionError:
+            if _runs(pid, want):
+                hidden.append(Hidden(pid, _owner(pid)))
+            continue
         except OSError:
-            continue  # another user's process: its state directory is not ours to see
+            continue  # (gone meanwhile)
         for fd in fds:
             try:
                 target = Path(os.readlink(fd_dir / fd))
@@ -115,7 +123,39 @@ def daemons_on(config: Path | str) -> list[Daemon]:
             if record is not None and same_file and record.pid == pid and record.config is not None \
                     and os.path.realpath(record.config) == want:
                 found.setdefault(target.parent, Daemon(pid, target.parent, record.config, record.command))
-    return list(found.values())
+    return list(found.values()), hidden
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """A forwardd of another user running on this config: its pid and its user."""
+
+    pid: int
+    user: str
+
+
+def _runs(pid: int, config: str) -> bool:
+    """Whether process ``pid``'s command line is ``forwardd run`` on ``config`` (given as an absolute path)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return False
+    forwardd = any(os.path.basename(a) == "forwardd" for a in argv)
+    given = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"), None) or next(
+        (a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    return forwardd and "run" in argv and given is not None and os.path.isabs(given) \
+        and os.path.realpath(given) == config
+
+
+def _owner(pid: int) -> str:
+    try:
+        uid = os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return "?"
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def _flocks() -> list[tuple[int, tuple[int, int], int]] | None:
@@ -172,7 +212,12 @@ def locate(state_dir: Path | None, base_dir: Path, config: Path | None, env: Map
     if given:
         return StateLocation(Path(given.split(":")[0]), "set by $STATE_DIRECTORY", True)
     if config is not None:
-        running = daemons_on(config)
+        running, hidden = daemons_on(config)
+        if not running and hidden:
+            h = hidden[0]
+            me = _owner(os.getpid())
+            raise StateDirUnknown(f"forwardd (pid {h.pid}, user {h.user}) runs on {config}, but user {me} cannot see "
+                                  f"its state directory: run this as root (sudo) or as {h.user}, or {HOW_TO_CHOOSE}")
         if len(running) == 1:
             d = running[0]
             return StateLocation(d.state_dir, f"where forwardd (pid {d.pid}) runs on this config", False)
