@@ -232,7 +232,7 @@ def test_another_user_s_forwardd_on_this_config_is_named_rather_than_missed(tmp_
     lookalike = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "forwardd", "run",
                                   "--config", str(cfg)])
     try:
-        assert location._runs(lookalike.pid, os.path.realpath(cfg))
+        wait_for(lambda: location._runs(lookalike.pid, os.path.realpath(cfg)))  # (once it has started)
         assert not location._runs(lookalike.pid, os.path.realpath(tmp_path / "other.toml"))
     finally:
         lookalike.kill()

@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 from ..config import Config
-from ..config.location import lock_holder
+from ..config.location import Daemon, lock_holder
 from ..core.timeline import display_name
 from ..core.words import duration, interval, span
 from ..errors import ForwarddError
@@ -69,6 +70,12 @@ def _override_line(cfg: Config, o: Override) -> str:
             f"{span(o.start, o.end, cfg.tz)}, {o.reason}{state}")
 
 
+def _daemon(state_dir: Path) -> Daemon | None:
+    """The forwardd run holding ``state_dir`` (not a forwardd apply, which holds it for one pass only)."""
+    holder = lock_holder(state_dir)
+    return holder if holder is not None and holder.command in (None, "run") else None
+
+
 async def _who_applies(sv: Services) -> tuple[bool, str]:
     """Whether something will apply an override written now, and who (or why nothing will)."""
     if sv.db is not None:
@@ -78,7 +85,7 @@ async def _who_applies(sv: Services) -> tuple[bool, str]:
         why = cluster["problem"] if cluster is not None and cluster["problem"] else "no instance leads the cluster"
         return False, f"{why}: nothing will apply this until one leads"
     assert sv.state is not None
-    holder = lock_holder(sv.state.path)
+    holder = _daemon(sv.state.path)
     if holder is None:
         return False, f"no forwardd is running on {sv.state.path}: nothing will apply this until one starts"
     other = (f" (running {holder.config}, not this config: it applies this only if the number is in it)"
@@ -157,7 +164,7 @@ async def _cancel(sv: Services, args: argparse.Namespace) -> int:
         sv.journal.record("override", now, gone.voipnumber, None, id=gone.id, cancelled=True,
                           reason=f"{gone.reason} (cancelled by {gone.cancelled_by})", by=gone.cancelled_by)
     print(f"cancelled override {gone.id}: {_override_line(cfg, gone).strip()}")
-    if gone.end > now and sv.db is None and sv.state is not None and lock_holder(sv.state.path) is None:
+    if gone.end > now and sv.db is None and sv.state is not None and _daemon(sv.state.path) is None:
         print(f"warning: no forwardd is running on {sv.state.path}: the account keeps what it was last given "
               "until one starts")
     return 0
