@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 
 from ..core.words import duration
 from ..errors import ForwarddError
-from .common import load, now, parse_when
+from .common import load, now, parse_when, when
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -27,7 +28,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"simulated {result['mode']} {result['start']} .. {result['end']}, {len(outages)} outage(s)")
+    span = (f"{when(dt.datetime.fromisoformat(result['start']), cfg, year=True)} .. "
+            f"{when(dt.datetime.fromisoformat(result['end']), cfg, year=True)}")
+    print(f"simulated {result['mode']} {span}, {len(outages)} outage(s)")
     for r in result["numbers"]:
         slack = "-" if r["min_slack_s"] is None else duration(r["min_slack_s"])
         req = r["requests"]
