@@ -1,4 +1,5 @@
-"""structlog set-up, once, in ``main``: JSON lines off a terminal (journald), pretty on one; secrets
+"""structlog set-up, once, in ``main``: JSON lines off a terminal (journald), stamped in ISO 8601 UTC for
+machines; pretty on one, stamped with the local time of day to the second, for people; secrets
 redacted by a processor wherever they would appear."""
 
 from __future__ import annotations
@@ -64,11 +65,13 @@ def configure(level: str = "info", json_lines: bool | None = None, stream: Any =
     if json_lines is None:
         json_lines = not stream.isatty()
     renderer: Any = structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer()
+    stamper = (structlog.processors.TimeStamper(fmt="iso", utc=True) if json_lines
+               else structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            stamper,
             _redact,
             renderer,
         ],
@@ -80,8 +83,7 @@ def configure(level: str = "info", json_lines: bool | None = None, stream: Any =
     # processors: JSON lines like ours, redacted, never a bare traceback on stderr.
     handler = logging.StreamHandler(stream)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.stdlib.add_logger_name, structlog.processors.add_log_level,
-                           structlog.processors.TimeStamper(fmt="iso", utc=True), _redact],
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, structlog.processors.add_log_level, stamper, _redact],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info if json_lines else _keep, renderer],
     ))

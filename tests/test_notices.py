@@ -38,7 +38,7 @@ def test_a_shift_runs_across_office_hours_and_ends_where_someone_else_takes_over
         ("bob", london(2026, 12, 8, 9).astimezone(UTC), london(2026, 12, 8, 18).astimezone(UTC), True),
     ]
     text = rules.describe(rules.Shift("606309", "alice", fri, mon), "Support line (606309)", LONDON)
-    assert text == "You're on call for Support line (606309) from Fri 18:00 until Mon 08:30"
+    assert text == "You're on call for Support line (606309) from Fri 4 Dec 18:00 until Mon 7 Dec 08:30 (GMT)"
 
 
 def test_notices_come_due_before_and_at_the_start_once_each_time() -> None:
@@ -63,7 +63,7 @@ def test_a_shift_someone_was_told_about_that_moves_or_goes_gets_one_more_notice(
     assert rules.changes(told, same, now, LABELS, LONDON) == []
     moved = [rules.Shift("606309", "alice", start + dt.timedelta(hours=2), end)]
     (n,) = rules.changes(told, moved, now, LABELS, LONDON)
-    assert n.kind == "changed" and "Fri 20:00" in n.body and "Fri 18:00" in n.body
+    assert n.kind == "changed" and "Fri 4 Dec 20:00" in n.body and "Fri 4 Dec 18:00" in n.body
     (n,) = rules.changes(told, [], now, LABELS, LONDON)
     assert n.kind == "cancelled" and "no longer on call" in n.body
     # the horizon moving on lengthens a shift whose end was not known yet: not a change

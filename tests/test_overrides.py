@@ -21,8 +21,10 @@ from .conftest import ROOT, UTC
 from .e2e import NUMBER, PASSWORD, A, B, FakeProc, journal, start_daemon, stop, wait_for, write_config
 
 
-def forwardd(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def forwardd(cfg: Path, *args: str, daemon: bool = False) -> subprocess.CompletedProcess[str]:
     words = 2 if args[0] == "override" else 1  # the command's own words, then --config
+    if args[:2] == ("override", "add") and not daemon:
+        args = (*args, "--offline")  # no daemon runs: store it for the next one (else add refuses, issue 20)
     return subprocess.run([sys.executable, "-m", "forwardd", *args[:words], "--config", str(cfg), *args[words:]],
                           capture_output=True, text=True, cwd=ROOT, timeout=60,
                           env={**os.environ, "AQL_PW": PASSWORD, "USER": "nightshift", "SUDO_USER": ""})
@@ -100,7 +102,7 @@ def test_a_running_daemon_applies_an_override_and_its_end_within_seconds(tmp_pat
         wait_for(lambda: state()["forwardto"] == A)
         until = (dt.datetime.now(UTC) + dt.timedelta(seconds=15)).replace(microsecond=0)
         t = time.monotonic()
-        added_id(forwardd(cfg, "override", "add", NUMBER, "--to", "bob", "--until", until.isoformat()))
+        added_id(forwardd(cfg, "override", "add", NUMBER, "--to", "bob", "--until", until.isoformat(), daemon=True))
         wait_for(lambda: state()["forwardto"] == B, timeout=5)
         assert time.monotonic() - t < 5 + 1.5  # within 5 s of the command (its own start-up included)
         wait_for(lambda: state()["forwardto"] == A, timeout=25)
@@ -108,7 +110,7 @@ def test_a_running_daemon_applies_an_override_and_its_end_within_seconds(tmp_pat
                 if h["fields"]["forwardto"] == A and dt.datetime.fromisoformat(h["at"]) >= until]
         assert back and (back[0] - until).total_seconds() < 5  # the end, within 5 s of --until
         # off, then cancelled: forwarding stops, then the calendars take over again
-        off = added_id(forwardd(cfg, "override", "add", NUMBER, "--to", "off", "--until", "+1h"))
+        off = added_id(forwardd(cfg, "override", "add", NUMBER, "--to", "off", "--until", "+1h", daemon=True))
         wait_for(lambda: calls_go_to(state()) is None, timeout=5)  # (the program may pre-arm its end)
         assert forwardd(cfg, "override", "cancel", str(off)).returncode == 0
         wait_for(lambda: calls_go_to(state()) == A, timeout=5)

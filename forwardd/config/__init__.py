@@ -23,6 +23,7 @@ from .models import (
     DaemonSettings,
     NoticeSettings,
     NumberSettings,
+    OverrideSettings,
     WebSettings,
 )
 from .secrets import account_password, aql_password, credential_name, db_password
@@ -31,7 +32,7 @@ from .types import OfficeHours, Person, is_loopback_url, parse_duration, parse_s
 __all__ = [
     "CREDENTIAL_NAME", "DB_CREDENTIAL_NAME", "DEFAULT_ACCOUNT", "DEFAULT_URL", "REPLACED", "SIMULATED",
     "AlertSettings", "AqlSettings", "CalendarSettings", "ClusterSettings", "Config", "ConfigWarning",
-    "DaemonSettings", "NoticeSettings", "NumberSettings", "OfficeHours", "Person", "WebSettings",
+    "DaemonSettings", "NoticeSettings", "NumberSettings", "OfficeHours", "OverrideSettings", "Person", "WebSettings",
     "account_password", "aql_password", "config_from_dict", "credential_name", "db_password", "is_loopback_url",
     "load_config", "parse_duration", "parse_size",
 ]

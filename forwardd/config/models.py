@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from ..core.phone import normalise
+from .location import StateLocation, locate
 from .types import (
     DriftEvery,
     Duration,
@@ -155,6 +156,13 @@ class NoticeSettings(_Strict):
     before: Duration = Field(dt.timedelta(hours=1), description="how long before a shift the first notice goes")
 
 
+class OverrideSettings(_Strict):
+    """Command-line overrides (``forwardd override add``): what protects the tired from a typo."""
+
+    max_length: Positive = Field(dt.timedelta(days=7), description="longest an override may last without --long "
+                                                                   "(a typo in the year would otherwise win for a year)")
+
+
 class DaemonSettings(_Strict):
     drift_check_every: DriftEvery = (
         Field(dt.timedelta(hours=1), description="read each number this often for hand-made changes (1m at least)"))
@@ -273,6 +281,7 @@ class Config(_Strict):
     alerts: AlertSettings = Field(default_factory=AlertSettings)  # type: ignore[arg-type]
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)  # type: ignore[arg-type]
     notices: NoticeSettings = Field(default_factory=NoticeSettings)  # type: ignore[arg-type]
+    overrides: OverrideSettings = Field(default_factory=OverrideSettings)  # type: ignore[arg-type]
     web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]
     cluster: ClusterSettings | None = Field(None, description="share a PostgreSQL database with other hosts "
                                                               "(without it: SQLite, one host)")
@@ -308,14 +317,16 @@ class Config(_Strict):
         return (self.base_dir / src).resolve()
 
     def resolve_state_dir(self) -> Path:
-        """state_dir from the config, else $STATE_DIRECTORY (systemd), else the XDG state home."""
-        if self.state_dir is not None:
-            return (self.base_dir / self.state_dir).resolve()
-        env = os.environ.get("STATE_DIRECTORY")
-        if env:
-            return Path(env.split(":")[0])
-        xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-        return Path(xdg) / "forwardd"
+        """The state directory, decided once, the same way by the daemon and every command (``location``):
+        state_dir from the config, else $STATE_DIRECTORY (systemd), else the one a forwardd running on this
+        config holds, else the StateDirectory= of the unit that runs this config, else the XDG state home.
+        Raises StateDirUnknown (forwardd runs on this config in two places)."""
+        return self.state_location.path
+
+    @functools.cached_property
+    def state_location(self) -> StateLocation:
+        """``resolve_state_dir`` and why it is that one. Raises StateDirUnknown."""
+        return locate(self.state_dir, self.base_dir, self.path, os.environ)
 
     @functools.cached_property
     def _numbers_by_voip(self) -> dict[str, NumberSettings]:

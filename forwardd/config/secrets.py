@@ -1,6 +1,10 @@
 """Passwords, found without ever being written into the config: a file, an environment variable, or a
 systemd credential (``$CREDENTIALS_DIRECTORY``), in that order after an inline one. Only the commands
-that talk to aql (or to the cluster's database) ask for them."""
+that talk to aql (or to the cluster's database) ask for them.
+
+A command typed in a shell on the service's config (``unit``) finds the credential where the unit's
+``LoadCredential=`` has systemd read it (``/etc/forwardd/aql-password``), as systemd would: root can
+read it, anyone else is told which file and why not."""
 
 from __future__ import annotations
 
@@ -11,12 +15,14 @@ from pydantic import SecretStr
 
 from ..errors import ConfigError
 from .models import CREDENTIAL_NAME, DB_CREDENTIAL_NAME, DEFAULT_ACCOUNT, SIMULATED, Config
+from .unit import service_unit
 
 
 def _secret(cfg: Config, section: str, file: Path | None, env_name: str | None, credential: str,
             env: dict[str, str]) -> SecretStr | None:
     """A password from ``<section>.password_env``, ``<section>.password_file``, then the systemd credential
-    ``credential``; None when none is given. Raises ConfigError naming the key and the reason."""
+    ``credential`` (handed over, or, outside the service, where its unit loads it from); None when none
+    is given. Raises ConfigError naming the key and the reason."""
     where = str(cfg.path) if cfg.path else None
     if env_name is not None:
         if env_name not in env:
@@ -29,9 +35,23 @@ def _secret(cfg: Config, section: str, file: Path | None, env_name: str | None, 
         except OSError as err:
             raise ConfigError([(f"{section}.password_file", f"cannot read {path}: {err.strerror}")], where) from None
     cred = env.get("CREDENTIALS_DIRECTORY")
-    if cred and (Path(cred) / credential).is_file():
-        return SecretStr((Path(cred) / credential).read_text().strip())
-    return None
+    if cred:
+        return SecretStr((Path(cred) / credential).read_text().strip()) if (Path(cred) / credential).is_file() else None
+    unit = service_unit(cfg.path, env) if cfg.path is not None else None
+    if unit is None or credential not in unit.credentials:
+        return None
+    source = unit.credentials[credential]
+    if source is None:
+        raise ConfigError([(f"{section}.password", f"{unit.name} loads the credential '{credential}' from systemd's "
+                                                   f"credential store (LoadCredential={credential}), and no store "
+                                                   "here has it")], where)
+    try:
+        return SecretStr(source.read_text().strip())
+    except OSError as err:
+        raise ConfigError([(f"{section}.password", f"the service's credential '{credential}' is {source} "
+                                                   f"(LoadCredential= in {unit.path}), which cannot be read here "
+                                                   f"({err.strerror}); run this as root, as systemd reads it")],
+                          where) from None
 
 
 def credential_name(account: str) -> str:

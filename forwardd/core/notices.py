@@ -4,7 +4,8 @@ notices due out; remembering what was sent is the store's job.
 A *shift* is a stretch in which a number's calls go to one person, joined across the number's office
 hours (the office answers then; the person is still on call either side). Each shift earns a notice
 ``before`` its start and one at its start, with the same words ("You're on call for Support line
-(606309) from Fri 18:00 until Mon 08:30"); a shift a person was told about that is later moved or
+(606309) from Fri 4 Dec 18:00 until Mon 7 Dec 08:30 (GMT)": dates and the zone, so that a notice read
+late, or across a change of the clocks, says when); a shift a person was told about that is later moved or
 cancelled earns one more. Shifts that began before the plan did (their start is not known) or run past
 its end (their end is not known yet) are marked open on that side, so that a horizon moving on is not
 mistaken for a change.
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from .plan import NumberPlan
 from .timeline import Kind
+from .words import span
 
 START_GRACE = dt.timedelta(hours=1)  # a start notice still goes out this long after the start (a restart)
 
@@ -79,14 +81,9 @@ def shifts(numbers: Sequence[NumberPlan], people: Mapping[str, str], horizon: tu
     return out
 
 
-def _when(t: dt.datetime, tz: ZoneInfo, long: bool) -> str:
-    return t.astimezone(tz).strftime("%a %d %b %H:%M" if long else "%a %H:%M")
-
-
 def describe(shift: Shift, label: str, tz: ZoneInfo) -> str:
-    long = shift.end - shift.start > dt.timedelta(days=6)
-    until = ("until at least " if shift.open_end else "until ") + _when(shift.end, tz, long)
-    return f"You're on call for {label} from {_when(shift.start, tz, long)} {until}"
+    """``You're on call for Support line (606309) from Thu 3 Dec 07:28 until 07:38 (GMT)``."""
+    return f"You're on call for {label} {span(shift.start, shift.end, tz, at_least=shift.open_end)}"
 
 
 def _key(s: Shift, kind: str) -> str:

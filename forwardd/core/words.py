@@ -49,3 +49,24 @@ def until(t: dt.datetime, now: dt.datetime, tz: ZoneInfo) -> str:
     if 0 < days < 7:
         return f"{lt:%a} {clock_time(t, tz)}"
     return f"{lt:%a %d %b} {clock_time(t, tz)}"
+
+
+def day_time(t: dt.datetime, tz: ZoneInfo, year: bool = False) -> str:
+    """``Thu 3 Dec 07:28`` (``Thu 3 Dec 2026 07:28`` with ``year``) on the wall clock of ``tz``; seconds
+    only when there are some."""
+    lt = t.astimezone(tz)
+    return f"{lt:%a} {lt.day} {lt:%b}{lt.strftime(' %Y') if year else ''} {clock_time(t, tz)}"
+
+
+def span(start: dt.datetime, end: dt.datetime, tz: ZoneInfo, at_least: bool = False) -> str:
+    """A stretch of time with its dates and its zone: ``from Thu 3 Dec 07:28 until 07:38 (GMT)``, ``from
+    Fri 4 Dec 18:00 until Mon 7 Dec 08:30 (GMT)``, ``from Sat 24 Oct 18:00 (BST) until Mon 26 Oct 08:30
+    (GMT)`` across a change of the clocks; the year where the two are in different years. ``at_least``:
+    the end is not known yet (``until at least ...``)."""
+    ls, le = start.astimezone(tz), end.astimezone(tz)
+    years = ls.year != le.year
+    same_day = ls.date() == le.date()
+    to = clock_time(end, tz) if same_day else day_time(end, tz, year=years)
+    zs, ze = ls.tzname(), le.tzname()
+    first = f"from {day_time(start, tz, year=years)}" + (f" ({zs})" if zs != ze else "")
+    return f"{first} until {'at least ' if at_least else ''}{to} ({ze})"

@@ -1,0 +1,191 @@
+"""``forwardd apply`` (one reconcile pass now) and ``forwardd status`` (each number: the account now,
+what it should be, who has the calls and until when, and the next change: who gets them from when, and
+when it is sent). People and times are said as the page says them (``web.presentation``: ``Names``,
+``now_and_next``, ``until``); the JSON form keeps its keys and ISO instants, for machines."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..config import Config
+from ..core.plan import NumberPlan, Plan, program_at
+from ..errors import CarrierError
+from ..service.services import Services
+from ..store.journal import Journal, check_database
+from ..store.statedir import describe_lock, write_problem
+from ..web.presentation import Names, now_and_next, segment_who, until
+from .cluster import cluster_line, cluster_status
+from .common import line_label, load, names, when, with_services
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    describe_lock(args.config, "apply")
+
+    async def body(sv: Services) -> list[Any]:
+        await sv.wait_for_lease()  # in a cluster: only where no other instance leads, and after a fence
+        await sv.refresh_calendars()
+        sv.plan = await sv.make_plan()
+        return list(await asyncio.gather(*(sv.edges_of(n.voipnumber).reconciler.reconcile(n)
+                                           for n in sv.plan.numbers)))
+
+    outcomes = with_services(cfg, body, aql=True, exclusive=True, journal="write")
+    for o in outcomes:
+        print(f"{o.voipnumber}: {'OK' if o.ok else 'FAILED'}{' (changed)' if o.changed else ''}"
+              f"{' (drift)' if o.drift else ''}{': ' + o.error if o.error else ''}")
+    return 1 if any(not o.ok for o in outcomes) else 0
+
+
+def next_change_words(np_: NumberPlan, now: dt.datetime, names: Names, tz: ZoneInfo) -> str | None:
+    """The change after the program in force at ``now``, as who gets the calls from when, and when it is
+    sent: ``Carol (07700900003) from 17:30 (sent between 09:00 and 17:30)``; ``Bob (07700900002) from
+    09:00 (sent at 09:00 exactly: an exact hand-over)``. The previous program stops being right at the
+    change's ``apply_by``, so that is when it shows: a new person, or the same one kept on (``Carol
+    (07700900003) keeps the calls past midnight``, where a window moves on). None when no change follows."""
+    found = program_at(np_.changes, now)
+    if found is None or found[0] + 1 >= len(np_.changes):
+        return None
+    c = np_.changes[found[0] + 1]
+    at = c.apply_by
+    seg = next((s for s in np_.segments if s.start <= at < s.end), None)
+    before = next((s for s in np_.segments if s.start < at <= s.end), None)
+    if seg is None:  # at the end of the plan: the program itself
+        who = f"{names.program(c.program)} from {until(at, now, tz)}"
+    else:
+        said = segment_who(seg, names)
+        said = "office hours (not forwarded)" if said == "office hours" else said
+        same = before is not None and segment_who(before, names) == segment_who(seg, names)
+        kept = "keeps the calls past" if seg.target is not None else "still, past"
+        who = f"{said} {kept if same else 'from'} {until(at, now, tz)}"
+    if c.exact:
+        return f"{who} (sent at {until(at, now, tz)} exactly: an exact hand-over)"
+    return f"{who} (sent between {until(c.apply_from, now, tz)} and {until(at, now, tz)})"
+
+
+@dataclass
+class _Seen:
+    """What status found: the plan, each number's account (or why it could not be read), the numbers
+    each account lists, the journal's problem, the cluster."""
+
+    now: dt.datetime
+    plan: Plan
+    got: dict[str, Any]
+    owned: set[str] | None
+    journal_problem: str | None
+    cluster: dict[str, Any] | None
+
+
+async def _look(sv: Services) -> _Seen:
+    cfg = sv.cfg
+    now = sv.clock.now().replace(microsecond=0)
+    await sv.refresh_calendars()
+    plan = await sv.make_plan()
+    owned: set[str] | None = set()
+    for name, edges in sv.accounts.items():
+        try:
+            listed = set(await edges.carrier.list_numbers())
+        except CarrierError as err:
+            print(f"aql: listusers of account {name} failed: {err}", file=sys.stderr)
+            listed = {n.voipnumber for n in cfg.numbers_of(name)}  # unknown: not said missing
+            owned = None if len(sv.accounts) == 1 else owned
+        if owned is not None:
+            owned |= listed
+    got: dict[str, Any] = {}
+    for n in cfg.numbers:
+        try:
+            got[n.voipnumber] = await sv.edges_of(n.voipnumber).carrier.read(n.voipnumber)
+        except CarrierError as err:
+            got[n.voipnumber] = err
+    journal_problem = None
+    if isinstance(sv.journal, Journal):
+        journal_problem = write_problem(sv.journal.path.parent) or (
+            f"the journal {sv.journal.path} is damaged ({damage})"
+            if (damage := check_database(sv.journal.path)) else None)
+    cluster = await cluster_status(sv)
+    if cluster is not None and cluster["problem"]:
+        journal_problem = cluster["problem"]  # the journal is in that database too
+    return _Seen(now, plan, got, owned, journal_problem, cluster)
+
+
+def _row(cfg: Config, seen: _Seen, voipnumber: str, people: Names) -> dict[str, Any]:
+    """One number's row of ``status --json`` (its keys are an interface; more may be added)."""
+    n, now = cfg.number(voipnumber), seen.now
+    np_ = seen.plan.for_number(voipnumber)
+    found = program_at(np_.changes, now)
+    acct = seen.got[voipnumber]
+    row: dict[str, Any] = {"voipnumber": voipnumber, "name": n.name, "aql_account": cfg.account_of(voipnumber),
+                           "in_account": None if seen.owned is None else voipnumber in seen.owned}
+    if isinstance(acct, Exception):
+        row.update(error=str(acct), match=False)
+    else:
+        row["account"] = dict(acct.record)
+    seg = next((s for s in np_.segments if s.start <= now < s.end), None)
+    if seg is not None:
+        row["now"] = {"forwardto": seg.target, "person": seg.person, "reason": seg.reason, "kind": seg.kind.value}
+        words = now_and_next(np_.segments, now, people)
+        if words is not None:
+            row["now"]["words"] = words.words(now, cfg.tz)
+    if found:
+        i, c = found
+        row["should_be"] = c.program.describe(names(cfg))
+        if not isinstance(acct, Exception):
+            row["match"] = acct.state.holds(c.program, n.forwardcli)
+        nxt = np_.changes[i + 1] if i + 1 < len(np_.changes) else None
+        if nxt:
+            row["next_change"] = {"apply_from": nxt.apply_from.isoformat(), "apply_by": nxt.apply_by.isoformat(),
+                                  "slack_s": int(nxt.slack.total_seconds()), "exact": nxt.exact,
+                                  "program": nxt.program.describe(names(cfg)),
+                                  "words": next_change_words(np_, now, people, cfg.tz)}
+    return row
+
+
+def _print(cfg: Config, seen: _Seen, rows: list[dict[str, Any]], people: Names) -> None:
+    print(f"forwardd status at {when(seen.now, cfg, year=True)} ({cfg.timezone})")
+    if seen.cluster is not None:
+        print(cluster_line(cfg, seen.cluster))
+    if seen.journal_problem:
+        print(f"DEGRADED: {seen.journal_problem}")
+    for r in rows:
+        np_ = seen.plan.for_number(r["voipnumber"])
+        found = program_at(np_.changes, seen.now)
+        wanted = people.program(found[1].program) if found else "nothing planned"
+        missing = " (NOT IN THIS ACCOUNT)" if r["in_account"] is False else ""
+        label = line_label(cfg, r["voipnumber"])
+        if "error" in r:
+            print(f"{label}: UNKNOWN: the account could not be read ({r['error']}); the plan wants {wanted}{missing}")
+        elif r.get("match"):
+            print(f"{label}: MATCH: the account holds {people.fields(r['account'])}, as the plan wants{missing}")
+        else:
+            print(f"{label}: MISMATCH: the account holds {people.fields(r['account'])}; the plan wants "
+                  f"{wanted}{missing}")
+        if "now" in r:
+            words, why = r["now"].get("words", "?"), r["now"]["reason"]
+            print(f"    now: {words}" + ("" if why in words else f" ({why})"))
+        if "next_change" in r and r["next_change"]["words"]:
+            print(f"    next: {r['next_change']['words']}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    seen = with_services(cfg, _look, aql=True, journal="read")
+    people = Names(cfg)
+    rows = [_row(cfg, seen, n.voipnumber, people) for n in cfg.numbers]
+    bad = sum(not r.get("match") or r["in_account"] is False for r in rows)
+    doc: dict[str, Any] = {"at": seen.now.isoformat(),
+                           "journal": {"ok": seen.journal_problem is None, "problem": seen.journal_problem},
+                           "numbers": rows}
+    if seen.cluster is not None:
+        doc["cluster"] = seen.cluster
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        _print(cfg, seen, rows, people)
+    leaderless = seen.cluster is not None and seen.cluster["leader"] is None
+    return 1 if bad or seen.journal_problem or leaderless else 0
