@@ -220,3 +220,13 @@ def test_two_thousand_lines_on_weekly_rotas_every_hand_made_change_is_seen(tmp_p
     drift = json.loads(r.stdout)["drift"]
     assert drift["numbers"] == 2000 and drift["never_seen"] == 0
     assert drift["worst_detected_after_s"] <= drift["bound_s"] == 3600
+
+
+def test_check_says_when_the_cap_makes_the_drift_interval_longer(tmp_path: Path) -> None:
+    nums = "".join(f'[[numbers]]\nvoipnumber = "{600000 + n}"\nfallback = "07700 900123"\n' for n in range(10_000))
+    cfg = tmp_path / "forwardd.toml"
+    cfg.write_text(f'state_dir = "{tmp_path / "state"}"\n{nums}')
+    r = run_cli("check", "--config", str(cfg), "--days", "1")
+    assert r.returncode == 0, r.stderr
+    assert ("drift checks: warning: 1h for 10,000 numbers needs 167 reads a minute; under the cap of 120 each "
+            "number is checked every 84 minutes") in r.stdout

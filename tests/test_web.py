@@ -317,7 +317,7 @@ def test_history_is_newest_first_with_names_and_filters_by_number(tmp_path: Path
     assert [r.kind for r in v.rows] == ["alert", "readback", "change", "start"]
     assert v.rows[0].at == "Tue 01 Dec 17:30:03" and v.rows[0].text == f"{IMG} nobody on call"
     assert v.rows[1].text == f"read back: Bob ({B}) all day" and v.rows[1].label == "Support line (606309)"
-    assert v.rows[2].text == f"sent, to make it Bob ({B}) all day: forwardto=Bob ({B})"
+    assert v.rows[2].text == f"sent: Bob ({B}) all day"  # once, not the program and then its fields
     only = history_view(cfg, journal, "606309")
     assert [r.voipnumber for r in only.rows] == ["606309", "606309"] and journal.asked[-1] == \
         {"voipnumber": "606309", "limit": 200}
@@ -820,3 +820,17 @@ def test_fallbacks_numbers_nobody_named_and_manual_overrides_get_sensible_labels
                    ("not forwarded", None, "manual override", "office"),
                    ("Bob", B, "holiday: Christmas Day (override)", "p1")]
     assert got[1][3].startswith("p") and Names(cfg).who("07700900888", "07700900888") == "07700900888"
+
+
+def test_history_says_an_override_in_words_with_its_span_and_zone(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    t = london(2026, 12, 3, 7, 28).astimezone(UTC)
+    journal = FakeJournal([
+        {"id": 1, "kind": "override", "voipnumber": "606309", "ok": None, "at": t.isoformat(), "id_": 7,
+         "to": B, "person": "bob", "start": t.isoformat(), "end": (t + dt.timedelta(minutes=10)).isoformat(),
+         "reason": "override by ann: covering", **{"id": 7}},
+        {"id": 2, "kind": "override", "voipnumber": "606309", "ok": None, "at": t.isoformat(), "cancelled": True,
+         "by": "ann", **{"id": 7}}])
+    rows = history_view(cfg, journal).rows
+    assert rows[1].text == f"Bob ({B}) from Thu 3 Dec 07:28 until 07:38 (GMT) (override by ann: covering, ID 7)"
+    assert rows[0].text == "ID 7 cancelled by ann"

@@ -8,7 +8,9 @@ import datetime as dt
 
 from ..config import SIMULATED, aql_password
 from ..core.timeline import FindingKind, Kind
+from ..core.words import duration
 from ..errors import CarrierError, ConfigError, ForwarddError
+from ..service.budget import drift_interval, drift_note
 from ..service.services import Services, horizon_start
 from ..store.statedir import check_state_dir
 from .cluster import cluster_line, cluster_status
@@ -38,6 +40,13 @@ def cmd_check(args: argparse.Namespace) -> int:
             errors += 1
         elif cluster is not None:
             print(f"cluster database {cluster['database']}: OK; {cluster_line(cfg, cluster).removeprefix('cluster: ')}")
+    for name in cfg.account_names:  # how often each line is read for hand-made changes, and why if longer
+        settings = cfg.account(name)
+        count = len(cfg.numbers_of(name))
+        every = drift_interval(count, cfg.daemon.drift_check_every, settings.max_requests_per_minute)
+        note = drift_note(count, cfg.daemon.drift_check_every, settings.max_requests_per_minute)
+        where = f"account {name}" if len(cfg.account_names) > 1 else "drift checks"
+        print(f"{where}: {'warning: ' + note if note else f'each of {count:,} line(s) read every {duration(every.total_seconds())}'}")
     if cfg.aql.url != SIMULATED and not args.online:
         try:
             aql_password(cfg)

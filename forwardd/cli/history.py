@@ -5,15 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-from typing import Any, Mapping
+from typing import Any
 
 from ..config import Config
-from ..core.timeline import display_name
-from ..core.words import span
 from ..service.services import JOURNAL, Services
-from ..store.ports import EntryKind
 from ..web.presentation import Names, entry_text
-from .common import load, now, parse_when, person_words, stamp, state_words, with_services
+from .common import load, now, parse_when, stamp, state_words, with_services
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -48,22 +45,7 @@ def print_table(cfg: Config, rows: list[dict[str, Any]], today: dt.datetime) -> 
             at = str(r.get("at"))
         host = f"{r['instance']}: " if r.get("instance") else ""  # in a cluster, who wrote it
         failed = " (FAILED)" if r.get("ok") == 0 and r.get("kind") not in ("readback", "drift") else ""
-        table.append((at, r.get("voipnumber") or "-", f"{host}{r.get('kind')}", _words(cfg, r, names) + failed))
+        table.append((at, r.get("voipnumber") or "-", f"{host}{r.get('kind')}", entry_text(r, names, cfg.tz) + failed))
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     for row in table:
         print(("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[3]).rstrip())
-
-
-def _words(cfg: Config, e: Mapping[str, Any], names: Names) -> str:
-    """An entry in words; the page's words (``entry_text``), and the command line's own overrides."""
-    if e.get("kind") == EntryKind.OVERRIDE.value:
-        if e.get("cancelled"):
-            return f"ID {e.get('id')} cancelled by {e.get('by')}"
-        who = ("no forwarding" if e.get("to") is None else
-               person_words(cfg, e.get("to"), display_name(e["person"]) if e.get("person") else None))
-        try:
-            when = span(dt.datetime.fromisoformat(e["start"]), dt.datetime.fromisoformat(e["end"]), cfg.tz)
-        except (KeyError, TypeError, ValueError):
-            when = ""
-        return f"{who} {when} ({e.get('reason')}, ID {e.get('id')})"
-    return entry_text(e, names)

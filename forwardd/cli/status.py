@@ -12,15 +12,14 @@ import json
 import sys
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ..config import Config
-from ..core.plan import NumberPlan, Plan, program_at
+from ..core.plan import Plan, program_at
 from ..errors import CarrierError
 from ..service.services import Services
 from ..store.journal import Journal, check_database
 from ..store.statedir import describe_lock, write_problem
-from ..web.presentation import Names, now_and_next, segment_who, until
+from ..web.presentation import Names, next_change_words, now_and_next
 from .cluster import cluster_line, cluster_status
 from .common import line_label, load, names, when, with_services
 
@@ -41,32 +40,6 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print(f"{o.voipnumber}: {'OK' if o.ok else 'FAILED'}{' (changed)' if o.changed else ''}"
               f"{' (drift)' if o.drift else ''}{': ' + o.error if o.error else ''}")
     return 1 if any(not o.ok for o in outcomes) else 0
-
-
-def next_change_words(np_: NumberPlan, now: dt.datetime, names: Names, tz: ZoneInfo) -> str | None:
-    """The change after the program in force at ``now``, as who gets the calls from when, and when it is
-    sent: ``Carol (07700900003) from 17:30 (sent between 09:00 and 17:30)``; ``Bob (07700900002) from
-    09:00 (sent at 09:00 exactly: an exact hand-over)``. The previous program stops being right at the
-    change's ``apply_by``, so that is when it shows: a new person, or the same one kept on (``Carol
-    (07700900003) keeps the calls past midnight``, where a window moves on). None when no change follows."""
-    found = program_at(np_.changes, now)
-    if found is None or found[0] + 1 >= len(np_.changes):
-        return None
-    c = np_.changes[found[0] + 1]
-    at = c.apply_by
-    seg = next((s for s in np_.segments if s.start <= at < s.end), None)
-    before = next((s for s in np_.segments if s.start < at <= s.end), None)
-    if seg is None:  # at the end of the plan: the program itself
-        who = f"{names.program(c.program)} from {until(at, now, tz)}"
-    else:
-        said = segment_who(seg, names)
-        said = "office hours (not forwarded)" if said == "office hours" else said
-        same = before is not None and segment_who(before, names) == segment_who(seg, names)
-        kept = "keeps the calls past" if seg.target is not None else "still, past"
-        who = f"{said} {kept if same else 'from'} {until(at, now, tz)}"
-    if c.exact:
-        return f"{who} (sent at {until(at, now, tz)} exactly: an exact hand-over)"
-    return f"{who} (sent between {until(c.apply_from, now, tz)} and {until(at, now, tz)})"
 
 
 @dataclass

@@ -158,7 +158,7 @@ class Services(ClusterPart):
             check_state_dir(path)
             state = StateDir(path)
             if exclusive:
-                state.lock()
+                state.lock(config=cfg.path)
         else:  # the calendar cache and the journal are welcome here, not needed
             try:
                 check_state_dir(path)

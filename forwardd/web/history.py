@@ -55,6 +55,6 @@ def history_view(cfg: Config, journal: JournalReader | None, number: str | None 
             at = str(e.get("at"))
         v = e.get("voipnumber")
         rows.append(HistoryRow(at, str(e.get("kind")), v, labels.get(v, v) if v else None, e.get("ok"),
-                               entry_text(e, names), e.get("instance")))
+                               entry_text(e, names, cfg.tz), e.get("instance")))
     return HistoryView(tuple(rows), number, numbers, None, limit)
 

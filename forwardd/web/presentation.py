@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 from ..aql.carrier import program_of
 from ..config import Config
 from ..core.phone import canonical
+from ..core.plan import NumberPlan, program_at
 from ..core.provider import ALL_DAY, Program, hms
 from ..core.timeline import Kind, Segment, display_name
-from ..core.words import clock_time, duration, interval, until, when
+from ..core.words import clock_time, duration, interval, span, until, when
 
 __all__ = ["Names", "NowAndNext", "clock_time", "duration", "entry_text", "interval", "now_and_next", "plural",
            "segment_who", "until", "when"]
@@ -86,15 +87,17 @@ def segment_who(seg: Segment, names: Names) -> str:
     return names.who(seg.target, seg.person)
 
 
-def entry_text(e: Mapping[str, Any], names: Names) -> str:
-    """A journal entry in words, people by name beside their numbers: ``read back: Bob (07700900002) all day``."""
+def entry_text(e: Mapping[str, Any], names: Names, tz: ZoneInfo | None = None) -> str:
+    """A journal entry in words, people by name beside their numbers: ``read back: Bob (07700900002) all day``;
+    ``tz``: the wall clock an override's span is said on."""
     kind = e.get("kind")
     if kind == "change":
         fields = e.get("fields")
-        sent = names.fields(fields) if isinstance(fields, dict) else ""
         if e.get("program"):
-            return f"sent, to make it {names.text(str(e['program']))}: {sent}"
-        return f"sent {sent}"
+            return f"sent: {names.text(str(e['program']))}"
+        return f"sent {names.fields(fields) if isinstance(fields, dict) else ''}"
+    if kind == "override":
+        return override_text(e, names, tz)
     if kind == "readback":
         fields = e.get("fields")
         got = names.fields(fields) if isinstance(fields, dict) else ""
@@ -150,6 +153,20 @@ class NowAndNext:
         return who, f" until {until(self.until, now, tz)}{then}"
 
 
+def override_text(e: Mapping[str, Any], names: Names, tz: ZoneInfo | None) -> str:
+    """A command-line override's journal entry: ``Bob (07700900002) from Thu 3 Dec 07:28 until 09:00 (GMT)
+    (override by ann: covering, ID 7)``, or ``ID 7 cancelled by ann``."""
+    if e.get("cancelled"):
+        return f"ID {e.get('id')} cancelled by {e.get('by')}"
+    who = "no forwarding" if e.get("to") is None else names.who(e.get("to"), display_name(e["person"])
+                                                                 if e.get("person") else None)
+    try:
+        when = " " + span(dt.datetime.fromisoformat(e["start"]), dt.datetime.fromisoformat(e["end"]), tz) if tz else ""
+    except (KeyError, TypeError, ValueError):
+        when = ""
+    return f"{who}{when} ({e.get('reason')}, ID {e.get('id')})"
+
+
 def now_and_next(segments: Sequence[Segment], now: dt.datetime, names: Names) -> NowAndNext | None:
     """Who has the calls at ``now`` and until when, from a line's timeline (sorted, adjacent segments):
     the calls stay with the same who across segments that differ only in their reason. None when the
@@ -164,3 +181,29 @@ def now_and_next(segments: Sequence[Segment], now: dt.datetime, names: Names) ->
     if j == len(segments):
         return NowAndNext(segments[i], who, segments[-1].end, None)
     return NowAndNext(segments[i], who, segments[j].start, segment_who(segments[j], names))
+
+
+def next_change_words(np_: NumberPlan, now: dt.datetime, names: Names, tz: ZoneInfo) -> str | None:
+    """The change after the program in force at ``now``, as who gets the calls from when, and when it is
+    sent: ``Carol (07700900003) from 17:30 (sent between 09:00 and 17:30)``; ``Bob (07700900002) from
+    09:00 (sent at 09:00 exactly: an exact hand-over)``. The previous program stops being right at the
+    change's ``apply_by``, so that is when it shows: a new person, or the same one kept on (``Carol
+    (07700900003) keeps the calls past midnight``, where a window moves on). None when no change follows."""
+    found = program_at(np_.changes, now)
+    if found is None or found[0] + 1 >= len(np_.changes):
+        return None
+    c = np_.changes[found[0] + 1]
+    at = c.apply_by
+    seg = next((s for s in np_.segments if s.start <= at < s.end), None)
+    before = next((s for s in np_.segments if s.start < at <= s.end), None)
+    if seg is None:  # at the end of the plan: the program itself
+        who = f"{names.program(c.program)} from {until(at, now, tz)}"
+    else:
+        said = segment_who(seg, names)
+        said = "office hours (not forwarded)" if said == "office hours" else said
+        same = before is not None and segment_who(before, names) == segment_who(seg, names)
+        kept = "keeps the calls past" if seg.target is not None else "still, past"
+        who = f"{said} {kept if same else 'from'} {until(at, now, tz)}"
+    if c.exact:
+        return f"{who} (sent at {until(at, now, tz)} exactly: an exact hand-over)"
+    return f"{who} (sent between {until(c.apply_from, now, tz)} and {until(at, now, tz)})"

@@ -19,7 +19,7 @@ from ..notify.keys import AlertKind
 from .health import Health, drift_words, health
 from .lines import PER_PAGE, Member, Selection, select
 from .marks import Colours, label
-from .presentation import Names, duration, now_and_next, plural, until, when
+from .presentation import Names, duration, next_change_words, now_and_next, plural, until, when
 from .snapshot import AccountState, JournalReader, LeaseState, Snapshot
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ class NextChange:
     send_by: str
     slack: str
     exact: bool
+    words: str | None = None  # who gets the calls from when, and when it is sent (as `forwardd status` says it)
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ def _group(np_: NumberPlan | None, rows: tuple[StatusRow, ...], snap: Snapshot, 
         c = np_.changes[found[0] + 1]
         nxt = NextChange(names.program(c.program), when(c.apply_from, tz, seconds=True),
                          when(c.apply_by, tz, seconds=True), "exact" if c.exact else duration(c.slack.total_seconds()),
-                         c.exact)
+                         c.exact, next_change_words(np_, now, names, tz))
     now_next = now_and_next(np_.segments, now, names)
     if now_next is None:
         return StatusGroup("unknown", "", "not planned now", "unplanned", None, nxt, rows)
