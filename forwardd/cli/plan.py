@@ -8,10 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 from ..config import Config
 from ..core.plan import Plan
 from ..core.words import duration
@@ -71,6 +67,10 @@ def _write_plan_page(cfg: Config, plan: Plan, failed: list[str], out: str) -> No
 
 
 def _print_plan(cfg: Config, plan: Plan, failed: list[str]) -> None:
+    from rich.console import Console  # here: the daemon, which never prints a plan, never loads rich
+    from rich.markup import escape
+    from rich.table import Table
+
     con = Console(width=max(Console().width, 120), highlight=False)
     con.print(f"[bold]forwardd plan[/] {when(plan.start, cfg, year=True)} .. {when(plan.end, cfg, year=True)} "
               f"({cfg.timezone})")
