@@ -120,8 +120,8 @@ class PgJournal(JournalWriter):
         self, voipnumber: str | None = None, since: dt.datetime | None = None, kind: str | None = None,
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Entries of every instance, oldest first (by their time, then as written); the newest ``limit``
-        when given. Raises JournalError."""
+        """Entries of every instance, oldest first, by time then as written (the newest ``limit`` when given;
+        none for a limit below 1). Raises JournalError."""
         sql = "SELECT id, at, kind, voipnumber, ok, instance, detail FROM forwardd_journal WHERE true"
         args: list[Any] = []
         if voipnumber:
@@ -132,9 +132,9 @@ class PgJournal(JournalWriter):
             args.append(_utc(since))
         if kind:
             sql += " AND kind = %s"
-            args.append(kind)
+            args.append(str(getattr(kind, "value", kind)))
         if limit is not None:
-            sql = f"SELECT * FROM ({sql} ORDER BY at DESC, id DESC LIMIT {int(limit)}) AS newest"
+            sql = f"SELECT * FROM ({sql} ORDER BY at DESC, id DESC LIMIT {max(0, int(limit))}) AS newest"
         rows = self._read(sql + " ORDER BY at, id", args)
         return [_entry(r) for r in rows]
 
@@ -142,11 +142,11 @@ class PgJournal(JournalWriter):
         """The managed fields last confirmed by a read-back on any instance, or None (also when the
         database cannot be read)."""
         try:
-            rows = self._read("SELECT detail FROM forwardd_journal WHERE voipnumber = %s AND kind = 'readback' AND ok "
-                              "ORDER BY at DESC, id DESC LIMIT 1", (voipnumber,))
+            rows = self._read("SELECT voipnumber, detail FROM forwardd_journal WHERE voipnumber = %s AND "
+                              "kind = 'readback' AND ok ORDER BY at DESC, id DESC LIMIT 1", (voipnumber,))
         except JournalError:
             return None
-        return _json(rows[0][0]).get("fields") if rows else None
+        return confirmed_fields(rows).get(voipnumber)
 
     def confirmed_all(self) -> dict[str, dict[str, str]]:
         """Per number, the managed fields last confirmed by a read-back on any instance. Raises JournalError."""

@@ -4,6 +4,11 @@ commands) uses these, and both backends (SQLite on one host, PostgreSQL in a clu
 
 Journal entries have a kind (``EntryKind``) and a detail (a JSON object); what each kind's detail
 holds is said beside it.
+
+The journal's order, in which every backend gives entries, is their time (``at``), then the order they were recorded in: not the
+order they reached the store. In a cluster, a host cut off from the database writes its backlog when it
+comes back, after other hosts' newer entries; those entries still take their place in time, and a
+read-back confirmed there is not taken for the newest.
 """
 
 from __future__ import annotations
@@ -48,16 +53,18 @@ class JournalStore(Protocol):
 
     def entries(self, voipnumber: str | None = None, since: dt.datetime | None = None, kind: str | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
-        """Entries oldest first, ordered by when they were written (the newest ``limit``). Raises
-        ForwarddError when the journal cannot be read."""
+        """The entries of ``voipnumber``, at ``since`` or later, of ``kind`` (each when given), oldest first in the
+        journal's order (above); with ``limit``, the newest ``limit`` of them (none for a limit below 1), still
+        oldest first. Raises ForwarddError when the journal cannot be read."""
         ...
 
     def last_confirmed(self, voipnumber: str) -> dict[str, str] | None:
-        """The fields a line was last confirmed to hold (a read-back), or None."""
+        """The fields of the line's newest read-back (in the journal's order) with ``ok``, or None: also when that
+        read-back holds no fields, and when the journal cannot be read (it never raises)."""
         ...
 
     def confirmed_all(self) -> dict[str, dict[str, str]]:
-        """Per line, the fields last confirmed. Raises ForwarddError."""
+        """Per line, what ``last_confirmed`` says (lines with nothing confirmed left out). Raises ForwarddError."""
         ...
 
     def flush(self, timeout: float = 5.0) -> bool: ...
