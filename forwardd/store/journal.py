@@ -23,7 +23,7 @@ import structlog
 
 from ..errors import ForwarddError
 from ..files import make_private
-from .writer import JournalWriter
+from .writer import JournalWriter, Row
 
 log = structlog.get_logger("forwardd.journal")
 
@@ -116,6 +116,7 @@ class Journal(JournalWriter):
 
     retry_s = RETRY_S
     failures = (sqlite3.Error, OSError)
+    refused = (sqlite3.IntegrityError, sqlite3.DataError)
 
     def __init__(self, path: Path, on_trouble: Callable[[str | None], None] | None = None,
                  write: bool = True) -> None:
@@ -128,13 +129,10 @@ class Journal(JournalWriter):
 
     # ------------------------------------------------------------------------------------- writing
 
-    def record(
-        self, kind: str, at: dt.datetime, voipnumber: str | None = None, ok: bool | None = None, **detail: Any
-    ) -> None:
-        self._enqueue((at.astimezone(dt.timezone.utc).isoformat(), kind, voipnumber, None if ok is None else int(ok),
-                       json.dumps(detail, default=str)))
+    def _row(self, kind: str, at: dt.datetime, voipnumber: str | None, ok: bool | None, detail: str) -> Row:
+        return (at.isoformat(), kind, voipnumber, None if ok is None else int(ok), detail)
 
-    def _write(self, batch: list[tuple[Any, ...]]) -> None:
+    def _write(self, batch: list[Row]) -> None:
         if self._db is None:
             self._db = _connect(self.path)
         with self._db:

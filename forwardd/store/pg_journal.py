@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import threading
 import time
 from typing import Any, Callable
@@ -17,13 +16,12 @@ from psycopg import errors as pg_errors
 
 from .journal import JournalError, confirmed_fields
 from .postgres import RETRY_S, UNREACHABLE_S, Database, DatabaseError, _utc
-from .writer import JournalWriter
+from .writer import JournalWriter, Row
 
 log = structlog.get_logger("forwardd.postgres")
 
 _INSERT = ("INSERT INTO forwardd_journal (at, kind, voipnumber, ok, instance, detail) "
            "VALUES (%s, %s, %s, %s, %s, %s::jsonb)")
-_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")  # a JSON escape of NUL (not an escaped backslash's "u0000")
 
 
 def _json(value: Any) -> Any:
@@ -42,6 +40,7 @@ class PgJournal(JournalWriter):
 
     retry_s = RETRY_S
     failures = (DatabaseError, psycopg.Error)
+    refused = (pg_errors.DataError, pg_errors.IntegrityError)  # a row, not the database: dropped alone
 
     def __init__(self, db: Database, on_trouble: Callable[[str | None], None] | None = None,
                  write: bool = True) -> None:
@@ -54,36 +53,15 @@ class PgJournal(JournalWriter):
         self._unreachable_until = 0.0
         super().__init__(on_trouble, write)
 
-    def record(
-        self, kind: str, at: dt.datetime, voipnumber: str | None = None, ok: bool | None = None, **detail: Any
-    ) -> None:
-        # jsonb refuses the NUL character (\u0000), which json.dumps writes for a NUL in any text (say, a
-        # field aql echoed): dropped, or the entry would be refused for ever
-        text = _NUL.sub(r"\1", json.dumps(detail, default=str))
-        self._enqueue((_utc(at), kind, voipnumber, ok, self.instance, text))
+    def _row(self, kind: str, at: dt.datetime, voipnumber: str | None, ok: bool | None, detail: str) -> Row:
+        return (at, kind, voipnumber, ok, self.instance, detail)
 
-    def _write(self, batch: list[tuple[Any, ...]]) -> None:
+    def _write(self, batch: list[Row]) -> None:
         if self._conn is None or self._conn.closed:
             self._conn = self.db.connect("journal", schema=True, settings={"statement_timeout": "10000"},
                                          keepalive_s=10)
-        try:
-            with self._conn.transaction(), self._conn.cursor() as cur:
-                cur.executemany(_INSERT, batch)
-        except (pg_errors.DataError, pg_errors.IntegrityError):
-            self._write_each(batch)
-
-    def _write_each(self, batch: list[tuple[Any, ...]]) -> None:
-        """A batch the database refused for what is in it, not for being away: row by row, dropping (and
-        logging) the rows it refuses, so that one bad entry never holds up the journal."""
-        assert self._conn is not None
-        for row in batch:
-            try:
-                with self._conn.transaction():
-                    self._conn.execute(_INSERT, row)
-            except (pg_errors.DataError, pg_errors.IntegrityError) as err:
-                self.dropped += 1
-                log.error("journal_entry_refused", where=self.where, kind=row[1], voipnumber=row[2],
-                          error=str(self.db.error("the database refused a journal entry", err)))
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.executemany(_INSERT, batch)
 
     def _describe(self, err: BaseException) -> str:
         return str(err) if isinstance(err, DatabaseError) else str(

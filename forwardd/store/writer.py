@@ -4,12 +4,24 @@ Forwarding comes first: ``record`` never blocks and never raises. Rows go throug
 thread that commits them in batches; while the store refuses them (a full disk, a database gone away)
 they wait in a bounded backlog, ``problem`` says why (and ``on_trouble`` is told, once per new
 reason, and with None when writing works again), and the writer tries again every ``retry_s``.
+
+Both backends store what ``record`` makes of an entry here, so that they keep the same text: NUL
+characters dropped (PostgreSQL cannot hold them), a lone surrogate made U+FFFD (neither UTF-8 nor
+jsonb can hold one), and in the detail what JSON cannot say as its text (NaN and the infinities,
+objects, a structure that holds itself, one nested deeper than ``DEPTH``). An entry that cannot be
+made at all (a kind that is not text, a time that is not a datetime) is dropped and logged; a row
+the store refuses for what it holds is dropped alone, and logged, and the writer goes on.
 """
 
 from __future__ import annotations
 
 import collections
+import datetime as dt
+import enum
+import json
+import math
 import queue
+import re
 import threading
 from typing import Any, Callable
 
@@ -19,18 +31,68 @@ log = structlog.get_logger("forwardd.journal")
 
 BACKLOG = 20_000  # entries kept in memory while the store refuses them
 BATCH = 500  # rows at most in one transaction
+DEPTH = 64  # a detail nested deeper than this is kept as text from there on
 
 Row = tuple[Any, ...]
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` as both stores keep it: without NUL characters, each lone surrogate made U+FFFD (a pair
+    of surrogates joined into its character)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if _SURROGATE.search(text):
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+def _key(key: object) -> str:
+    """A detail's key as JSON writes it (``1`` -> ``"1"``, None -> ``"null"``), or its text."""
+    if isinstance(key, str):
+        return clean_text(key)
+    if key is None or isinstance(key, (bool, int)) or (isinstance(key, float) and math.isfinite(key)):
+        return json.dumps(key)
+    return clean_text(str(key))
+
+
+def plain(value: object, depth: int = 0, within: frozenset[int] = frozenset()) -> Any:
+    """``value`` as JSON can hold it: text cleaned (``clean_text``), tuples as lists, non-finite numbers
+    and any other object as text (``str``, as ``json.dumps(default=str)`` would), a container found
+    within itself and what lies deeper than ``DEPTH`` as text too. Raises nothing but what ``str`` of an
+    object may raise."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in within or depth >= DEPTH:
+            return "{...}" if isinstance(value, dict) else "[...]"
+        inner = within | {id(value)}
+        if isinstance(value, dict):
+            return {_key(k): plain(v, depth + 1, inner) for k, v in value.items()}
+        return [plain(v, depth + 1, inner) for v in value]
+    return clean_text(str(value))
+
+
+def detail_json(detail: dict[str, Any]) -> str:
+    """An entry's detail as the JSON text both stores keep (``plain``). Raises what ``plain`` raises."""
+    return json.dumps(plain(detail), allow_nan=False)
 
 
 class JournalWriter:
     """Subclasses give ``where`` (for logs), ``retry_s``, ``failures`` (the errors that mean "the store
-    refuses, try again later"), ``_write(batch)`` (one transaction), ``_describe(err)`` (the message for
-    ``problem``) and ``_disconnect()`` (forget the connection after a failure, and at the end)."""
+    refuses, try again later"), ``refused`` (those among them that mean "the store refuses these rows
+    for what they hold"), ``_row(...)`` (an entry as the store's row), ``_write(batch)`` (one
+    transaction), ``_describe(err)`` (the message for ``problem``) and ``_disconnect()`` (forget the
+    connection after a failure, and at the end)."""
 
     where = "the journal"
     retry_s = 5.0
     failures: tuple[type[BaseException], ...] = ()
+    refused: tuple[type[BaseException], ...] = ()
 
     def __init__(self, on_trouble: Callable[[str | None], None] | None, write: bool) -> None:
         self.on_trouble = on_trouble
@@ -47,12 +109,33 @@ class JournalWriter:
 
     @property
     def healthy(self) -> bool:
+        """Whether writing works (``problem`` is None)."""
         return self.problem is None
 
-    def _enqueue(self, row: Row) -> None:
+    def record(
+        self, kind: str, at: dt.datetime, voipnumber: str | None = None, ok: bool | None = None, **detail: Any
+    ) -> None:
+        """Queue an entry for the writer: ``kind`` (an ``EntryKind`` or its text), when it happened, the
+        line it is about, whether it went well, and its detail. Returns at once; never raises (an entry that
+        cannot be made is dropped and logged)."""
+        try:
+            if not isinstance(kind, str):
+                raise TypeError(f"the kind is {type(kind).__name__}, not text")
+            row = self._row(clean_text(kind.value if isinstance(kind, enum.Enum) else kind),
+                            at.astimezone(dt.timezone.utc), None if voipnumber is None else clean_text(str(voipnumber)),
+                            None if ok is None else bool(ok), detail_json(detail))
+        except Exception as err:  # noqa: BLE001 - forwarding comes first: a bad entry is lost, not raised
+            self._drop(kind, voipnumber, f"cannot make a journal entry of it: {type(err).__name__}: {err}")
+            return
         with self._idle:
             self._pending += 1
         self._queue.put(row)
+
+    def _drop(self, kind: object, voipnumber: object, why: str) -> None:
+        with self._idle:
+            self.dropped += 1
+        log.error("journal_entry_refused", where=self.where, kind=str(kind)[:40], voipnumber=str(voipnumber)[:40],
+                  error=why)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every entry recorded so far is written (or held back while the store refuses it)."""
@@ -66,6 +149,10 @@ class JournalWriter:
             self._writer = None
 
     # ------------------------------------------------------------------------------ for subclasses
+
+    def _row(self, kind: str, at: dt.datetime, voipnumber: str | None, ok: bool | None, detail: str) -> Row:
+        """The store's row for an entry (``at`` in UTC, ``detail`` JSON text); kind and number at 1 and 2."""
+        raise NotImplementedError
 
     def _write(self, batch: list[Row]) -> None:
         raise NotImplementedError
@@ -103,12 +190,38 @@ class JournalWriter:
             taken += 1
         return batch, taken, stop
 
+    def _commit(self, batch: list[Row]) -> None:
+        """Write ``batch`` in one transaction, emptying it. When the store refuses it for what it holds
+        (``refused``, or an error nobody expected), row by row, dropping (and logging) each row refused.
+        Raises ``failures`` (the store refuses everything now), with the rows not yet written left in
+        ``batch``."""
+        try:
+            self._write(batch)
+            batch.clear()
+            return
+        except self.refused:
+            pass
+        except self.failures:
+            raise
+        except Exception:  # noqa: BLE001 - the writer must never die: find the row, keep the others
+            log.exception("journal_batch_refused", where=self.where, rows=len(batch))
+        while batch:
+            try:
+                self._write(batch[:1])
+            except self.refused as err:
+                self._drop(batch[0][1], batch[0][2], self._describe(err))
+            except self.failures:
+                raise
+            except Exception as err:  # noqa: BLE001 - as above
+                self._drop(batch[0][1], batch[0][2], f"{type(err).__name__}: {err}")
+            del batch[0]
+
     def _write_loop(self) -> None:
         while True:
             batch, taken, stop = self._take()
             if batch:
                 try:
-                    self._write(batch)
+                    self._commit(batch)
                     self._backlog.clear()
                     if self.problem is not None:
                         self.problem = None
@@ -116,7 +229,8 @@ class JournalWriter:
                 except self.failures as err:
                     self._disconnect()
                     kept = batch[-BACKLOG:]
-                    self.dropped += len(batch) - len(kept)
+                    with self._idle:
+                        self.dropped += len(batch) - len(kept)
                     self._backlog.clear()
                     self._backlog.extend(kept)
                     message = self._describe(err)
