@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from ..core.notices import Told
 from ..errors import ForwarddError
@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS notices (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+
+
+T = TypeVar("T")
 
 
 class StoreError(ForwarddError):
@@ -84,6 +87,12 @@ class Override:
                 "from": self.start.isoformat(), "until": self.end.isoformat(), "note": self.note, "by": self.made_by,
                 "at": self.made_at.isoformat(), "cancelled_by": self.cancelled_by,
                 "cancelled_at": self.cancelled_at.isoformat() if self.cancelled_at else None}
+
+
+def _bump(db: sqlite3.Connection) -> None:
+    """Move the change counter (within the caller's transaction)."""
+    db.execute("INSERT INTO meta (key, value) VALUES ('overrides_version', 1) "
+               "ON CONFLICT(key) DO UPDATE SET value = value + 1")
 
 
 def _override(r: tuple[Any, ...]) -> Override:
@@ -128,43 +137,57 @@ class SqliteOverrides:
                     return []
                 raise StoreError(f"cannot use the overrides in {self.path}: {err}") from None
 
-    def _bump(self) -> None:
-        self._run("INSERT INTO meta (key, value) VALUES ('overrides_version', 1) "
-                  "ON CONFLICT(key) DO UPDATE SET value = value + 1")
+    def _transaction(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` in one write transaction (taken at once: ``BEGIN IMMEDIATE``), committed, or
+        rolled back when anything in it fails. Returns what ``fn`` returns; raises StoreError."""
+        with self._lock:
+            try:
+                db = self._conn()
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    out = fn(db)
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as err:
+                raise StoreError(f"cannot {what} in {self.path}: {err}") from None
+        return out
 
     # ------------------------------------------------------------------------------------- overrides
 
     def add(self, voipnumber: str, forwardto: str | None, person: str | None, start: dt.datetime,
             end: dt.datetime, note: str, made_by: str, now: dt.datetime) -> Override:
-        with self._lock:
-            try:
-                db = self._conn()
-                db.execute("BEGIN IMMEDIATE")
-                cur = db.execute(
-                    'INSERT INTO overrides (voipnumber, forwardto, person, start, "end", note, made_by, made_at) '
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (voipnumber, forwardto, person, _iso(start), _iso(end), note, made_by, _iso(now)))
-                new_id = cur.lastrowid
-                db.execute("INSERT INTO meta (key, value) VALUES ('overrides_version', 1) "
-                           "ON CONFLICT(key) DO UPDATE SET value = value + 1")
-                db.execute("COMMIT")
-            except sqlite3.Error as err:
-                raise StoreError(f"cannot add the override to {self.path}: {err}") from None
-        got = self.get(int(new_id or 0))
+        """Add an override and move the version, in one transaction. Returns it; raises StoreError."""
+        def add(db: sqlite3.Connection) -> int:
+            cur = db.execute(
+                'INSERT INTO overrides (voipnumber, forwardto, person, start, "end", note, made_by, made_at) '
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (voipnumber, forwardto, person, _iso(start), _iso(end), note, made_by, _iso(now)))
+            _bump(db)
+            return int(cur.lastrowid or 0)
+
+        got = self.get(self._transaction("add the override", add))
         assert got is not None
         return got
 
     def get(self, override_id: int) -> Override | None:
+        """The override ``override_id``, or None. Raises StoreError."""
         rows = self._run("SELECT * FROM overrides WHERE id = ?", (override_id,))
         return _override(rows[0]) if rows else None
 
     def cancel(self, override_id: int, by: str, now: dt.datetime) -> Override | None:
-        """Cancel an override; returns it, or None when there is no such ID. Cancelling twice is harmless."""
-        found = self.get(override_id)
-        if found is None or found.cancelled_at is not None:
-            return found
-        self._run("UPDATE overrides SET cancelled_by = ?, cancelled_at = ? WHERE id = ?", (by, _iso(now), override_id))
-        self._bump()
+        """Cancel an override and move the version, in one transaction. Returns it as it now is, or None
+        when there is no such ID; one cancelled before stays as it was (its ``cancelled_by`` and
+        ``cancelled_at`` are the first cancellation's, and the version does not move). Raises StoreError."""
+        def cancel(db: sqlite3.Connection) -> None:
+            cur = db.execute("UPDATE overrides SET cancelled_by = ?, cancelled_at = ? WHERE id = ? AND "
+                             "cancelled_at IS NULL", (by, _iso(now), override_id))
+            if cur.rowcount:
+                _bump(db)
+
+        self._transaction("cancel the override", cancel)
         return self.get(override_id)
 
     def listed(self, now: dt.datetime, everything: bool = False) -> list[Override]:
