@@ -223,9 +223,10 @@ class SqliteOverrides:
         self._run("UPDATE notices SET outcome = ? WHERE key = ?", (outcome, key))
 
     def told(self, since: dt.datetime) -> list[Told]:
-        """What people were told about shifts that had not ended by ``since`` (to notice changes)."""
+        """What people were told about shifts that had not ended by ``since`` (to notice changes), oldest
+        notice first (notices made at one instant by their key). Raises StoreError."""
         rows = self._run("SELECT person, voipnumber, shift_start, shift_end, open_end, made_at FROM notices "
-                         "WHERE shift_end > ? AND kind != 'cancelled' ORDER BY made_at", (_iso(since),))
+                         "WHERE shift_end > ? AND kind != 'cancelled' ORDER BY made_at, key", (_iso(since),))
         when = dt.datetime.fromisoformat
         return [Told(r[0], r[1], when(r[2]), when(r[3]), bool(r[4]), when(r[5])) for r in rows]
 

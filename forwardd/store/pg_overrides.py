@@ -129,10 +129,12 @@ class PgOverrides:
                   lambda c: c.execute("UPDATE forwardd_notices SET outcome = %s WHERE key = %s", (outcome, key)))
 
     def told(self, since: dt.datetime) -> list[Told]:
-        """What people were told about shifts that had not ended by ``since`` (to notice changes)."""
+        """What people were told about shifts that had not ended by ``since`` (to notice changes), oldest
+        notice first (notices made at one instant by their key). Raises StoreError."""
         rows = self._rows("cannot read the notices",
                           "SELECT person, voipnumber, shift_start, shift_end, open_end, made_at FROM forwardd_notices "
-                          "WHERE shift_end > %s AND kind != 'cancelled' ORDER BY made_at", (_utc(since),))
+                          "WHERE shift_end > %s AND kind != 'cancelled' "
+                          'ORDER BY made_at, key COLLATE "C"', (_utc(since),))  # keys compared as SQLite does
         return [Told(r[0], r[1], _utc(r[2]), _utc(r[3]), bool(r[4]), _utc(r[5])) for r in rows]
 
     def close(self) -> None:
