@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import structlog
 
@@ -230,3 +230,10 @@ def _entry(r: tuple[Any, ...]) -> dict[str, Any]:
         detail = {"detail": r[5]}
     return {"id": r[0], "at": r[1], "kind": r[2], "voipnumber": r[3], "ok": None if r[4] is None else bool(r[4]),
             **(detail if isinstance(detail, dict) else {"detail": detail})}
+
+
+if TYPE_CHECKING:  # mypy holds the class to its port
+    from .ports import JournalStore
+
+    def _implements(store: Journal) -> JournalStore:
+        return store

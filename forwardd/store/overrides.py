@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..core.notices import Told
 from ..errors import ForwarddError
@@ -235,3 +235,10 @@ class SqliteOverrides:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+
+if TYPE_CHECKING:  # mypy holds the class to its port
+    from .ports import OverrideStore
+
+    def _implements(store: SqliteOverrides) -> OverrideStore:
+        return store

@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import psycopg
 import structlog
@@ -146,3 +146,10 @@ def _entry(r: tuple[Any, ...]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------- overrides
+
+
+if TYPE_CHECKING:  # mypy holds the class to its port
+    from .ports import JournalStore
+
+    def _implements(store: PgJournal) -> JournalStore:
+        return store

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -158,3 +158,10 @@ def _override(r: tuple[Any, ...]) -> Override:
 
 
 # ------------------------------------------------------------------------------------------- the lease
+
+
+if TYPE_CHECKING:  # mypy holds the class to its port
+    from .ports import OverrideStore
+
+    def _implements(store: PgOverrides) -> OverrideStore:
+        return store
