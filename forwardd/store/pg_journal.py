@@ -40,7 +40,8 @@ class PgJournal(JournalWriter):
 
     retry_s = RETRY_S
     failures = (DatabaseError, psycopg.Error)
-    refused = (pg_errors.DataError, pg_errors.IntegrityError)  # a row, not the database: dropped alone
+    # a row, not the database (bad text, a constraint, a value too big to index): dropped alone
+    refused = (pg_errors.DataError, pg_errors.IntegrityError, pg_errors.ProgramLimitExceeded)
 
     def __init__(self, db: Database, on_trouble: Callable[[str | None], None] | None = None,
                  write: bool = True) -> None:
