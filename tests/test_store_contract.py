@@ -370,6 +370,13 @@ def test_an_override_comes_back_as_it_was_added(store: OverrideStore) -> None:
     assert store.get(off.id) == off and store.get(made.id + off.id + 1000) is None
 
 
+@pytest.mark.parametrize("override_id", [0, -1, 2**63, 2**70])
+def test_an_id_no_override_has_is_none_whatever_its_size(store: OverrideStore, override_id: int) -> None:
+    made = store.add("606309", "07700900001", None, T0, T0 + H, "", "ann", T0)
+    assert store.get(override_id) is None and store.cancel(override_id, "bob", T0) is None
+    assert store.get(made.id) == made
+
+
 def test_listed_gives_live_overrides_by_start_or_everything(store: OverrideStore) -> None:
     late = store.add("606309", "07700900001", None, T0 + 3 * H, T0 + 4 * H, "late", "ann", T0)
     early = store.add("606309", "07700900002", None, T0 + H, T0 + 2 * H, "early", "ann", T0)

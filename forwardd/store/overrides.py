@@ -89,6 +89,12 @@ class Override:
                 "cancelled_at": self.cancelled_at.isoformat() if self.cancelled_at else None}
 
 
+def _storable(override_id: int) -> bool:
+    """Whether SQLite can hold ``override_id`` (a 64-bit integer): no override has an ID it cannot, and
+    asking with one would raise OverflowError."""
+    return -(2**63) <= override_id < 2**63
+
+
 def _bump(db: sqlite3.Connection) -> None:
     """Move the change counter (within the caller's transaction)."""
     db.execute("INSERT INTO meta (key, value) VALUES ('overrides_version', 1) "
@@ -174,6 +180,8 @@ class SqliteOverrides:
 
     def get(self, override_id: int) -> Override | None:
         """The override ``override_id``, or None. Raises StoreError."""
+        if not _storable(override_id):
+            return None
         rows = self._run("SELECT * FROM overrides WHERE id = ?", (override_id,))
         return _override(rows[0]) if rows else None
 
@@ -187,6 +195,8 @@ class SqliteOverrides:
             if cur.rowcount:
                 _bump(db)
 
+        if not _storable(override_id):
+            return None
         self._transaction("cancel the override", cancel)
         return self.get(override_id)
 
