@@ -370,6 +370,20 @@ def test_an_override_comes_back_as_it_was_added(store: OverrideStore) -> None:
     assert store.get(off.id) == off and store.get(made.id + off.id + 1000) is None
 
 
+def test_override_and_notice_text_is_kept_as_the_journal_keeps_it(store: OverrideStore) -> None:
+    """Text from a command line may carry bytes that were not UTF-8 (a lone surrogate, once decoded) and
+    a config may carry a NUL: both stores keep such text as the journal does, and never fail on it."""
+    made = store.add("606309", "07700900001", "zoë\x00", T0, T0 + H, "cover \udcff «night» 夜勤", "ann\x00", T0)
+    assert (made.person, made.note, made.made_by) == ("zoë", "cover \ufffd «night» 夜勤", "ann")
+    gone = store.cancel(made.id, "bob\udcff", T0)
+    assert gone is not None and gone.cancelled_by == "bob\ufffd"
+    key = "notice:zoë\x00:\udcff"
+    assert store.record_notice(key, "zoë\x00", "606309", "start", T0, T0 + H, False, T0) is True
+    assert store.notice_made(key) and store.record_notice(key, "zoë", "606309", "start", T0, T0 + H, False, T0) is False
+    store.notice_outcome(key, "delivered\x00")
+    assert [t.person for t in store.told(T0)] == ["zoë"]
+
+
 @pytest.mark.parametrize("override_id", [0, -1, 2**63, 2**70])
 def test_an_id_no_override_has_is_none_whatever_its_size(store: OverrideStore, override_id: int) -> None:
     made = store.add("606309", "07700900001", None, T0, T0 + H, "", "ann", T0)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from ..core.notices import Told
 from ..errors import ForwarddError
 from ..files import make_private
+from .text import clean, clean_text
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS overrides (
@@ -170,7 +171,8 @@ class SqliteOverrides:
             cur = db.execute(
                 'INSERT INTO overrides (voipnumber, forwardto, person, start, "end", note, made_by, made_at) '
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (voipnumber, forwardto, person, _iso(start), _iso(end), note, made_by, _iso(now)))
+                (clean_text(voipnumber), clean(forwardto), clean(person), _iso(start), _iso(end), clean_text(note),
+                 clean_text(made_by), _iso(now)))
             _bump(db)
             return int(cur.lastrowid or 0)
 
@@ -191,7 +193,7 @@ class SqliteOverrides:
         ``cancelled_at`` are the first cancellation's, and the version does not move). Raises StoreError."""
         def cancel(db: sqlite3.Connection) -> None:
             cur = db.execute("UPDATE overrides SET cancelled_by = ?, cancelled_at = ? WHERE id = ? AND "
-                             "cancelled_at IS NULL", (by, _iso(now), override_id))
+                             "cancelled_at IS NULL", (clean_text(by), _iso(now), override_id))
             if cur.rowcount:
                 _bump(db)
 
@@ -213,7 +215,7 @@ class SqliteOverrides:
     # --------------------------------------------------------------------------------------- notices
 
     def notice_made(self, key: str) -> bool:
-        return bool(self._run("SELECT 1 FROM notices WHERE key = ?", (key,)))
+        return bool(self._run("SELECT 1 FROM notices WHERE key = ?", (clean_text(key),)))
 
     def record_notice(self, key: str, person: str, voipnumber: str, kind: str, shift_start: dt.datetime,
                       shift_end: dt.datetime, open_end: bool, now: dt.datetime) -> bool:
@@ -224,13 +226,14 @@ class SqliteOverrides:
                 cur = self._conn().execute(
                     "INSERT OR IGNORE INTO notices (key, person, voipnumber, kind, shift_start, shift_end, open_end, "
                     "made_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (key, person, voipnumber, kind, _iso(shift_start), _iso(shift_end), int(open_end), _iso(now)))
+                    (clean_text(key), clean_text(person), clean_text(voipnumber), clean_text(kind), _iso(shift_start),
+                     _iso(shift_end), int(open_end), _iso(now)))
             except sqlite3.Error as err:
                 raise StoreError(f"cannot record a notice in {self.path}: {err}") from None
             return cur.rowcount == 1
 
     def notice_outcome(self, key: str, outcome: str) -> None:
-        self._run("UPDATE notices SET outcome = ? WHERE key = ?", (outcome, key))
+        self._run("UPDATE notices SET outcome = ? WHERE key = ?", (clean_text(outcome), clean_text(key)))
 
     def told(self, since: dt.datetime) -> list[Told]:
         """What people were told about shifts that had not ended by ``since`` (to notice changes), oldest

@@ -5,12 +5,10 @@ thread that commits them in batches; while the store refuses them (a full disk, 
 they wait in a bounded backlog, ``problem`` says why (and ``on_trouble`` is told, once per new
 reason, and with None when writing works again), and the writer tries again every ``retry_s``.
 
-Both backends store what ``record`` makes of an entry here, so that they keep the same text: NUL
-characters dropped (PostgreSQL cannot hold them), a lone surrogate made U+FFFD (neither UTF-8 nor
-jsonb can hold one), and in the detail what JSON cannot say as its text (NaN and the infinities,
-objects, a structure that holds itself, one nested deeper than ``DEPTH``). An entry that cannot be
-made at all (a kind that is not text, a time that is not a datetime) is dropped and logged; a row
-the store refuses for what it holds is dropped alone, and logged, and the writer goes on.
+Both backends store what ``record`` makes of an entry here, so that they keep the same text
+(``text.clean_text``, ``text.detail_json``). An entry that cannot be made at all (a kind that is not
+text, a time that is not a datetime) is dropped and logged; a row the store refuses for what it holds
+is dropped alone, and logged, and the writer goes on.
 """
 
 from __future__ import annotations
@@ -18,68 +16,19 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import enum
-import json
-import math
 import queue
-import re
 import threading
 from typing import Any, Callable
 
 import structlog
 
+from .text import clean_text, detail_json
+
 log = structlog.get_logger("forwardd.journal")
 
 BACKLOG = 20_000  # entries kept in memory while the store refuses them
 BATCH = 500  # rows at most in one transaction
-DEPTH = 64  # a detail nested deeper than this is kept as text from there on
-
 Row = tuple[Any, ...]
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def clean_text(text: str) -> str:
-    """``text`` as both stores keep it: without NUL characters, each lone surrogate made U+FFFD (a pair
-    of surrogates joined into its character)."""
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    if _SURROGATE.search(text):
-        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return text
-
-
-def _key(key: object) -> str:
-    """A detail's key as JSON writes it (``1`` -> ``"1"``, None -> ``"null"``), or its text."""
-    if isinstance(key, str):
-        return clean_text(key)
-    if key is None or isinstance(key, (bool, int)) or (isinstance(key, float) and math.isfinite(key)):
-        return json.dumps(key)
-    return clean_text(str(key))
-
-
-def plain(value: object, depth: int = 0, within: frozenset[int] = frozenset()) -> Any:
-    """``value`` as JSON can hold it: text cleaned (``clean_text``), tuples as lists, non-finite numbers
-    and any other object as text (``str``, as ``json.dumps(default=str)`` would), a container found
-    within itself and what lies deeper than ``DEPTH`` as text too. Raises nothing but what ``str`` of an
-    object may raise."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if value is None or isinstance(value, (bool, int)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, (dict, list, tuple)):
-        if id(value) in within or depth >= DEPTH:
-            return "{...}" if isinstance(value, dict) else "[...]"
-        inner = within | {id(value)}
-        if isinstance(value, dict):
-            return {_key(k): plain(v, depth + 1, inner) for k, v in value.items()}
-        return [plain(v, depth + 1, inner) for v in value]
-    return clean_text(str(value))
-
-
-def detail_json(detail: dict[str, Any]) -> str:
-    """An entry's detail as the JSON text both stores keep (``plain``). Raises what ``plain`` raises."""
-    return json.dumps(plain(detail), allow_nan=False)
 
 
 class JournalWriter:
