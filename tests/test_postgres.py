@@ -124,8 +124,9 @@ def test_record_never_blocks_while_the_database_is_away_and_catches_up_after(pg_
 
 def test_an_entry_the_database_refuses_never_holds_up_the_others(pg_url: str) -> None:
     """jsonb refuses the NUL character, which an aql answer or a calendar title may carry: the NUL is
-    dropped. A row refused for what is in it (here, one without a kind) is dropped alone, and logged:
-    the entries written with it, and after it, are all there."""
+    dropped. An entry that cannot be made (here, one without a kind) is dropped alone, and logged: the
+    entries recorded with it, and after it, are all there. (A row the database itself refuses is dropped
+    alone too: tests/test_store_contract.py, on both backends.)"""
     journal = PgJournal(db(pg_url, "alpha"))
     try:
         journal.record("error", T0, "606309", False, error="aql said: bad\x00value", raw="a\\u0000b")

@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import threading
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import structlog
 
@@ -23,6 +23,7 @@ from ..config import AlertSettings
 from ..core.words import duration
 from ..files import atomic_write
 from ..logs import redact
+from ..store.ports import JournalStore
 from .keys import AlertKey, Standing
 from .notifier import Message, Notifier
 
@@ -30,13 +31,8 @@ log = structlog.get_logger("forwardd.alerts")
 KEPT = 200  # alerts and recoveries remembered for the page and status
 
 
-class _Journal(Protocol):
-    def record(self, kind: str, at: dt.datetime, voipnumber: str | None = None, ok: bool | None = None,
-               **detail: object) -> None: ...
-
-
 class Alerts:
-    def __init__(self, settings: AlertSettings, journal: _Journal | None, notifier: Notifier,
+    def __init__(self, settings: AlertSettings, journal: JournalStore | None, notifier: Notifier,
                  state_path: Path | None = None, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.settings = settings
         self.journal = journal

@@ -17,13 +17,13 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import structlog
 
 from ..errors import ForwarddError
 from ..files import make_private
-from .writer import JournalWriter
+from .writer import JournalWriter, Row
 
 log = structlog.get_logger("forwardd.journal")
 
@@ -37,8 +37,13 @@ CREATE TABLE IF NOT EXISTS entries (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entries_number ON entries (voipnumber, at);
-CREATE INDEX IF NOT EXISTS entries_kind ON entries (kind, id);
+DROP INDEX IF EXISTS entries_kind;
+CREATE INDEX IF NOT EXISTS entries_kind_at ON entries (kind, at);
+CREATE INDEX IF NOT EXISTS entries_at ON entries (at);
+CREATE INDEX IF NOT EXISTS entries_confirmed ON entries (voipnumber, at) WHERE kind = 'readback' AND ok = 1;
 """
+# Entries are ordered by their time (``at``: UTC ISO text, which sorts as time does), then as written (``id``):
+# the order of ``store.ports.JournalStore``. Each index above ends, implicitly, in the rowid (``id``).
 RETRY_S = 5.0
 
 
@@ -111,6 +116,7 @@ class Journal(JournalWriter):
 
     retry_s = RETRY_S
     failures = (sqlite3.Error, OSError)
+    refused = (sqlite3.IntegrityError, sqlite3.DataError)
 
     def __init__(self, path: Path, on_trouble: Callable[[str | None], None] | None = None,
                  write: bool = True) -> None:
@@ -123,13 +129,10 @@ class Journal(JournalWriter):
 
     # ------------------------------------------------------------------------------------- writing
 
-    def record(
-        self, kind: str, at: dt.datetime, voipnumber: str | None = None, ok: bool | None = None, **detail: Any
-    ) -> None:
-        self._enqueue((at.astimezone(dt.timezone.utc).isoformat(), kind, voipnumber, None if ok is None else int(ok),
-                       json.dumps(detail, default=str)))
+    def _row(self, kind: str, at: dt.datetime, voipnumber: str | None, ok: bool | None, detail: str) -> Row:
+        return (at.isoformat(), kind, voipnumber, None if ok is None else int(ok), detail)
 
-    def _write(self, batch: list[tuple[Any, ...]]) -> None:
+    def _write(self, batch: list[Row]) -> None:
         if self._db is None:
             self._db = _connect(self.path)
         with self._db:
@@ -167,7 +170,8 @@ class Journal(JournalWriter):
         self, voipnumber: str | None = None, since: dt.datetime | None = None, kind: str | None = None,
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Entries oldest first (the newest ``limit`` when given). Raises JournalError."""
+        """Entries oldest first, by time then as written (the newest ``limit`` when given; none for a limit
+        below 1). Raises JournalError."""
         sql, args = "SELECT id, at, kind, voipnumber, ok, detail FROM entries WHERE 1=1", []
         if voipnumber:
             sql += " AND voipnumber = ?"
@@ -177,25 +181,28 @@ class Journal(JournalWriter):
             args.append(since.astimezone(dt.timezone.utc).isoformat())
         if kind:
             sql += " AND kind = ?"
-            args.append(kind)
+            args.append(str(getattr(kind, "value", kind)))
         if limit is not None:
-            sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {int(limit)})"
-        rows = self._read(sql + " ORDER BY id", args)
+            sql = f"SELECT * FROM ({sql} ORDER BY at DESC, id DESC LIMIT {max(0, int(limit))})"
+        rows = self._read(sql + " ORDER BY at, id", args)
         return [_entry(r) for r in rows]
 
     def last_confirmed(self, voipnumber: str) -> dict[str, str] | None:
-        """The managed fields last confirmed by a read-back, or None (also when the journal is unreadable)."""
+        """The managed fields of the newest read-back that confirmed them, or None (also when the journal is
+        unreadable)."""
         try:
-            rows = self._read("SELECT detail FROM entries WHERE voipnumber = ? AND kind = 'readback' AND ok = 1 "
-                              "ORDER BY id DESC LIMIT 1", (voipnumber,))
+            rows = self._read("SELECT voipnumber, detail FROM entries WHERE voipnumber = ? AND kind = 'readback' "
+                              "AND ok = 1 ORDER BY at DESC, id DESC LIMIT 1", (voipnumber,))
         except JournalError:
             return None
-        return json.loads(rows[0][0]).get("fields") if rows else None
+        return confirmed_fields(rows).get(voipnumber)
 
     def confirmed_all(self) -> dict[str, dict[str, str]]:
-        """Per number, the managed fields last confirmed by a read-back. Raises JournalError."""
-        return confirmed_fields(self._read("SELECT voipnumber, detail FROM entries WHERE id IN (SELECT max(id) "
-                                           "FROM entries WHERE kind = 'readback' AND ok = 1 GROUP BY voipnumber)", ()))
+        """Per number, the managed fields of its newest read-back that confirmed them. Raises JournalError."""
+        return confirmed_fields(self._read(
+            "SELECT voipnumber, detail FROM (SELECT voipnumber, detail, row_number() OVER (PARTITION BY voipnumber "
+            "ORDER BY at DESC, id DESC) AS newest FROM entries WHERE kind = 'readback' AND ok = 1) WHERE newest = 1",
+            ()))
 
     def close(self, timeout: float = 5.0) -> None:
         self._stop_writer(timeout)
@@ -223,3 +230,10 @@ def _entry(r: tuple[Any, ...]) -> dict[str, Any]:
         detail = {"detail": r[5]}
     return {"id": r[0], "at": r[1], "kind": r[2], "voipnumber": r[3], "ok": None if r[4] is None else bool(r[4]),
             **(detail if isinstance(detail, dict) else {"detail": detail})}
+
+
+if TYPE_CHECKING:  # mypy holds the class to its port
+    from .ports import JournalStore
+
+    def _implements(store: Journal) -> JournalStore:
+        return store

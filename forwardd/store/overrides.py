@@ -13,11 +13,12 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..core.notices import Told
 from ..errors import ForwarddError
 from ..files import make_private
+from .text import clean, clean_text
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS overrides (
@@ -47,6 +48,9 @@ CREATE TABLE IF NOT EXISTS notices (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+
+
+T = TypeVar("T")
 
 
 class StoreError(ForwarddError):
@@ -84,6 +88,18 @@ class Override:
                 "from": self.start.isoformat(), "until": self.end.isoformat(), "note": self.note, "by": self.made_by,
                 "at": self.made_at.isoformat(), "cancelled_by": self.cancelled_by,
                 "cancelled_at": self.cancelled_at.isoformat() if self.cancelled_at else None}
+
+
+def _storable(override_id: int) -> bool:
+    """Whether SQLite can hold ``override_id`` (a 64-bit integer): no override has an ID it cannot, and
+    asking with one would raise OverflowError."""
+    return -(2**63) <= override_id < 2**63
+
+
+def _bump(db: sqlite3.Connection) -> None:
+    """Move the change counter (within the caller's transaction)."""
+    db.execute("INSERT INTO meta (key, value) VALUES ('overrides_version', 1) "
+               "ON CONFLICT(key) DO UPDATE SET value = value + 1")
 
 
 def _override(r: tuple[Any, ...]) -> Override:
@@ -128,43 +144,62 @@ class SqliteOverrides:
                     return []
                 raise StoreError(f"cannot use the overrides in {self.path}: {err}") from None
 
-    def _bump(self) -> None:
-        self._run("INSERT INTO meta (key, value) VALUES ('overrides_version', 1) "
-                  "ON CONFLICT(key) DO UPDATE SET value = value + 1")
+    def _transaction(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` in one write transaction (taken at once: ``BEGIN IMMEDIATE``), committed, or
+        rolled back when anything in it fails. Returns what ``fn`` returns; raises StoreError."""
+        with self._lock:
+            try:
+                db = self._conn()
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    out = fn(db)
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as err:
+                raise StoreError(f"cannot {what} in {self.path}: {err}") from None
+        return out
 
     # ------------------------------------------------------------------------------------- overrides
 
     def add(self, voipnumber: str, forwardto: str | None, person: str | None, start: dt.datetime,
             end: dt.datetime, note: str, made_by: str, now: dt.datetime) -> Override:
-        with self._lock:
-            try:
-                db = self._conn()
-                db.execute("BEGIN IMMEDIATE")
-                cur = db.execute(
-                    'INSERT INTO overrides (voipnumber, forwardto, person, start, "end", note, made_by, made_at) '
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (voipnumber, forwardto, person, _iso(start), _iso(end), note, made_by, _iso(now)))
-                new_id = cur.lastrowid
-                db.execute("INSERT INTO meta (key, value) VALUES ('overrides_version', 1) "
-                           "ON CONFLICT(key) DO UPDATE SET value = value + 1")
-                db.execute("COMMIT")
-            except sqlite3.Error as err:
-                raise StoreError(f"cannot add the override to {self.path}: {err}") from None
-        got = self.get(int(new_id or 0))
+        """Add an override and move the version, in one transaction. Returns it; raises StoreError."""
+        def add(db: sqlite3.Connection) -> int:
+            cur = db.execute(
+                'INSERT INTO overrides (voipnumber, forwardto, person, start, "end", note, made_by, made_at) '
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (clean_text(voipnumber), clean(forwardto), clean(person), _iso(start), _iso(end), clean_text(note),
+                 clean_text(made_by), _iso(now)))
+            _bump(db)
+            return int(cur.lastrowid or 0)
+
+        got = self.get(self._transaction("add the override", add))
         assert got is not None
         return got
 
     def get(self, override_id: int) -> Override | None:
+        """The override ``override_id``, or None. Raises StoreError."""
+        if not _storable(override_id):
+            return None
         rows = self._run("SELECT * FROM overrides WHERE id = ?", (override_id,))
         return _override(rows[0]) if rows else None
 
     def cancel(self, override_id: int, by: str, now: dt.datetime) -> Override | None:
-        """Cancel an override; returns it, or None when there is no such ID. Cancelling twice is harmless."""
-        found = self.get(override_id)
-        if found is None or found.cancelled_at is not None:
-            return found
-        self._run("UPDATE overrides SET cancelled_by = ?, cancelled_at = ? WHERE id = ?", (by, _iso(now), override_id))
-        self._bump()
+        """Cancel an override and move the version, in one transaction. Returns it as it now is, or None
+        when there is no such ID; one cancelled before stays as it was (its ``cancelled_by`` and
+        ``cancelled_at`` are the first cancellation's, and the version does not move). Raises StoreError."""
+        def cancel(db: sqlite3.Connection) -> None:
+            cur = db.execute("UPDATE overrides SET cancelled_by = ?, cancelled_at = ? WHERE id = ? AND "
+                             "cancelled_at IS NULL", (clean_text(by), _iso(now), override_id))
+            if cur.rowcount:
+                _bump(db)
+
+        if not _storable(override_id):
+            return None
+        self._transaction("cancel the override", cancel)
         return self.get(override_id)
 
     def listed(self, now: dt.datetime, everything: bool = False) -> list[Override]:
@@ -180,7 +215,7 @@ class SqliteOverrides:
     # --------------------------------------------------------------------------------------- notices
 
     def notice_made(self, key: str) -> bool:
-        return bool(self._run("SELECT 1 FROM notices WHERE key = ?", (key,)))
+        return bool(self._run("SELECT 1 FROM notices WHERE key = ?", (clean_text(key),)))
 
     def record_notice(self, key: str, person: str, voipnumber: str, kind: str, shift_start: dt.datetime,
                       shift_end: dt.datetime, open_end: bool, now: dt.datetime) -> bool:
@@ -191,18 +226,20 @@ class SqliteOverrides:
                 cur = self._conn().execute(
                     "INSERT OR IGNORE INTO notices (key, person, voipnumber, kind, shift_start, shift_end, open_end, "
                     "made_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (key, person, voipnumber, kind, _iso(shift_start), _iso(shift_end), int(open_end), _iso(now)))
+                    (clean_text(key), clean_text(person), clean_text(voipnumber), clean_text(kind), _iso(shift_start),
+                     _iso(shift_end), int(open_end), _iso(now)))
             except sqlite3.Error as err:
                 raise StoreError(f"cannot record a notice in {self.path}: {err}") from None
             return cur.rowcount == 1
 
     def notice_outcome(self, key: str, outcome: str) -> None:
-        self._run("UPDATE notices SET outcome = ? WHERE key = ?", (outcome, key))
+        self._run("UPDATE notices SET outcome = ? WHERE key = ?", (clean_text(outcome), clean_text(key)))
 
     def told(self, since: dt.datetime) -> list[Told]:
-        """What people were told about shifts that had not ended by ``since`` (to notice changes)."""
+        """What people were told about shifts that had not ended by ``since`` (to notice changes), oldest
+        notice first (notices made at one instant by their key). Raises StoreError."""
         rows = self._run("SELECT person, voipnumber, shift_start, shift_end, open_end, made_at FROM notices "
-                         "WHERE shift_end > ? AND kind != 'cancelled' ORDER BY made_at", (_iso(since),))
+                         "WHERE shift_end > ? AND kind != 'cancelled' ORDER BY made_at, key", (_iso(since),))
         when = dt.datetime.fromisoformat
         return [Told(r[0], r[1], when(r[2]), when(r[3]), bool(r[4]), when(r[5])) for r in rows]
 
@@ -211,3 +248,10 @@ class SqliteOverrides:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+
+if TYPE_CHECKING:  # mypy holds the class to its port
+    from .ports import OverrideStore
+
+    def _implements(store: SqliteOverrides) -> OverrideStore:
+        return store

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import psycopg
 import structlog
@@ -17,13 +16,12 @@ from psycopg import errors as pg_errors
 
 from .journal import JournalError, confirmed_fields
 from .postgres import RETRY_S, UNREACHABLE_S, Database, DatabaseError, _utc
-from .writer import JournalWriter
+from .writer import JournalWriter, Row
 
 log = structlog.get_logger("forwardd.postgres")
 
 _INSERT = ("INSERT INTO forwardd_journal (at, kind, voipnumber, ok, instance, detail) "
            "VALUES (%s, %s, %s, %s, %s, %s::jsonb)")
-_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")  # a JSON escape of NUL (not an escaped backslash's "u0000")
 
 
 def _json(value: Any) -> Any:
@@ -42,6 +40,8 @@ class PgJournal(JournalWriter):
 
     retry_s = RETRY_S
     failures = (DatabaseError, psycopg.Error)
+    # a row, not the database (bad text, a constraint, a value too big to index): dropped alone
+    refused = (pg_errors.DataError, pg_errors.IntegrityError, pg_errors.ProgramLimitExceeded)
 
     def __init__(self, db: Database, on_trouble: Callable[[str | None], None] | None = None,
                  write: bool = True) -> None:
@@ -54,36 +54,15 @@ class PgJournal(JournalWriter):
         self._unreachable_until = 0.0
         super().__init__(on_trouble, write)
 
-    def record(
-        self, kind: str, at: dt.datetime, voipnumber: str | None = None, ok: bool | None = None, **detail: Any
-    ) -> None:
-        # jsonb refuses the NUL character (\u0000), which json.dumps writes for a NUL in any text (say, a
-        # field aql echoed): dropped, or the entry would be refused for ever
-        text = _NUL.sub(r"\1", json.dumps(detail, default=str))
-        self._enqueue((_utc(at), kind, voipnumber, ok, self.instance, text))
+    def _row(self, kind: str, at: dt.datetime, voipnumber: str | None, ok: bool | None, detail: str) -> Row:
+        return (at, kind, voipnumber, ok, self.instance, detail)
 
-    def _write(self, batch: list[tuple[Any, ...]]) -> None:
+    def _write(self, batch: list[Row]) -> None:
         if self._conn is None or self._conn.closed:
             self._conn = self.db.connect("journal", schema=True, settings={"statement_timeout": "10000"},
                                          keepalive_s=10)
-        try:
-            with self._conn.transaction(), self._conn.cursor() as cur:
-                cur.executemany(_INSERT, batch)
-        except (pg_errors.DataError, pg_errors.IntegrityError):
-            self._write_each(batch)
-
-    def _write_each(self, batch: list[tuple[Any, ...]]) -> None:
-        """A batch the database refused for what is in it, not for being away: row by row, dropping (and
-        logging) the rows it refuses, so that one bad entry never holds up the journal."""
-        assert self._conn is not None
-        for row in batch:
-            try:
-                with self._conn.transaction():
-                    self._conn.execute(_INSERT, row)
-            except (pg_errors.DataError, pg_errors.IntegrityError) as err:
-                self.dropped += 1
-                log.error("journal_entry_refused", where=self.where, kind=row[1], voipnumber=row[2],
-                          error=str(self.db.error("the database refused a journal entry", err)))
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.executemany(_INSERT, batch)
 
     def _describe(self, err: BaseException) -> str:
         return str(err) if isinstance(err, DatabaseError) else str(
@@ -120,8 +99,8 @@ class PgJournal(JournalWriter):
         self, voipnumber: str | None = None, since: dt.datetime | None = None, kind: str | None = None,
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Entries of every instance, oldest first (by their time, then as written); the newest ``limit``
-        when given. Raises JournalError."""
+        """Entries of every instance, oldest first, by time then as written (the newest ``limit`` when given;
+        none for a limit below 1). Raises JournalError."""
         sql = "SELECT id, at, kind, voipnumber, ok, instance, detail FROM forwardd_journal WHERE true"
         args: list[Any] = []
         if voipnumber:
@@ -132,9 +111,9 @@ class PgJournal(JournalWriter):
             args.append(_utc(since))
         if kind:
             sql += " AND kind = %s"
-            args.append(kind)
+            args.append(str(getattr(kind, "value", kind)))
         if limit is not None:
-            sql = f"SELECT * FROM ({sql} ORDER BY at DESC, id DESC LIMIT {int(limit)}) AS newest"
+            sql = f"SELECT * FROM ({sql} ORDER BY at DESC, id DESC LIMIT {max(0, int(limit))}) AS newest"
         rows = self._read(sql + " ORDER BY at, id", args)
         return [_entry(r) for r in rows]
 
@@ -142,11 +121,11 @@ class PgJournal(JournalWriter):
         """The managed fields last confirmed by a read-back on any instance, or None (also when the
         database cannot be read)."""
         try:
-            rows = self._read("SELECT detail FROM forwardd_journal WHERE voipnumber = %s AND kind = 'readback' AND ok "
-                              "ORDER BY at DESC, id DESC LIMIT 1", (voipnumber,))
+            rows = self._read("SELECT voipnumber, detail FROM forwardd_journal WHERE voipnumber = %s AND "
+                              "kind = 'readback' AND ok ORDER BY at DESC, id DESC LIMIT 1", (voipnumber,))
         except JournalError:
             return None
-        return _json(rows[0][0]).get("fields") if rows else None
+        return confirmed_fields(rows).get(voipnumber)
 
     def confirmed_all(self) -> dict[str, dict[str, str]]:
         """Per number, the managed fields last confirmed by a read-back on any instance. Raises JournalError."""
@@ -168,3 +147,10 @@ def _entry(r: tuple[Any, ...]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------- overrides
+
+
+if TYPE_CHECKING:  # mypy holds the class to its port
+    from .ports import JournalStore
+
+    def _implements(store: PgJournal) -> JournalStore:
+        return store

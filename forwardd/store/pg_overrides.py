@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -15,6 +15,7 @@ from psycopg import errors as pg_errors
 from ..core.notices import Told
 from .overrides import Override, StoreError
 from .postgres import UNREACHABLE_S, Database, DatabaseError, _utc
+from .text import clean, clean_text
 
 
 class PgOverrides:
@@ -65,8 +66,8 @@ class PgOverrides:
                 row = c.execute(
                     'INSERT INTO forwardd_overrides (voipnumber, forwardto, person, start, "end", note, made_by, '
                     "made_at, instance) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                    (voipnumber, forwardto, person, _utc(start), _utc(end), note, made_by, _utc(now),
-                     self.db.instance)).fetchone()
+                    (clean_text(voipnumber), clean(forwardto), clean(person), _utc(start), _utc(end), clean_text(note),
+                     clean_text(made_by), _utc(now), self.db.instance)).fetchone()
                 _bump(c)
             assert row is not None
             return int(row[0])
@@ -86,7 +87,7 @@ class PgOverrides:
         def cancel(c: psycopg.Connection[Any]) -> None:
             with c.transaction():
                 cur = c.execute("UPDATE forwardd_overrides SET cancelled_by = %s, cancelled_at = %s "
-                                "WHERE id = %s AND cancelled_at IS NULL", (by, _utc(now), override_id))
+                                "WHERE id = %s AND cancelled_at IS NULL", (clean_text(by), _utc(now), override_id))
                 if cur.rowcount:
                     _bump(c)
 
@@ -108,7 +109,8 @@ class PgOverrides:
     # --------------------------------------------------------------------------------------- notices
 
     def notice_made(self, key: str) -> bool:
-        return bool(self._rows("cannot read the notices", "SELECT 1 FROM forwardd_notices WHERE key = %s", (key,)))
+        return bool(self._rows("cannot read the notices", "SELECT 1 FROM forwardd_notices WHERE key = %s",
+                               (clean_text(key),)))
 
     def record_notice(self, key: str, person: str, voipnumber: str, kind: str, shift_start: dt.datetime,
                       shift_end: dt.datetime, open_end: bool, now: dt.datetime) -> bool:
@@ -118,21 +120,24 @@ class PgOverrides:
             cur = c.execute(
                 "INSERT INTO forwardd_notices (key, person, voipnumber, kind, shift_start, shift_end, open_end, "
                 "made_at, instance) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
-                (key, person, voipnumber, kind, _utc(shift_start), _utc(shift_end), open_end, _utc(now),
-                 self.db.instance))
+                (clean_text(key), clean_text(person), clean_text(voipnumber), clean_text(kind), _utc(shift_start),
+                 _utc(shift_end), open_end, _utc(now), self.db.instance))
             return cur.rowcount == 1
 
         return bool(self._run("cannot record a notice", claim))
 
     def notice_outcome(self, key: str, outcome: str) -> None:
         self._run("cannot record a notice's outcome",
-                  lambda c: c.execute("UPDATE forwardd_notices SET outcome = %s WHERE key = %s", (outcome, key)))
+                  lambda c: c.execute("UPDATE forwardd_notices SET outcome = %s WHERE key = %s",
+                                      (clean_text(outcome), clean_text(key))))
 
     def told(self, since: dt.datetime) -> list[Told]:
-        """What people were told about shifts that had not ended by ``since`` (to notice changes)."""
+        """What people were told about shifts that had not ended by ``since`` (to notice changes), oldest
+        notice first (notices made at one instant by their key). Raises StoreError."""
         rows = self._rows("cannot read the notices",
                           "SELECT person, voipnumber, shift_start, shift_end, open_end, made_at FROM forwardd_notices "
-                          "WHERE shift_end > %s AND kind != 'cancelled' ORDER BY made_at", (_utc(since),))
+                          "WHERE shift_end > %s AND kind != 'cancelled' "
+                          'ORDER BY made_at, key COLLATE "C"', (_utc(since),))  # keys compared as SQLite does
         return [Told(r[0], r[1], _utc(r[2]), _utc(r[3]), bool(r[4]), _utc(r[5])) for r in rows]
 
     def close(self) -> None:
@@ -156,3 +161,10 @@ def _override(r: tuple[Any, ...]) -> Override:
 
 
 # ------------------------------------------------------------------------------------------- the lease
+
+
+if TYPE_CHECKING:  # mypy holds the class to its port
+    from .ports import OverrideStore
+
+    def _implements(store: PgOverrides) -> OverrideStore:
+        return store

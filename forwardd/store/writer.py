@@ -4,33 +4,44 @@ Forwarding comes first: ``record`` never blocks and never raises. Rows go throug
 thread that commits them in batches; while the store refuses them (a full disk, a database gone away)
 they wait in a bounded backlog, ``problem`` says why (and ``on_trouble`` is told, once per new
 reason, and with None when writing works again), and the writer tries again every ``retry_s``.
+
+Both backends store what ``record`` makes of an entry here, so that they keep the same text
+(``text.clean_text``, ``text.detail_json``). An entry that cannot be made at all (a kind that is not
+text, a time that is not a datetime) is dropped and logged; a row the store refuses for what it holds
+is dropped alone, and logged, and the writer goes on.
 """
 
 from __future__ import annotations
 
 import collections
+import datetime as dt
+import enum
 import queue
 import threading
 from typing import Any, Callable
 
 import structlog
 
+from .text import clean_text, detail_json
+
 log = structlog.get_logger("forwardd.journal")
 
 BACKLOG = 20_000  # entries kept in memory while the store refuses them
 BATCH = 500  # rows at most in one transaction
-
 Row = tuple[Any, ...]
 
 
 class JournalWriter:
     """Subclasses give ``where`` (for logs), ``retry_s``, ``failures`` (the errors that mean "the store
-    refuses, try again later"), ``_write(batch)`` (one transaction), ``_describe(err)`` (the message for
-    ``problem``) and ``_disconnect()`` (forget the connection after a failure, and at the end)."""
+    refuses, try again later"), ``refused`` (those among them that mean "the store refuses these rows
+    for what they hold"), ``_row(...)`` (an entry as the store's row), ``_write(batch)`` (one
+    transaction), ``_describe(err)`` (the message for ``problem``) and ``_disconnect()`` (forget the
+    connection after a failure, and at the end)."""
 
     where = "the journal"
     retry_s = 5.0
     failures: tuple[type[BaseException], ...] = ()
+    refused: tuple[type[BaseException], ...] = ()
 
     def __init__(self, on_trouble: Callable[[str | None], None] | None, write: bool) -> None:
         self.on_trouble = on_trouble
@@ -47,12 +58,33 @@ class JournalWriter:
 
     @property
     def healthy(self) -> bool:
+        """Whether writing works (``problem`` is None)."""
         return self.problem is None
 
-    def _enqueue(self, row: Row) -> None:
+    def record(
+        self, kind: str, at: dt.datetime, voipnumber: str | None = None, ok: bool | None = None, **detail: Any
+    ) -> None:
+        """Queue an entry for the writer: ``kind`` (an ``EntryKind`` or its text), when it happened, the
+        line it is about, whether it went well, and its detail. Returns at once; never raises (an entry that
+        cannot be made is dropped and logged)."""
+        try:
+            if not isinstance(kind, str):
+                raise TypeError(f"the kind is {type(kind).__name__}, not text")
+            row = self._row(clean_text(kind.value if isinstance(kind, enum.Enum) else kind),
+                            at.astimezone(dt.timezone.utc), None if voipnumber is None else clean_text(str(voipnumber)),
+                            None if ok is None else bool(ok), detail_json(detail))
+        except Exception as err:  # noqa: BLE001 - forwarding comes first: a bad entry is lost, not raised
+            self._drop(kind, voipnumber, f"cannot make a journal entry of it: {type(err).__name__}: {err}")
+            return
         with self._idle:
             self._pending += 1
         self._queue.put(row)
+
+    def _drop(self, kind: object, voipnumber: object, why: str) -> None:
+        with self._idle:
+            self.dropped += 1
+        log.error("journal_entry_refused", where=self.where, kind=str(kind)[:40], voipnumber=str(voipnumber)[:40],
+                  error=why)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every entry recorded so far is written (or held back while the store refuses it)."""
@@ -66,6 +98,10 @@ class JournalWriter:
             self._writer = None
 
     # ------------------------------------------------------------------------------ for subclasses
+
+    def _row(self, kind: str, at: dt.datetime, voipnumber: str | None, ok: bool | None, detail: str) -> Row:
+        """The store's row for an entry (``at`` in UTC, ``detail`` JSON text); kind and number at 1 and 2."""
+        raise NotImplementedError
 
     def _write(self, batch: list[Row]) -> None:
         raise NotImplementedError
@@ -103,12 +139,38 @@ class JournalWriter:
             taken += 1
         return batch, taken, stop
 
+    def _commit(self, batch: list[Row]) -> None:
+        """Write ``batch`` in one transaction, emptying it. When the store refuses it for what it holds
+        (``refused``, or an error nobody expected), row by row, dropping (and logging) each row refused.
+        Raises ``failures`` (the store refuses everything now), with the rows not yet written left in
+        ``batch``."""
+        try:
+            self._write(batch)
+            batch.clear()
+            return
+        except self.refused:
+            pass
+        except self.failures:
+            raise
+        except Exception:  # noqa: BLE001 - the writer must never die: find the row, keep the others
+            log.exception("journal_batch_refused", where=self.where, rows=len(batch))
+        while batch:
+            try:
+                self._write(batch[:1])
+            except self.refused as err:
+                self._drop(batch[0][1], batch[0][2], self._describe(err))
+            except self.failures:
+                raise
+            except Exception as err:  # noqa: BLE001 - as above
+                self._drop(batch[0][1], batch[0][2], f"{type(err).__name__}: {err}")
+            del batch[0]
+
     def _write_loop(self) -> None:
         while True:
             batch, taken, stop = self._take()
             if batch:
                 try:
-                    self._write(batch)
+                    self._commit(batch)
                     self._backlog.clear()
                     if self.problem is not None:
                         self.problem = None
@@ -116,7 +178,8 @@ class JournalWriter:
                 except self.failures as err:
                     self._disconnect()
                     kept = batch[-BACKLOG:]
-                    self.dropped += len(batch) - len(kept)
+                    with self._idle:
+                        self.dropped += len(batch) - len(kept)
                     self._backlog.clear()
                     self._backlog.extend(kept)
                     message = self._describe(err)
