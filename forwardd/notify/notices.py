@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Protocol
 
 import structlog
 
@@ -18,27 +17,14 @@ from ..core import notices as rules
 from ..core.plan import Plan
 from ..core.timeline import display_name
 from ..errors import ForwarddError
+from ..store.ports import JournalStore, OverrideStore
 from .notifier import Message, Notifier
 
 log = structlog.get_logger("forwardd.notices")
 
 
-class _Store(Protocol):
-    def record_notice(self, key: str, person: str, voipnumber: str, kind: str, shift_start: dt.datetime,
-                      shift_end: dt.datetime, open_end: bool, now: dt.datetime) -> bool: ...
-
-    def notice_outcome(self, key: str, outcome: str) -> None: ...
-
-    def told(self, since: dt.datetime) -> list[rules.Told]: ...
-
-
-class _Journal(Protocol):
-    def record(self, kind: str, at: dt.datetime, voipnumber: str | None = None, ok: bool | None = None,
-               **detail: object) -> None: ...
-
-
 class Notices:
-    def __init__(self, cfg: Config, store: _Store | None, notifier: Notifier, journal: _Journal | None,
+    def __init__(self, cfg: Config, store: OverrideStore | None, notifier: Notifier, journal: JournalStore | None,
                  claims_required: bool = False) -> None:
         self.cfg = cfg
         self.claims_required = claims_required

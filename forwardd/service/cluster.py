@@ -11,11 +11,9 @@ from ..clock import Clock
 from ..errors import ForwarddError
 from ..notify.alerts import Alerts
 from ..notify.keys import AlertKey, AlertKind
-from ..store.ports import EntryKind
+from ..store.ports import EntryKind, JournalStore
 
 if TYPE_CHECKING:  # (PostgreSQL is loaded only in a cluster)
-    from ..store.journal import Journal
-    from ..store.pg_journal import PgJournal
     from ..store.pg_lease import Leadership
     from ..store.postgres import Database
     from .lease import Lease, LeaseEvent
@@ -26,7 +24,7 @@ class ClusterPart:
 
     clock: Clock
     alerts: Alerts
-    journal: Journal | PgJournal | None
+    journal: JournalStore | None
     db: Database | None
     lease: Lease | None
 

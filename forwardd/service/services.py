@@ -44,7 +44,7 @@ from ..notify.notices import Notices
 from ..notify.notifier import Notifier, register_url_secrets
 from ..store.journal import Journal, open_journal
 from ..store.overrides import SqliteOverrides
-from ..store.ports import EntryKind
+from ..store.ports import EntryKind, JournalStore, OverrideStore
 from ..store.statedir import StateDir, StateDirError, check_state_dir
 from .budget import RequestBudget
 from .cluster import ClusterPart
@@ -52,8 +52,6 @@ from .lines import line_specs
 from .reconcile import Reconciler
 
 if TYPE_CHECKING:  # loaded only where used: the page (Jinja2) where it is served, PostgreSQL in a cluster
-    from ..store.pg_journal import PgJournal
-    from ..store.pg_overrides import PgOverrides
     from ..store.postgres import Database
     from ..web.server import WebServer
     from ..web.snapshot import Snapshot
@@ -93,14 +91,14 @@ class Services(ClusterPart):
     cfg: Config
     clock: Clock
     state: StateDir | None
-    journal: Journal | PgJournal | None
+    journal: JournalStore | None
     sources: Sources
     planner: Planner
     alerts: Alerts
     expander: Expander
     notifier: Notifier
     accounts: dict[str, AccountEdges] = field(default_factory=dict)  # with aql=True: every account the numbers use
-    overrides: SqliteOverrides | PgOverrides | None = None  # command-line overrides and sent notices
+    overrides: OverrideStore | None = None  # command-line overrides and sent notices
     notices: Notices | None = None
     notes: list[str] = field(default_factory=list)  # what opening found worth an alert
     plan: Plan | None = None
@@ -183,7 +181,7 @@ class Services(ClusterPart):
             if alerts_ref:
                 alerts_ref[0].from_thread(AlertKey(AlertKind.JOURNAL), message, clock.now())
 
-        the_journal: Journal | PgJournal | None = None
+        the_journal: JournalStore | None = None
         if db is not None and journal != "none":  # the cluster's journal, shared by every instance
             the_journal = PgJournal(db, journal_trouble, write=journal == "write")
         elif journal == "write" and state is not None:
@@ -205,7 +203,7 @@ class Services(ClusterPart):
                                           db.instance if db else None)
         expander = expander or WorkerExpander(cfg.daemon.calendar_deadline.total_seconds())
         sources = Sources(cfg, state.path if state is not None else None, expander)
-        the_overrides: SqliteOverrides | PgOverrides | None = None
+        the_overrides: OverrideStore | None = None
         if not overrides:
             pass
         elif db is not None and journal != "none":
@@ -367,7 +365,7 @@ def _never() -> bool:
 
 def _account(
     cfg: Config, name: str, state: StateDir | None, clock: Clock, simulated: Any, env: dict[str, str],
-    journal: Journal | PgJournal | None, alerts: Alerts, instance: str | None = None,
+    journal: JournalStore | None, alerts: Alerts, instance: str | None = None,
 ) -> AccountEdges:
     """One account's edges: its client (naming ``instance`` in every request, in a cluster), carrier,
     budget and reconciler. For ``url = "simulated"``, the simulated account (kept in the state directory so

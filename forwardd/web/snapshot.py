@@ -16,16 +16,13 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 from ..config import Config
 from ..core.plan import Plan
 from ..notify.keys import AlertKey, Standing
+from ..store.ports import JournalStore
 
 if TYPE_CHECKING:
     from ..calendars.sources import SourceState
 
 
-class JournalReader(Protocol):
-    problem: str | None
-
-    def entries(self, voipnumber: str | None = None, since: dt.datetime | None = None, kind: str | None = None,
-                limit: int | None = None) -> list[dict[str, Any]]: ...
+JournalReader = JournalStore  # what the page reads: the journal's port
 
 
 class LeaseState(Protocol):
