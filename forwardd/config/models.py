@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import zoneinfo
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -26,6 +27,7 @@ from pydantic import (
 
 from ..core.phone import normalise
 from .types import (
+    Amount,
     DriftEvery,
     Duration,
     NotifyURL,
@@ -147,6 +149,9 @@ class AlertSettings(_Strict):
     notify: list[NotifyURL] = Field(default_factory=list, description="apprise URLs that get every alert")
     repeat_after: Duration = Field(dt.timedelta(hours=1), description="re-send a standing alert no sooner")
     gap_ahead: Duration = Field(dt.timedelta(hours=48), description="alert a coverage gap starting this soon")
+    credit_below: Amount = Field(Decimal("2.00"), description="alert when a line's credit falls below this ('0': never)")
+    credit_days: float = Field(3.0, ge=0, le=365, description="alert when a line's credit lasts fewer days than this at "
+                                                            "the last 7 days' rate (0: never)")
 
 
 class NoticeSettings(_Strict):
