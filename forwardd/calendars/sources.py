@@ -16,6 +16,7 @@ import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -133,9 +134,10 @@ class Sources:
 
     def __init__(
         self, cfg: Config, state_dir: Path | None, expander: Expander,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | None = None, env: Mapping[str, str] | None = None,
     ) -> None:
         self.cfg = cfg
+        self.env = env  # where a feed's password_env is looked up (default: the process's environment)
         self.tz = cfg.tz
         self.cache = FeedCache(state_dir / "calendars" if state_dir else None, cfg.tz)
         self.states = {name: SourceState(name, s) for name, s in cfg.calendars.items()}
