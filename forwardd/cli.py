@@ -672,6 +672,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--password-env", help="environment variable holding the password (default 'secret')")
     sp.add_argument("--wraps", action="store_true", help="accept forwardstart > forwardend")
     sp.set_defaults(func=cmd_fake_aql)
+    from .initcmd import add_init_parser  # forwardd init (issue 21), to move into the CLI package
+
+    add_init_parser(sub)
     return p
 
 
