@@ -74,14 +74,12 @@ class Estimate:
 
 
 def add_point(points: Sequence[CreditPoint], new: CreditPoint, window: dt.timedelta = WINDOW) -> tuple[CreditPoint, ...]:
-    """``points`` (oldest first) with the reading ``new``, compacted as the module says. A reading older
-    than the last one is ignored."""
+    """``points`` (oldest first) with the reading ``new``, compacted as the module says; ``points`` itself
+    (when a tuple) when the reading adds nothing. A reading older than the last one is ignored."""
     _aware(new.at)
+    if points and (new.at <= points[-1].at or (new.amount == points[-1].amount and new.at - points[-1].at < ANCHOR)):
+        return tuple(points)
     pts = list(points)
-    if pts and new.at <= pts[-1].at:
-        return tuple(pts)
-    if pts and new.amount == pts[-1].amount and new.at - pts[-1].at < ANCHOR:
-        return tuple(pts)
     if len(pts) >= 2:
         p, q = pts[-2], pts[-1]
         one_way = (p.amount > q.amount > new.amount) or (p.amount < q.amount < new.amount)

@@ -40,6 +40,7 @@ STATE_FILE = "credit.json"
 SAVE_EVERY = dt.timedelta(minutes=5)
 RECOVERY_MARGIN_DAYS = 1.0  # a "runs out soon" alert clears only with a day more than credit_days left
 UNREADABLE = "unreadable"
+REJUDGE = dt.timedelta(hours=1)  # an unchanged credit's estimate (it drifts as the week moves on) is redone this often
 
 
 class _Line:
@@ -87,9 +88,14 @@ class CreditWatch:
                         "its credit is not watched until it is", now)
             self._changed(now)
             return
-        self._clear(AlertKey(AlertKind.CREDIT, number, detail=UNREADABLE), now)
-        line.points = add_point(line.points, CreditPoint(now, amount))
-        line.state = self._judge(text, amount, line.points, now)
+        points = add_point(line.points, CreditPoint(now, amount))  # (the same tuple when nothing is new)
+        last = line.state
+        if points is line.points and last is not None and last.amount == amount and now - last.at < REJUDGE:
+            return  # the same credit, judged lately: nothing to do (most reads)
+        if last is None or last.amount is None:
+            self._clear(AlertKey(AlertKind.CREDIT, number, detail=UNREADABLE), now)
+        line.points = points
+        line.state = self._judge(text, amount, points, now)
         self._alert(number, line.state, now)
         self._changed(now)
 
