@@ -214,3 +214,26 @@ def test_policy_of_a_line_off_keeps_what_aql_holds_in_words() -> None:
     policy = policy_of(reading(A, active=False))
     assert policy.target is None and policy.office_hours == ("Daily 00:00-24:00",)
     assert policy.today == f"not forwarding (aql holds forwardto {A}, switched off)"
+
+
+def test_a_number_that_cannot_be_read_is_left_out_and_said(tmp_path: Path) -> None:
+    from forwardd.aql.account import Account
+    from forwardd.aql.fake import FakeAqlServer
+
+    account = Account.with_numbers("acme", PASSWORD, list(TODAY))
+    for number, fields in TODAY.items():
+        account.users[number].update(fields)
+    out = tmp_path / "f.toml"
+    with FakeAqlServer(account) as srv:
+        srv.add_fault("err", action="getuser", message="Invalid number")  # aql refuses one read: not retried
+        made = run_cli("init", "--url", srv.url, "--username", "acme", "--password-env", "AQL_PW", "--output",
+                       str(out), env={"AQL_PW": PASSWORD, "XDG_STATE_HOME": str(tmp_path / "state")})
+    assert made.returncode == 1, made.stdout + made.stderr
+    (warning,) = [line for line in made.stdout.splitlines() if line.startswith("warning:")]
+    assert "could not be read (aql rejected getuser: Invalid number); it is left out (commented)" in warning
+    left_out = warning.split()[1]
+    text = out.read_text()
+    assert f"# {left_out} is left out: could not be read (aql rejected getuser: Invalid number)." in text
+    numbers = [n["voipnumber"] for n in tomllib.loads(text)["numbers"]]
+    assert sorted(numbers) == sorted(set(TODAY) - {left_out})
+    assert run_cli("check", "--config", str(out), env={"XDG_STATE_HOME": str(tmp_path / "state")}).returncode == 0

@@ -97,25 +97,22 @@ async def read_account(sv: Services, progress: Callable[[int, int], None] | None
     done = [0]
 
     async def one(number: str) -> LineRead:
+        reading: Reading | None = None
         error = "not read"
         for _ in range(3):
             await budget.take(clock)
             try:
                 reading = await carrier.read(number)
+                break
             except CarrierAuthError:
                 raise
             except CarrierThrottled as err:
                 budget.throttle(clock.now(), err.retry_after)
                 error = str(err)
-                continue
             except CarrierError as err:
                 error = str(err)
                 if not err.retryable:
                     break
-                continue
-            break
-        else:
-            reading = None
         done[0] += 1
         if progress is not None:
             progress(done[0], len(numbers))
