@@ -93,6 +93,9 @@ def test_apply_status_history_on_the_simulated_account(example: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     (row,) = json.loads(r.stdout)["numbers"]
     assert row["match"] is True and row["in_account"] is True
+    assert row["credit"]["words"].startswith("credit 3.42")  # the credit its read found (issue 21)
+    r = run_cli("status", "--config", str(example))
+    assert "    credit 3.42" in r.stdout
     r = run_cli("history", "--config", str(example), "--number", "606309", "--json")
     kinds = [e["kind"] for e in json.loads(r.stdout)]
     assert "change" in kinds and "readback" in kinds

@@ -169,6 +169,12 @@ class Account:
                 HistoryEntry(self.clock(), number, {k: self.users[number][k] for k in MANAGED}, dict(fields))
             )
 
+    def set_credit(self, number: str, credit: str) -> None:
+        """Set a number's credit as aql would see it change (calls paid, a top-up): read-only through the
+        API, and no change of the number's settings, so not in the history."""
+        with self.lock:
+            self.users[number]["credit"] = credit
+
     # persistence for the simulated account, so that `run`, `status` and `apply` share one account
     def save(self, path: Path) -> None:
         with self.lock:

@@ -13,6 +13,7 @@ Control endpoints (JSON), for tests in other processes:
   verbatim), each optionally limited to one ``action``.
 - ``POST /_fake/latency``  ``{"seconds": x}`` added to every API request
 - ``POST /_fake/set``      ``{"voipnumber": ..., "fields": {...}}`` a hand-made change (drift)
+- ``POST /_fake/credit``   ``{"voipnumber": ..., "credit": "1.50"}`` the number's credit (calls paid, a top-up)
 """
 
 from __future__ import annotations
@@ -243,6 +244,8 @@ class FakeAqlServer:
             self.faults.latency = float(data.get("seconds", 0))
         elif path == "/_fake/set":
             self.account.set_fields(data["voipnumber"], data["fields"])
+        elif path == "/_fake/credit":
+            self.account.set_credit(data["voipnumber"], str(data["credit"]))
         else:
             return 404, "not found", "text/plain"
         return 200, "{}", "application/json"

@@ -70,3 +70,23 @@ def simulated_account(
         account.on_change = saver.changed
         account.saver = saver
     return account
+
+
+# ``forwardd init --url simulated``: an account as a new user's often is, its lines already forwarding
+DEMO_LINES = {
+    "606309": {"forwardto": "07700900001", "forwardactive": "1", "forwardstart": "00:00:00", "forwardend": "23:59:59"},
+    "606310": {"forwardto": "07700900001", "forwardactive": "1", "forwardstart": "17:30:00", "forwardend": "23:59:59"},
+    "606311": {"forwardto": "07700900002", "forwardactive": "1", "forwardstart": "09:00:00", "forwardend": "17:29:59",
+               "forwardcli": "0"},
+    "606312": {"forwardactive": "0"},
+}
+
+
+def demo_account(clock: Callable[[], dt.datetime] | None = None) -> Account:
+    """A simulated account whose lines already forward: all day, in the evening, in office hours (the
+    caller's number withheld), and one not at all. Not kept anywhere: ``init`` only reads it."""
+    extra = {"clock": clock} if clock is not None else {}
+    account = Account.with_numbers(SIMULATED_CREDENTIAL, SIMULATED_CREDENTIAL, list(DEMO_LINES), **extra)
+    for number, fields in DEMO_LINES.items():
+        account.users[number].update(fields)
+    return account

@@ -5,6 +5,10 @@ download (not per read), at most ``max_bytes``, following at most a few redirect
 feed's own rules allow (no https -> http unless ``allow_http``). A file is read only when it changed
 since the last read (its size and modification time), at most ``max_bytes`` of it. Every failure is a
 CalendarError naming the calendar and the reason.
+
+A private feed's credentials (HTTP Basic or Bearer) go only to the feed's own origin (scheme, host and
+port): a redirect elsewhere is followed without them. A 401 or 403 to credentials sent is "the server
+refused the credentials". No message says the secret (and each is redacted besides).
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from pathlib import Path
 import httpx
 
 from ..aio import off_loop
-from ..config import CalendarSettings, is_loopback_url
+from ..config import CalendarSettings, FeedCredentials, is_loopback_url
 from ..errors import CalendarError
+from ..logs import redact
 
 MAX_REDIRECTS = 5
 
@@ -67,36 +72,64 @@ async def read_file(name: str, settings: CalendarSettings, path: Path,
 
 
 async def download(name: str, settings: CalendarSettings, etag: str | None, last_modified: str | None,
-                   transport: httpx.AsyncBaseTransport | None = None) -> Fetched:
+                   transport: httpx.AsyncBaseTransport | None = None, auth: FeedCredentials | None = None) -> Fetched:
     """An https feed's bytes, under one deadline for the whole download; ``Fetched(None)`` on 304 Not
-    Modified (when ``etag`` or ``last_modified`` was given). Raises CalendarError."""
+    Modified (when ``etag`` or ``last_modified`` was given). ``auth``: the credentials of a private feed,
+    sent to its own origin only. Raises CalendarError."""
     try:
         async with asyncio.timeout(settings.timeout.total_seconds()):
-            return await _download(name, settings, etag, last_modified, transport)
+            return await _download(name, settings, etag, last_modified, transport, auth)
     except TimeoutError:
         raise CalendarError(name, f"the feed did not finish within {settings.timeout.total_seconds():g} s "
                                   "(timeout, for the whole download)") from None
     except httpx.HTTPError as err:
-        raise CalendarError(name, f"cannot fetch the feed: {type(err).__name__}: {err}") from None
+        raise CalendarError(name, redact(f"cannot fetch the feed: {type(err).__name__}: {err}")) from None
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """A URL's origin: scheme, host and port (the default port of the scheme when none is written)."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"https": 443, "http": 80}.get(scheme)
+
+
+def _refused(name: str, status: int, url: str, home: tuple[str, str, int | None], sent: bool,
+             auth: FeedCredentials | None) -> CalendarError:
+    if sent:
+        return CalendarError(name, f"the server refused the credentials (HTTP {status})")
+    if auth is not None:
+        return CalendarError(name, f"the feed redirected to another host ({origin(url)[1]}), which answered HTTP "
+                                   f"{status}; forwardd sends the credentials only to the feed's own host ({home[1]})")
+    return CalendarError(name, f"the feed answered HTTP {status}: it needs credentials (username and password_file, "
+                               "or bearer_token_file)")
 
 
 async def _download(name: str, s: CalendarSettings, etag: str | None, last_modified: str | None,
-                    transport: httpx.AsyncBaseTransport | None) -> Fetched:
+                    transport: httpx.AsyncBaseTransport | None, auth: FeedCredentials | None) -> Fetched:
     headers = {"Accept": "text/calendar, */*;q=0.5", "User-Agent": "forwardd"}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     url = str(s.source)
+    home = origin(url)
     async with httpx.AsyncClient(transport=transport, follow_redirects=False,
                                  timeout=s.timeout.total_seconds()) as client:
         for _hop in range(MAX_REDIRECTS + 1):
-            async with client.stream("GET", url, headers=headers) as resp:
+            sent = auth is not None and origin(url) == home  # never to another origin a redirect names
+            hop = {**headers, "Authorization": auth.header()} if sent and auth is not None else headers
+            async with client.stream("GET", url, headers=hop) as resp:
                 if resp.status_code in (301, 302, 303, 307, 308):
                     url = redirect_target(name, s, url, resp.headers.get("location", ""))
                     continue
                 if resp.status_code == 304 and (etag or last_modified):
                     return Fetched(None)
+                if resp.status_code == 401 or (resp.status_code == 403 and auth is not None):
+                    raise _refused(name, resp.status_code, url, home, sent, auth)
                 if resp.status_code != 200:
                     raise CalendarError(name, f"the feed answered HTTP {resp.status_code}")
                 declared = resp.headers.get("content-length", "")

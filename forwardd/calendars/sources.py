@@ -16,13 +16,15 @@ import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import httpx
 
-from ..config import CalendarSettings, Config
+from ..config import CalendarSettings, Config, FeedCredentials, calendar_credentials
 from ..core.plan import CalendarEvents
 from ..core.timeline import Finding, FindingKind
-from ..errors import CalendarError
+from ..errors import CalendarError, ConfigError
+from ..logs import register_secret
 from .cache import FeedCache, cache_version
 from .expansion import Expansion
 from .fetch import Fetched, download, read_file
@@ -112,9 +114,10 @@ class Sources:
 
     def __init__(
         self, cfg: Config, state_dir: Path | None, expander: Expander,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | None = None, env: Mapping[str, str] | None = None,
     ) -> None:
         self.cfg = cfg
+        self.env = env  # where a feed's password_env is looked up (default: the process's environment)
         self.tz = cfg.tz
         self.cache = FeedCache(state_dir / "calendars" if state_dir else None, cfg.tz)
         self.states = {name: SourceState(name, s) for name, s in cfg.calendars.items()}
@@ -200,7 +203,18 @@ class Sources:
         if not s.is_url:
             return await read_file(st.name, s, self.cfg.calendar_path(st.name), st.stat if st.copy else None)
         return await download(st.name, s, st.etag if st.copy else None, st.last_modified if st.copy else None,
-                              self._transport)
+                              self._transport, self._credentials(st.name) if s.private else None)
+
+    def _credentials(self, name: str) -> FeedCredentials | None:
+        """A private feed's credentials, read again at each fetch (a changed password file is used at the
+        next refresh) and registered for redaction. Raises CalendarError naming the key and the reason."""
+        try:
+            auth = calendar_credentials(self.cfg, name, dict(self.env) if self.env is not None else None)
+        except ConfigError as err:
+            raise CalendarError(name, "; ".join(f"{key}: {reason}" for key, reason in err.problems)) from None
+        for secret in auth.secrets if auth is not None else ():
+            register_secret(secret.get_secret_value())
+        return auth
 
     def _recall(self, name: str, source: str, digest: str, window: tuple[dt.datetime, dt.datetime],
                 data: bytes | None) -> FeedCopy | None:

@@ -22,6 +22,7 @@ from ..logs import configure
 from .check import cmd_check
 from .common import DEFAULT_CONFIG
 from .history import cmd_history
+from .init import add_init_parser
 from .overrides import cmd_override
 from .plan import cmd_plan
 from .run import cmd_fake_aql, cmd_run
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--wraps", action="store_true",
                     help="accept forwardstart later than forwardend as an overnight window (default: refuse it)")
     sp.set_defaults(func=cmd_fake_aql)
+    add_init_parser(sub)
     return p
 
 

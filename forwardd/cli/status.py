@@ -10,7 +10,7 @@ import asyncio
 import datetime as dt
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config
@@ -45,7 +45,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 @dataclass
 class _Seen:
     """What status found: the plan, each number's account (or why it could not be read), the numbers
-    each account lists, the journal's problem, the cluster."""
+    each account lists, the journal's problem, the cluster, each line's credit (in words, and as JSON)."""
 
     now: dt.datetime
     plan: Plan
@@ -53,6 +53,7 @@ class _Seen:
     owned: set[str] | None
     journal_problem: str | None
     cluster: dict[str, Any] | None
+    credit: dict[str, tuple[str, dict[str, Any] | None]] = field(default_factory=dict)
 
 
 async def _look(sv: Services) -> _Seen:
@@ -84,7 +85,12 @@ async def _look(sv: Services) -> _Seen:
     cluster = await cluster_status(sv)
     if cluster is not None and cluster["problem"]:
         journal_problem = cluster["problem"]  # the journal is in that database too
-    return _Seen(now, plan, got, owned, journal_problem, cluster)
+    credit: dict[str, tuple[str, dict[str, Any] | None]] = {}
+    if sv.credit is not None:  # what this read found, judged against the week the daemon kept
+        for v, acct in got.items():
+            live = None if isinstance(acct, Exception) else acct.credit
+            credit[v] = (sv.credit.in_words(v, now, live=live), sv.credit.as_json(v, now, live=live))
+    return _Seen(now, plan, got, owned, journal_problem, cluster, credit)
 
 
 def _row(cfg: Config, seen: _Seen, voipnumber: str, people: Names) -> dict[str, Any]:
@@ -105,6 +111,8 @@ def _row(cfg: Config, seen: _Seen, voipnumber: str, people: Names) -> dict[str, 
         words = now_and_next(np_.segments, now, people)
         if words is not None:
             row["now"]["words"] = words.words(now, cfg.tz)
+    if seen.credit.get(voipnumber, ("", None))[1] is not None:
+        row["credit"] = seen.credit[voipnumber][1]
     if found:
         i, c = found
         row["should_be"] = c.program.describe(names(cfg))
@@ -143,6 +151,9 @@ def _print(cfg: Config, seen: _Seen, rows: list[dict[str, Any]], people: Names) 
             print(f"    now: {words}" + ("" if why in words else f" ({why})"))
         if "next_change" in r and r["next_change"]["words"]:
             print(f"    next: {r['next_change']['words']}")
+        credit = seen.credit.get(r["voipnumber"], ("", None))[0]
+        if credit:
+            print(f"    {credit}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

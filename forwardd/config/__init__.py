@@ -26,13 +26,22 @@ from .models import (
     OverrideSettings,
     WebSettings,
 )
-from .secrets import account_password, aql_password, credential_name, db_password
+from .secrets import (
+    FeedCredentials,
+    account_password,
+    aql_password,
+    calendar_credentials,
+    credential_name,
+    db_password,
+    feed_credential_name,
+)
 from .types import OfficeHours, Person, is_loopback_url, parse_duration, parse_size
 
 __all__ = [
     "CREDENTIAL_NAME", "DB_CREDENTIAL_NAME", "DEFAULT_ACCOUNT", "DEFAULT_URL", "REPLACED", "SIMULATED",
     "AlertSettings", "AqlSettings", "CalendarSettings", "ClusterSettings", "Config", "ConfigWarning",
-    "DaemonSettings", "NoticeSettings", "NumberSettings", "OfficeHours", "OverrideSettings", "Person", "WebSettings",
-    "account_password", "aql_password", "config_from_dict", "credential_name", "db_password", "is_loopback_url",
+    "DaemonSettings", "FeedCredentials", "NoticeSettings", "NumberSettings", "OfficeHours", "OverrideSettings",
+    "Person", "WebSettings", "account_password", "aql_password", "calendar_credentials", "config_from_dict",
+    "credential_name", "db_password", "feed_credential_name", "is_loopback_url",
     "load_config", "parse_duration", "parse_size",
 ]

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from ..core.phone import PhoneError, normalise
 from ..errors import ConfigError
 from .models import DEFAULT_ACCOUNT, Config
+from .types import OfficeHours
 
 # Keys that existed once: a config that still has one is told what replaced it.
 REPLACED: dict[str, str] = {
@@ -126,7 +127,8 @@ def _logical_problems(data: dict[str, Any], base_dir: Path) -> list[tuple[str, s
                 except PhoneError as err:
                     problems.append((f"numbers[{i}].fallback", f"{err}, nor a person in [people]"))
         has_rota = n.get("rota") is not None or bool(n.get("overrides"))
-        if not has_rota and (not isinstance(fallback, str) or fallback.strip().lower() == "none"):
+        if not has_rota and (not isinstance(fallback, str) or fallback.strip().lower() == "none") \
+                and not _office_all_week(n.get("office_hours")):
             problems.append((f"numbers[{i}]", "has no rota, no overrides and no fallback: it would never forward"))
     for name, c in calendars.items():
         if not isinstance(c, dict) or not isinstance(c.get("source"), str):
@@ -138,6 +140,33 @@ def _logical_problems(data: dict[str, Any], base_dir: Path) -> list[tuple[str, s
         if not re.search(r"\w", str(person)):
             problems.append((f"people.{person}", "a person's name needs at least one letter or digit"))
     return problems + _account_problems(data)
+
+
+def _office_all_week(rules: Any) -> bool:
+    """Whether office hours cover every minute of every day: a number meant never to forward (``forwardd
+    init`` writes one so for a number not forwarding today), not one that forgot its rota."""
+    if not isinstance(rules, list):
+        return False
+    spans: dict[int, list[tuple[int, int]]] = {d: [] for d in range(7)}
+    for text in rules:
+        try:
+            rule = OfficeHours.parse(text) if isinstance(text, str) else None
+        except ValueError:
+            return False
+        if rule is None:
+            return False
+        end = 1440 if rule.end is None else rule.end.hour * 60 + rule.end.minute
+        for day in rule.weekdays:
+            spans[day].append((rule.start.hour * 60 + rule.start.minute, end))
+    for day_spans in spans.values():
+        covered = 0
+        for a, b in sorted(day_spans):
+            if a > covered:
+                return False
+            covered = max(covered, b)
+        if covered < 1440:
+            return False
+    return True
 
 
 def _account_problems(data: dict[str, Any]) -> list[tuple[str, str]]:

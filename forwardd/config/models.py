@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import zoneinfo
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -27,6 +28,7 @@ from pydantic import (
 from ..core.phone import normalise
 from .location import StateLocation, locate
 from .types import (
+    Amount,
     DriftEvery,
     Duration,
     NotifyURL,
@@ -46,6 +48,7 @@ SIMULATED = "simulated"
 DEFAULT_URL = "https://gw.aql.com/reseller/voipapi.php"
 CREDENTIAL_NAME = "aql-password"  # the systemd credential of the [aql] account; aql-password-NAME for [accounts.NAME]
 DB_CREDENTIAL_NAME = "db-password"
+FEED_CREDENTIAL = "calendar"  # a private feed's password: the systemd credential calendar-NAME
 DEFAULT_ACCOUNT = "aql"  # the account of the [aql] table
 
 class _Strict(BaseModel):
@@ -93,6 +96,51 @@ class CalendarSettings(_Strict):
     timeout: Duration = Field(dt.timedelta(seconds=20), description="how long one whole download may take")
     max_bytes: Size = Field(20 * 1024 * 1024, description="largest feed accepted, e.g. '20MB'")
     max_occurrences: int = Field(50_000, ge=1, le=1_000_000, description="most occurrences in the horizon")
+    username: str | None = Field(None, description="HTTP Basic: the user name; the password comes from password_file, "
+                                                   f"password_env or the systemd credential {FEED_CREDENTIAL}-NAME")
+    password_file: Path | None = Field(None, description="HTTP Basic: file holding the password")
+    password_env: str | None = Field(None, description="HTTP Basic: environment variable holding the password")
+    bearer_token_file: Path | None = Field(None, description="HTTP Bearer: file holding the token")
+
+    @field_validator("source")
+    @classmethod
+    def _no_password_in_url(cls, v: str | None) -> str | None:
+        if v and re.match(r"^https?://[^/?#]*:[^/?#]*@", v, re.IGNORECASE):
+            raise ValueError("the URL holds a password: give username and password_file (or password_env) instead "
+                             "(the URL is shown in logs, status and the page)")
+        return v
+
+    @field_validator("username", "bearer_token_file")
+    @classmethod
+    def _private_feed(cls, v: object, info: ValidationInfo) -> object:
+        if v is None:
+            return v
+        source = info.data.get("source")
+        if not (isinstance(source, str) and (source.lower().startswith("https://") or (
+                source.lower().startswith("http://") and is_loopback_url(source)))):
+            raise ValueError("credentials are sent only to an https:// feed (or plain http on 127.0.0.1), and "
+                             "this calendar's source is not one")
+        if info.field_name == "username" and (":" in str(v) or not str(v).strip()):
+            raise ValueError("an HTTP Basic user name cannot be empty or hold ':'")
+        if info.field_name == "bearer_token_file" and info.data.get("username") is not None:
+            raise ValueError("give either username (HTTP Basic) or bearer_token_file (HTTP Bearer), not both")
+        return v
+
+    @field_validator("password_file", "password_env")
+    @classmethod
+    def _basic(cls, v: object, info: ValidationInfo) -> object:
+        if v is None:
+            return v
+        if info.data.get("username") is None:
+            raise ValueError("a password is for HTTP Basic, which needs username too")
+        if info.field_name == "password_env" and info.data.get("password_file") is not None:
+            raise ValueError("give only one of password_file, password_env")
+        return v
+
+    @property
+    def private(self) -> bool:
+        """Whether fetching it sends credentials (HTTP Basic or Bearer)."""
+        return self.username is not None or self.bearer_token_file is not None
 
     @model_validator(mode="after")
     def _one_kind(self) -> CalendarSettings:
@@ -148,6 +196,9 @@ class AlertSettings(_Strict):
     notify: list[NotifyURL] = Field(default_factory=list, description="apprise URLs that get every alert")
     repeat_after: Duration = Field(dt.timedelta(hours=1), description="re-send a standing alert no sooner")
     gap_ahead: Duration = Field(dt.timedelta(hours=48), description="alert a coverage gap starting this soon")
+    credit_below: Amount = Field(Decimal("2.00"), description="alert when a line's credit falls below this ('0': never)")
+    credit_days: float = Field(3.0, ge=0, le=365, description="alert when a line's credit lasts fewer days than this at "
+                                                            "the last 7 days' rate (0: never)")
 
 
 class NoticeSettings(_Strict):

@@ -1,6 +1,7 @@
 """Passwords, found without ever being written into the config: a file, an environment variable, or a
 systemd credential (``$CREDENTIALS_DIRECTORY``), in that order after an inline one. Only the commands
-that talk to aql (or to the cluster's database) ask for them.
+that talk to aql (or to the cluster's database) ask for them; a private calendar feed's credentials are
+asked for each time it is fetched (so a changed file is used at the next refresh).
 
 A command typed in a shell on the service's config (``unit``) finds the credential where the unit's
 ``LoadCredential=`` has systemd read it (``/etc/forwardd/aql-password``), as systemd would: root can
@@ -8,13 +9,16 @@ read it, anyone else is told which file and why not."""
 
 from __future__ import annotations
 
+import base64
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from ..errors import ConfigError
-from .models import CREDENTIAL_NAME, DB_CREDENTIAL_NAME, DEFAULT_ACCOUNT, SIMULATED, Config
+from .models import CREDENTIAL_NAME, DB_CREDENTIAL_NAME, DEFAULT_ACCOUNT, FEED_CREDENTIAL, SIMULATED, Config
 from .unit import service_unit
 
 
@@ -97,3 +101,53 @@ def db_password(cfg: Config, env: dict[str, str] | None = None) -> SecretStr | N
         return None
     return _secret(cfg, "cluster", c.password_file, c.password_env, DB_CREDENTIAL_NAME,
                    dict(os.environ) if env is None else env)
+
+
+@dataclass(frozen=True)
+class FeedCredentials:
+    """What a private feed's requests carry: ``Authorization: <scheme> <value>``. ``secrets`` are what must
+    never be shown (the password, the token, and the header value made of them)."""
+
+    scheme: str  # "Basic" or "Bearer"
+    value: SecretStr
+    secrets: tuple[SecretStr, ...] = ()
+
+    def header(self) -> str:
+        return f"{self.scheme} {self.value.get_secret_value()}"
+
+
+_TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")  # RFC 6750's b64token
+
+
+def feed_credential_name(calendar: str) -> str:
+    """The systemd credential a private feed's password is found in: ``calendar-NAME``."""
+    return f"{FEED_CREDENTIAL}-{calendar}"
+
+
+def calendar_credentials(cfg: Config, calendar: str, env: dict[str, str] | None = None) -> FeedCredentials | None:
+    """A calendar's HTTP credentials (None for a public feed): Bearer from ``bearer_token_file``; Basic from
+    ``username`` and ``password_env``, ``password_file`` or the systemd credential ``calendar-NAME``.
+    Raises ConfigError naming the key and the reason (never the secret)."""
+    c = cfg.calendars[calendar]
+    section = f"calendars.{calendar}"
+    where = str(cfg.path) if cfg.path else None
+    if c.bearer_token_file is not None:
+        path = cfg.base_dir / c.bearer_token_file
+        try:
+            token = path.read_text().strip()
+        except (OSError, UnicodeDecodeError) as err:
+            reason = err.strerror if isinstance(err, OSError) else "not text"
+            raise ConfigError([(f"{section}.bearer_token_file", f"cannot read {path}: {reason}")], where) from None
+        if not _TOKEN.match(token):
+            raise ConfigError([(f"{section}.bearer_token_file", f"{path} does not hold a token (one line of letters, "
+                                                                "digits and -._~+/)")], where)
+        return FeedCredentials("Bearer", SecretStr(token), (SecretStr(token),))
+    if c.username is None:
+        return None
+    password = _secret(cfg, section, c.password_file, c.password_env, feed_credential_name(calendar),
+                       dict(os.environ) if env is None else env)
+    if password is None:
+        raise ConfigError([(f"{section}.username", f"no password: set password_file, password_env, or a systemd "
+                                                   f"credential '{feed_credential_name(calendar)}'")], where)
+    basic = base64.b64encode(f"{c.username}:{password.get_secret_value()}".encode()).decode("ascii")
+    return FeedCredentials("Basic", SecretStr(basic), (password, SecretStr(basic)))

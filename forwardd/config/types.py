@@ -6,10 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from ..core.credit import parse_credit
 from ..core.phone import PhoneError, normalise
 
 _MAX_DURATION_S = 400 * 86400
@@ -156,6 +158,24 @@ def parse_size(value: Any) -> int:
 
 
 Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+def parse_amount(value: Any) -> Decimal:
+    """'2.00', '5', 2 or 2.5 -> a Decimal amount of credit (>= 0)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    try:
+        amount = parse_credit(value) if isinstance(value, str) else None
+    except ValueError:
+        amount = None
+    if amount is None or not amount.is_finite():
+        raise ValueError(f"{value!r} is not an amount such as '2.00'")
+    if amount < 0:
+        raise ValueError("an amount of credit cannot be negative")
+    return amount
+
+
+Amount = Annotated[Decimal, BeforeValidator(parse_amount)]
 
 
 def at_least_a_minute(v: dt.timedelta) -> dt.timedelta:

@@ -59,9 +59,11 @@ async def notices_job(engine: Engine) -> None:
 
 
 def calendar_metrics(engine: Engine) -> None:
-    """Calendar ages are measured when scraped: the metrics ask the current services' sources."""
+    """What the metrics measure when scraped (calendar ages, each line's credit) they ask of the engine's
+    current services: its sources and its credit watch."""
     if engine.metrics is not None:
         engine.metrics.sources = lambda: engine.sv.sources.states
+        engine.metrics.credit = lambda: engine.sv.credit.states() if engine.sv.credit is not None else {}
 
 
 async def load_confirmed(engine: Engine, sv: Services, standby: bool = False) -> bool:

@@ -1,6 +1,7 @@
 """Prometheus metrics, through prometheus-client (exposition format, label escaping and the standard
 process metrics are its job). One registry per daemon, kept across reloads. Figures that move with time
-(a calendar's age) are computed when scraped, not when last refreshed."""
+(a calendar's age) or live in the current services (each line's credit) are computed when scraped, not
+when last refreshed."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from ..clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from ..calendars.sources import SourceState
+    from ..core.credit import CreditState
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -52,10 +54,35 @@ class _CalendarAges(Collector):
         return iter(())
 
 
+class _Credit(Collector):
+    """``forwardd_credit``, each line's credit at its last read, and ``forwardd_credit_days_left``, how long
+    it lasts at the last 7 days' rate (where the readings say), from the credit watch at the scrape."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Any]:
+        credit = GaugeMetricFamily("forwardd_credit", "The line's credit at its last read", labels=["voipnumber"])
+        days = GaugeMetricFamily("forwardd_credit_days_left", "Days the line's credit lasts at the last 7 days' rate",
+                                 labels=["voipnumber"])
+        states = self.metrics.credit() if self.metrics.credit is not None else {}
+        for number, st in sorted(states.items()):
+            if st.amount is not None:
+                credit.add_metric([number], float(st.amount))
+            if st.days_left is not None:
+                days.add_metric([number], st.days_left)
+        yield credit
+        yield days
+
+    def describe(self) -> Iterator[Any]:
+        return iter(())
+
+
 class Metrics:
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
         self.sources: Callable[[], Mapping[str, SourceState]] | None = None  # the current calendars (engine)
+        self.credit: Callable[[], Mapping[str, CreditState]] | None = None  # each line's credit (engine)
         r = self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
@@ -67,6 +94,7 @@ class Metrics:
         self.lateness = Gauge("forwardd_handover_lateness_seconds",
                               "How late the last exact hand-over was confirmed", ["voipnumber"], registry=r)
         r.register(_CalendarAges(self))
+        r.register(_Credit(self))
         self.requests = Counter("forwardd_aql_requests", "Requests sent to aql", ["action", "account"], registry=r)
         self.throttled = Counter("forwardd_aql_throttled", "aql answers of HTTP 429 or 503", ["account"], registry=r)
         self.drift_interval = Gauge("forwardd_drift_check_interval_seconds",

@@ -114,6 +114,8 @@ async def adopt(engine: Engine, new: Services) -> None:
     jobs and a plan, and a pass for every line with a change due."""
     old = engine.sv
     new.sources.adopt(old.sources)
+    if new.credit is not None and old.credit is not None:
+        new.credit.adopt(old.credit)
     for name, edges in new.accounts.items():
         before = old.accounts.get(name)
         if before is not None:

@@ -48,6 +48,7 @@ from ..store.ports import EntryKind, JournalStore, OverrideStore
 from ..store.statedir import StateDir, StateDirError, check_state_dir
 from .budget import RequestBudget
 from .cluster import ClusterPart
+from .credit import STATE_FILE, CreditWatch
 from .lines import line_specs
 from .reconcile import Reconciler
 
@@ -106,6 +107,7 @@ class Services(ClusterPart):
     web: WebServer | None = None  # the page, when asked for and [web] port is set
     db: Database | None = None  # the cluster's database, with [cluster]
     lease: Lease | None = None  # the cluster lease, for a set that may send (run, apply) with [cluster]
+    credit: CreditWatch | None = None  # each line's credit, from the reads the reconcilers make anyway
     _closed: bool = False
 
     @classmethod
@@ -201,8 +203,12 @@ class Services(ClusterPart):
             for name in cfg.account_names:
                 accounts[name] = _account(cfg, name, state, clock, simulated.get(name), env, the_journal, alerts,
                                           db.instance if db else None)
+        credit = CreditWatch(cfg, the_journal if journal == "write" else None, alerts,
+                             (state / STATE_FILE) if state is not None else None, write=journal == "write")
+        for edges in accounts.values():
+            edges.reconciler.on_reading = credit.observe
         expander = expander or WorkerExpander(cfg.daemon.calendar_deadline.total_seconds())
-        sources = Sources(cfg, state.path if state is not None else None, expander)
+        sources = Sources(cfg, state.path if state is not None else None, expander, env=env)
         the_overrides: OverrideStore | None = None
         if not overrides:
             pass
@@ -215,7 +221,7 @@ class Services(ClusterPart):
         for note in notes:
             alerts.raise_(AlertKey(AlertKind.JOURNAL_MOVED), note, clock.now())
         sv = cls(cfg, clock, state, the_journal, sources, Planner(line_specs(cfg), cfg.tz, compile), alerts, expander,
-                 notifier, accounts, the_overrides, notices, notes, db=db)
+                 notifier, accounts, the_overrides, notices, notes, db=db, credit=credit)
         if db is not None:
             for edges in accounts.values():
                 # what was confirmed comes from the shared journal in one query (the daemon's refresh_confirmed),
@@ -353,6 +359,8 @@ class Services(ClusterPart):
         await self.expander.aclose()
         if self.overrides is not None:
             self.overrides.close()
+        if self.credit is not None:
+            self.credit.save(self.clock.now())
         if self.journal is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.journal.close)
         if self.state is not None and not keep_state:

@@ -36,4 +36,5 @@ def snapshot_of(engine: Engine) -> Snapshot:
                     alerts=dict(sv.alerts.active), alert_log=list(sv.alerts.sent), sources=dict(sv.sources.states),
                     journal=sv.journal, metrics=engine.metrics.text if engine.metrics is not None else None,
                     cluster=sv.lease.status() if sv.lease is not None else None, starting=starting,
-                    accounts=tuple(accounts), version=engine.version)
+                    accounts=tuple(accounts), credit=sv.credit.states() if sv.credit is not None else {},
+                    version=engine.version)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 from ..config import Config
+from ..core.credit import CreditState
 from ..core.plan import Plan
 from ..notify.keys import AlertKey, Standing
 from ..store.ports import JournalStore
@@ -82,4 +83,5 @@ class Snapshot:
     cluster: LeaseState | None = None  # with [cluster]: who leads, as this instance knows it
     starting: Starting | None = None  # while the daemon starts: how far it has got
     accounts: tuple[AccountState, ...] = ()  # each provider account (one, unless [accounts] names more)
+    credit: Mapping[str, CreditState] = field(default_factory=dict)  # each line's credit at its last read
     version: int = 0  # grows with each snapshot published: a page rendered from one may be kept until the next

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..config import NumberSettings
+from ..core.credit import credit_words
 from ..core.plan import NumberPlan, program_at
 from ..notify.keys import AlertKind
 from .health import Health, drift_words, health
@@ -53,6 +54,8 @@ class StatusRow:
     last_read: str | None  # the last read of the account (getuser), whatever it found
     note: str
     problems: tuple[str, ...]
+    credit: str = "credit not read yet"  # the line's credit in words, at its last read
+    credit_low: bool = False  # unreadable, below the alert threshold, or running out soon
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,11 @@ class _Lines:
         """Line ``m``'s row: its state, what the account held and when, its problems."""
         snap, names, tz, v = self.snap, self.names, self.snap.cfg.tz, m.voipnumber
         problems = tuple(self.problems.get(v, ()))
+        credit = snap.credit.get(v)
+        money = (credit_words(credit), credit is not None and credit.attention)
         if not planned:
-            return StatusRow(v, m.name, m.label, m.account, "no plan", False, None, None, None, "no plan", problems)
+            return StatusRow(v, m.name, m.label, m.account, "no plan", False, None, None, None, "no plan", problems,
+                             *money)
         ok, drift, confirmed = self.ok(v), self.drift.get(v), snap.confirmed.get(v)
         read = snap.read_at.get(v)
         last_read = when(read, tz, seconds=True) if read else None
@@ -206,7 +212,7 @@ class _Lines:
                     else "not confirmed to hold the program for now")
         state = "drift" if drift else "confirmed" if ok else "not confirmed"
         return StatusRow(v, m.name, m.label, m.account, state, ok, held, held_at, last_read, note,
-                         (drift, *problems) if drift else problems)
+                         (drift, *problems) if drift else problems, *money)
 
 
 def _group(np_: NumberPlan | None, rows: tuple[StatusRow, ...], snap: Snapshot, names: Names,
