@@ -23,7 +23,7 @@ import structlog
 
 from ..errors import ForwarddError
 from ..files import make_private
-from .writer import JournalWriter, Row
+from .writer import JournalWriter, Row, entries_query
 
 log = structlog.get_logger("forwardd.journal")
 
@@ -172,19 +172,9 @@ class Journal(JournalWriter):
     ) -> list[dict[str, Any]]:
         """Entries oldest first, by time then as written (the newest ``limit`` when given; none for a limit
         below 1). Raises JournalError."""
-        sql, args = "SELECT id, at, kind, voipnumber, ok, detail FROM entries WHERE 1=1", []
-        if voipnumber:
-            sql += " AND voipnumber = ?"
-            args.append(voipnumber)
-        if since:
-            sql += " AND at >= ?"
-            args.append(since.astimezone(dt.timezone.utc).isoformat())
-        if kind:
-            sql += " AND kind = ?"
-            args.append(str(getattr(kind, "value", kind)))
-        if limit is not None:
-            sql = f"SELECT * FROM ({sql} ORDER BY at DESC, id DESC LIMIT {max(0, int(limit))})"
-        rows = self._read(sql + " ORDER BY at, id", args)
+        sql, args = entries_query("id, at, kind, voipnumber, ok, detail", "entries", "?", voipnumber,
+                                  since.astimezone(dt.timezone.utc).isoformat() if since else None, kind, limit)
+        rows = self._read(sql, args)
         return [_entry(r) for r in rows]
 
     def last_confirmed(self, voipnumber: str) -> dict[str, str] | None:

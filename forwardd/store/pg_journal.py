@@ -16,7 +16,7 @@ from psycopg import errors as pg_errors
 
 from .journal import JournalError, confirmed_fields
 from .postgres import RETRY_S, UNREACHABLE_S, Database, DatabaseError, _utc
-from .writer import JournalWriter, Row
+from .writer import JournalWriter, Row, entries_query
 
 log = structlog.get_logger("forwardd.postgres")
 
@@ -101,20 +101,9 @@ class PgJournal(JournalWriter):
     ) -> list[dict[str, Any]]:
         """Entries of every instance, oldest first, by time then as written (the newest ``limit`` when given;
         none for a limit below 1). Raises JournalError."""
-        sql = "SELECT id, at, kind, voipnumber, ok, instance, detail FROM forwardd_journal WHERE true"
-        args: list[Any] = []
-        if voipnumber:
-            sql += " AND voipnumber = %s"
-            args.append(voipnumber)
-        if since:
-            sql += " AND at >= %s"
-            args.append(_utc(since))
-        if kind:
-            sql += " AND kind = %s"
-            args.append(str(getattr(kind, "value", kind)))
-        if limit is not None:
-            sql = f"SELECT * FROM ({sql} ORDER BY at DESC, id DESC LIMIT {max(0, int(limit))}) AS newest"
-        rows = self._read(sql + " ORDER BY at, id", args)
+        sql, args = entries_query("id, at, kind, voipnumber, ok, instance, detail", "forwardd_journal", "%s",
+                                  voipnumber, _utc(since) if since else None, kind, limit, derived=" AS newest")
+        rows = self._read(sql, args)
         return [_entry(r) for r in rows]
 
     def last_confirmed(self, voipnumber: str) -> dict[str, str] | None:

@@ -203,3 +203,18 @@ class JournalWriter:
                 self.on_trouble(message)
             except Exception:  # noqa: BLE001 - a broken alert path must not stop the writer
                 log.exception("journal_trouble_callback_failed")
+
+
+def entries_query(columns: str, table: str, mark: str, voipnumber: str | None, since: object | None,
+                  kind: str | None, limit: int | None, derived: str = "") -> tuple[str, list[Any]]:
+    """The one query both journals answer ``entries`` with, in either dialect (``mark``: ``?`` or ``%s``;
+    ``since`` as the database takes it; ``derived``: what a subquery must be called): entries oldest first,
+    by time then as written, the newest ``limit`` when given and none for a limit below 1."""
+    sql, args = f"SELECT {columns} FROM {table} WHERE 1=1", []
+    for column, value in (("voipnumber", voipnumber), ("at", since), ("kind", kind)):
+        if value:
+            sql += f" AND {column} {'>=' if column == 'at' else '='} {mark}"
+            args.append(str(getattr(value, "value", value)) if column == "kind" else value)
+    if limit is not None:
+        sql = f"SELECT * FROM ({sql} ORDER BY at DESC, id DESC LIMIT {max(0, int(limit))}){derived}"
+    return sql + " ORDER BY at, id", args
