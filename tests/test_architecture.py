@@ -95,7 +95,7 @@ def test_every_command_gets_the_services(command: str) -> None:
 
 def test_the_commands_are_found_in_the_package() -> None:
     assert set(_commands()) == {"run", "apply", "status", "history", "simulate", "plan", "check", "override",
-                                "fake_aql"}
+                                "fake_aql", "init"}
 
 
 def _opens_services(path: Path) -> int:

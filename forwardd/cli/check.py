@@ -11,7 +11,8 @@ from ..core.timeline import FindingKind, Kind
 from ..core.words import duration
 from ..errors import CarrierError, ConfigError, ForwarddError
 from ..service.budget import drift_interval, drift_note
-from ..service.services import Services, horizon_start
+from ..service.planning import horizon_start
+from ..service.services import Services
 from ..store.statedir import check_state_dir
 from .cluster import cluster_line, cluster_status
 from .common import load, person_words, state_words, when, with_services

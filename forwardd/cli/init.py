@@ -15,7 +15,8 @@ from typing import Any
 
 from ..config import DEFAULT_URL, SIMULATED, config_from_dict
 from ..errors import ConfigError, ForwarddError
-from ..service.services import Services, horizon_start
+from ..service.planning import horizon_start
+from ..service.services import Services
 from ..service.setup import AccountRead, Origin, config_text, plan_differences, probe_config, read_account
 
 

@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
+from .cluster import DB_CREDENTIAL_NAME
 from .load import REPLACED, ConfigWarning, config_from_dict, load_config
 from .models import (
     CREDENTIAL_NAME,
-    DB_CREDENTIAL_NAME,
     DEFAULT_ACCOUNT,
     DEFAULT_URL,
     SIMULATED,

@@ -8,16 +8,13 @@ import functools
 import ipaddress
 import os
 import re
-import socket
 import zoneinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationInfo,
@@ -26,6 +23,7 @@ from pydantic import (
 )
 
 from ..core.phone import normalise
+from .cluster import ClusterSettings
 from .location import StateLocation, locate
 from .types import (
     Amount,
@@ -37,6 +35,7 @@ from .types import (
     Positive,
     Prefix,
     Size,
+    Strict,
     Zone,
     is_loopback_url,
     office_hours_form,
@@ -47,15 +46,11 @@ from .types import (
 SIMULATED = "simulated"
 DEFAULT_URL = "https://gw.aql.com/reseller/voipapi.php"
 CREDENTIAL_NAME = "aql-password"  # the systemd credential of the [aql] account; aql-password-NAME for [accounts.NAME]
-DB_CREDENTIAL_NAME = "db-password"
+
 FEED_CREDENTIAL = "calendar"  # a private feed's password: the systemd credential calendar-NAME
 DEFAULT_ACCOUNT = "aql"  # the account of the [aql] table
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AqlSettings(_Strict):
+class AqlSettings(Strict):
     """How to reach one aql account: the ``[aql]`` table, or one of ``[accounts.NAME]``."""
 
     url: str = Field(SIMULATED, description="'simulated' for the built-in simulated account, else the voipapi.php URL")
@@ -85,7 +80,7 @@ class AqlSettings(_Strict):
         return self
 
 
-class CalendarSettings(_Strict):
+class CalendarSettings(Strict):
     """One calendar: a file, an https feed, or a built-in holiday list."""
 
     source: str | None = Field(None, description="path (relative to the config file) or https URL")
@@ -155,7 +150,7 @@ class CalendarSettings(_Strict):
         return bool(self.source and re.match(r"^https?://", self.source))
 
 
-class NumberSettings(_Strict):
+class NumberSettings(Strict):
     """One managed aql number and the policy that routes it."""
 
     voipnumber: str = Field(description="the aql VoIP number, 6 digits starting with 6 or 7")
@@ -190,7 +185,7 @@ class NumberSettings(_Strict):
         return f"{self.name} ({self.voipnumber})" if self.name else self.voipnumber
 
 
-class AlertSettings(_Strict):
+class AlertSettings(Strict):
     """Where the administrator hears of forwardd's own trouble."""
 
     notify: list[NotifyURL] = Field(default_factory=list, description="apprise URLs that get every alert")
@@ -201,20 +196,20 @@ class AlertSettings(_Strict):
                                                             "the last 7 days' rate (0: never)")
 
 
-class NoticeSettings(_Strict):
+class NoticeSettings(Strict):
     """Notices to the people going on call (those with ``notify`` URLs in [people])."""
 
     before: Duration = Field(dt.timedelta(hours=1), description="how long before a shift the first notice goes")
 
 
-class OverrideSettings(_Strict):
+class OverrideSettings(Strict):
     """Command-line overrides (``forwardd override add``): what protects the tired from a typo."""
 
     max_length: Positive = Field(dt.timedelta(days=7), description="longest an override may last without --long "
                                                                    "(a typo in the year would otherwise win for a year)")
 
 
-class DaemonSettings(_Strict):
+class DaemonSettings(Strict):
     drift_check_every: DriftEvery = (
         Field(dt.timedelta(hours=1), description="read each number this often for hand-made changes (1m at least)"))
     replan_every: Duration = Field(dt.timedelta(hours=6), description="re-plan at least this often")
@@ -224,7 +219,7 @@ class DaemonSettings(_Strict):
                                         description="longest a calendar may take to read before it is abandoned")
 
 
-class WebSettings(_Strict):
+class WebSettings(Strict):
     """The page (``/``, ``/status``, ``/history``, ``/metrics``, ``/healthz``) the daemon serves. It has no
     login: it listens on loopback unless ``allow_remote`` says that serving it to the network is meant."""
 
@@ -248,73 +243,7 @@ class WebSettings(_Strict):
         return str(address)
 
 
-_INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-
-
-class ClusterSettings(_Strict):
-    """Two or more hosts sharing one PostgreSQL database: one of them (the leader, holding a lease in the
-    database) sends to aql; the others (standbys) keep their plans ready and take over. The journal, the
-    command-line overrides and the notices sent live in the database; the calendar cache stays local."""
-
-    database: str = Field(description="postgresql://user@host:port/dbname (libpq URL; no password in it)")
-    password_file: Path | None = Field(None, description="file holding the database password")
-    password_env: str | None = Field(None, description="environment variable holding the database password")
-    instance: str | None = Field(None, description="this instance's name, unique in the cluster (default: the "
-                                                   "host name)")
-    lease: Positive = Field(dt.timedelta(seconds=6),
-                            description="how long the database keeps a silent leader's lease (its TCP user timeout "
-                                        "and keepalives): the failover time after a host or network failure")
-    check_every: Positive = Field(dt.timedelta(seconds=1),
-                                  description="the leader re-confirms its lease, and a standby tries to take it, "
-                                              "this often")
-    fence: Positive = Field(dt.timedelta(seconds=3),
-                            description="the leader sends only within this long of its last confirmation; a new "
-                                        "leader waits this long before its first change")
-
-    @field_validator("database")
-    @classmethod
-    def _database(cls, v: str) -> str:
-        from psycopg import ProgrammingError
-        from psycopg.conninfo import conninfo_to_dict
-
-        example = "expected a URL such as postgresql://forwardd@db.example/forwardd"
-        if not re.match(r"^postgres(?:ql)?://", v):
-            raise ValueError(example)
-        try:  # libpq's own reading of it, so that what is refused here is what libpq would use
-            params = conninfo_to_dict(v)
-        except ProgrammingError:  # (its message may quote the URL: not shown)
-            raise ValueError(f"{example}; libpq cannot read this one") from None
-        secret = sorted(k for k in params if k in ("password", "sslpassword"))
-        if secret:
-            raise ValueError(f"the URL holds a {' and '.join(secret)}: put the password in password_file, "
-                             f"password_env or the systemd credential '{DB_CREDENTIAL_NAME}' instead (the URL "
-                             "is shown in logs and status)")
-        return v
-
-    @field_validator("instance")
-    @classmethod
-    def _instance(cls, v: str | None) -> str | None:
-        if v is not None and not _INSTANCE.match(v):
-            raise ValueError(f"{v!r} is not a name of letters, digits, '.', '_' and '-' (at most 63)")
-        return v
-
-    @model_validator(mode="after")
-    def _timings(self) -> ClusterSettings:
-        if not (2 * self.check_every < self.fence < self.lease):
-            raise ValueError(f"the timings must be 2 × check_every < fence < lease (here {self.check_every.total_seconds():g}"
-                             f" s, {self.fence.total_seconds():g} s, {self.lease.total_seconds():g} s): a leader must "
-                             "confirm its lease twice per fence (a confirmation may take up to check_every itself), "
-                             "and stop before the database may give the lease to another")
-        if self.password_file is not None and self.password_env is not None:
-            raise ValueError("give only one of password_file, password_env")
-        return self
-
-    def instance_name(self) -> str:
-        """``instance``, else this host's name (each host of a cluster has its own)."""
-        return self.instance or socket.gethostname().split(".")[0] or "forwardd"
-
-
-class Config(_Strict):
+class Config(Strict):
     """The whole configuration. ``base_dir`` is the folder of the config file (for relative paths)."""
 
     timezone: Zone = Field("Europe/London", description="the provider's wall clock")

@@ -18,7 +18,8 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from ..errors import ConfigError
-from .models import CREDENTIAL_NAME, DB_CREDENTIAL_NAME, DEFAULT_ACCOUNT, FEED_CREDENTIAL, SIMULATED, Config
+from .cluster import DB_CREDENTIAL_NAME
+from .models import CREDENTIAL_NAME, DEFAULT_ACCOUNT, FEED_CREDENTIAL, SIMULATED, Config
 from .unit import service_unit
 
 

@@ -230,3 +230,9 @@ def voipnumber(v: Any) -> str:
     if not isinstance(v, str) or not is_voipnumber(v):
         raise ValueError(f"{v!r} is not an aql VoIP number ({RULE})")
     return v
+
+
+class Strict(BaseModel):
+    """A table of the config: unknown keys are errors, values frozen once read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
