@@ -508,6 +508,8 @@ office_hours = ["Daily 09:00-17:30"]
 fallback = "none"
 [daemon]
 drift_check_every = "1m"
+[alerts]
+gap_ahead = "1h"  # the week's gap is a day or two off: which alerts stand must not depend on the hour the test runs
 [web]
 port = {self.port}
 """)
