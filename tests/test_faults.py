@@ -1,5 +1,5 @@
 """The fault and bad-input suite: broken calendars under a running daemon, a stalled aql, and kill -9
-at random points of a reconcile pass (20 seeded runs)."""
+at random points of a reconcile pass (12 seeded runs)."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ NUMBERS = [NUMBER, "606310"]
 
 
 def test_kill_9_at_random_points_of_a_reconcile_pass_always_converges(tmp_path: Path, fake_proc) -> None:
-    """20 seeded runs: scramble the account, start `forwardd apply`, kill -9 it after a random delay
+    """12 seeded runs: scramble the account, start `forwardd apply`, kill -9 it after a random delay
     (before, during or after its requests), check the journal is readable, then let a full pass
     converge the account."""
     now = dt.datetime.now(UTC).replace(microsecond=0)
@@ -101,7 +101,7 @@ def test_kill_9_at_random_points_of_a_reconcile_pass_always_converges(tmp_path: 
     cfg.write_text(cfg.read_text() + '\n[[numbers]]\nvoipnumber = "606310"\nrota = "rota"\n')
     fake_proc.post("latency", {"seconds": 0.05})
     env = {"AQL_PW": E2E_PASSWORD}
-    for seed in range(20):
+    for seed in range(12):
         rng = random.Random(seed)
         for n in NUMBERS:
             fake_proc.post("set", {"voipnumber": n, "fields": {

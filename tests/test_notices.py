@@ -79,7 +79,7 @@ def test_a_shift_someone_was_told_about_that_moves_or_goes_gets_one_more_notice(
 
 
 def _notices_config(tmp_path: Path, url: str, events: list, hook: str, smtp_port: int, alert_hook: str) -> Path:
-    cfg = write_config(tmp_path, url, events, extra='\n[notices]\nbefore = "20s"\n'
+    cfg = write_config(tmp_path, url, events, extra='\n[notices]\nbefore = "10s"\n'
                        f'[alerts]\nnotify = ["{alert_hook}"]\n')
     mail = f"mailto://127.0.0.1:{smtp_port}?from=forwardd@example.com&to=alice@example.com&mode=insecure"
     cfg.write_text(cfg.read_text().replace(f'alice = "{A}"', f'alice = {{ phone = "{A}", notify = ["{hook}", "{mail}"] }}')
@@ -92,7 +92,7 @@ def test_a_running_daemon_tells_people_on_time_once_and_of_changes(tmp_path: Pat
     hook, received = webhook
     smtp_port, mails = smtp
     alerts_hook = hook.replace("/hook", "/alerts")
-    t0 = (dt.datetime.now(UTC) + dt.timedelta(seconds=40)).replace(microsecond=0)
+    t0 = (dt.datetime.now(UTC) + dt.timedelta(seconds=22)).replace(microsecond=0)
     events = [(t0, t0 + dt.timedelta(hours=3), "Alice"), (t0 + dt.timedelta(hours=5), t0 + dt.timedelta(hours=6),
                                                           "Alice / Bob")]
     cfg = _notices_config(tmp_path, fake_proc.url, events, hook, smtp_port, alerts_hook)
@@ -102,11 +102,11 @@ def test_a_running_daemon_tells_people_on_time_once_and_of_changes(tmp_path: Pat
         return [r for r in received if r.get("title") == title]
 
     try:
-        wait_for(lambda: titled("On call soon"), timeout=40)  # due at t0 - 20 s
+        wait_for(lambda: titled("On call soon"), timeout=30)  # due at t0 - 10 s
         soon_at = time.time()
-        assert soon_at - (t0 - dt.timedelta(seconds=20)).timestamp() < 10
-        wait_for(lambda: titled("On call now"), timeout=40)  # due at t0
-        assert time.time() - t0.timestamp() < 10
+        assert soon_at - (t0 - dt.timedelta(seconds=10)).timestamp() < 8
+        wait_for(lambda: titled("On call now"), timeout=30)  # due at t0
+        assert time.time() - t0.timestamp() < 8
         body = titled("On call now")[0]["message"]
         assert body.startswith("You're on call for Support line (606309) from ") and " until " in body
         wait_for(lambda: len(mails) >= 2, timeout=20)
