@@ -79,6 +79,13 @@ def driven_clock() -> VirtualClock | None:
         return None
 
 
+def outside_world() -> contextlib.AbstractContextManager[None]:
+    """A wait on the outside world (a subprocess, a socket) by code that does not know its clock: a driven
+    virtual clock stands still meanwhile, as if the wait took no time (on any other clock: nothing)."""
+    clock = driven_clock()
+    return clock.outside() if clock is not None else contextlib.nullcontext()
+
+
 class VirtualClock:
     """Time that moves only when told to (``set``, ``advance``), when slept on (undriven), or when every
     task waits for it (driven, inside ``run_until``)."""

@@ -248,3 +248,31 @@ def test_many_overlapping_events_are_one_summary_line_per_calendar_per_re_plan(t
     overlaps = [e for e in said if e["kind"] == "overlap"]
     assert len(overlaps) == 1 and overlaps[0]["calendar"] == "rota" and overlaps[0]["count"] > 300
     assert overlaps[0]["message"].startswith(f"{overlaps[0]['count']:,} overlap findings; first: rota events overlap")
+
+
+def test_reading_calendars_in_the_worker_process_takes_no_virtual_time(tmp_path: Path) -> None:
+    """The calendar worker is a process apart: on a driven virtual clock, time stands still while it reads
+    (else a re-plan "took" an hour of virtual time and the changes due meanwhile went out late)."""
+    cfg = config(tmp_path, [(T0 + dt.timedelta(hours=h), T0 + dt.timedelta(hours=h + 1), "Alice") for h in range(300)])
+
+    async def go() -> dt.datetime:
+        clock = VirtualClock(T0, driven=True)
+        sv = await Services.open(cfg, clock=clock)  # the daemon's expander: a worker process
+        try:
+            for s in range(1, 3600):  # something due every second, as a busy daemon has
+                clock.call_at(T0 + dt.timedelta(seconds=s), lambda: None)
+            done: list[dt.datetime] = []
+
+            async def read_and_plan() -> None:
+                await sv.refresh_calendars()
+                await sv.make_plan()
+                done.append(clock.now())
+
+            task = asyncio.get_running_loop().create_task(read_and_plan())
+            await clock.run_until(T0 + dt.timedelta(hours=1))
+            await task
+            return done[0]
+        finally:
+            await sv.close()
+
+    assert asyncio.run(go()) == T0

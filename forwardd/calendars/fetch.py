@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from ..aio import off_loop
+from ..clock import outside_world
 from ..config import CalendarSettings, FeedCredentials, is_loopback_url
 from ..errors import CalendarError
 from ..logs import redact
@@ -77,8 +78,9 @@ async def download(name: str, settings: CalendarSettings, etag: str | None, last
     Modified (when ``etag`` or ``last_modified`` was given). ``auth``: the credentials of a private feed,
     sent to its own origin only. Raises CalendarError."""
     try:
-        async with asyncio.timeout(settings.timeout.total_seconds()):
-            return await _download(name, settings, etag, last_modified, transport, auth)
+        with outside_world():  # (a driven virtual clock stands still while the feed downloads)
+            async with asyncio.timeout(settings.timeout.total_seconds()):
+                return await _download(name, settings, etag, last_modified, transport, auth)
     except TimeoutError:
         raise CalendarError(name, f"the feed did not finish within {settings.timeout.total_seconds():g} s "
                                   "(timeout, for the whole download)") from None

@@ -23,6 +23,7 @@ import zoneinfo
 from typing import Any, Protocol
 
 from ..aio import off_loop
+from ..clock import outside_world
 from ..errors import CalendarError
 from .expansion import Expansion
 from .limits import Limits
@@ -135,7 +136,8 @@ class WorkerExpander:
             if not worker.running:
                 self.restarts += 1
             try:
-                answer = await asyncio.wait_for(worker.ask(header, data), self.deadline_s)
+                with outside_world():  # (on virtual time, the plan must not take minutes of it)
+                    answer = await asyncio.wait_for(worker.ask(header, data), self.deadline_s)
             except TimeoutError:
                 await worker.kill()
                 raise CalendarError(name, f"reading it took longer than {self.deadline_s:g} s; abandoned") from None
