@@ -32,6 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from corpus import write_corpus  # noqa: E402
+from procs import hwm_mb  # noqa: E402
 
 NOW = dt.datetime(2026, 12, 1, 10, tzinfo=dt.timezone.utc)
 # the window Sources asks a worker for: a day behind, the 14-day horizon, a week ahead
@@ -107,7 +108,7 @@ def _worker_child(path: str) -> dict:
     took, events = asyncio.run(go())
     return {"seconds": took, "occurrences": events,
             "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-            "parent_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "parent_peak_rss_mb": hwm_mb("self")}  # (its own: RUSAGE_SELF would carry the bench's from before exec)
 
 
 def _pool_child(folder: str, processes: str) -> dict:

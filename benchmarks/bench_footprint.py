@@ -5,14 +5,13 @@ account), at default settings:
   and against the 5-minute polling of before (288 reads per number per day);
 - CPU seconds per simulated day (a day's run minus an hour's, scaled to 24 h, so start-up is not counted);
 - peak RSS of the simulator after an hour and after a day;
-- RSS of a real `forwardd run` process (and, apart, of its calendar worker) once its first pass over the
-  1,000 numbers is done and again after 20 s more."""
+- RSS of a real `forwardd run` process (and, apart, of its calendar worker) once every one of the 1,000
+  numbers is confirmed (its `started` line) and again after 20 s more."""
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -23,40 +22,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from corpus import write_corpus  # noqa: E402
+from procs import calendar_worker, rss_mb, run_measured  # noqa: E402
 
 START = "2026-12-01T00:00:00+00:00"
 
 
 BEFORE = {"requests_per_day": 290_000, "cpu_s_per_simulated_day": 135,
           "how": "every number read every 5 minutes (reconcile_every = 5m), figures from benchmarks/README.md"}
-
-
-def run_child(args: list[str]) -> tuple[float, float, str]:
-    """Run a command to completion; return (CPU seconds, peak RSS MB, its output) of that child alone."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(args, check=True, stdout=subprocess.PIPE, text=True,
-                         env={**os.environ, "BENCH_AQL_PASSWORD": "x"}).stdout
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return cpu, after.ru_maxrss / 1024, out  # ru_maxrss is the largest child so far: run the small one first
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def worker_rss_mb(parent: int) -> float | None:
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and b"forwardd.calendars.worker" in (proc / "cmdline").read_bytes():
-                if int((proc / "stat").read_text().split()[3]) == parent:
-                    return rss_mb(int(proc.name))
-        except OSError:
-            continue
-    return None
 
 
 def live_daemon(cfg: Path, log: Path, idle_s: float = 20) -> dict:
@@ -67,12 +39,13 @@ def live_daemon(cfg: Path, log: Path, idle_s: float = 20) -> dict:
                                 stderr=subprocess.STDOUT, env={**os.environ, "BENCH_AQL_PASSWORD": "x"})
     try:
         deadline = time.monotonic() + 300
-        while "reconcile_pass" not in log.read_text():
+        while '"event": "started"' not in log.read_text():  # every line confirmed once
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("the daemon did not finish its first pass:\n" + log.read_text()[-2000:])
             time.sleep(0.5)
         after_first = rss_mb(proc.pid)
-        worker = worker_rss_mb(proc.pid)
+        worker_pid = calendar_worker(proc.pid)
+        worker = rss_mb(worker_pid) if worker_pid else None
         time.sleep(idle_s)
         after_idle = rss_mb(proc.pid)
     finally:
@@ -86,8 +59,9 @@ def main() -> dict:
     folder = Path(tempfile.mkdtemp(prefix="forwardd-footprint-"))
     cfg = write_corpus(folder)
     sim = [sys.executable, "-m", "forwardd", "simulate", "--config", str(cfg), "--start", START, "--json"]
-    cpu_hour, rss_hour, _ = run_child([*sim, "--days", str(1 / 24)])
-    cpu_day, rss_day, out = run_child([*sim, "--days", "1"])
+    env = {**os.environ, "BENCH_AQL_PASSWORD": "x"}
+    cpu_hour, rss_hour, _ = run_measured([*sim, "--days", str(1 / 24)], env=env, ok=(0, 1))
+    cpu_day, rss_day, out = run_measured([*sim, "--days", "1"], env=env, ok=(0, 1))
     per_day = (cpu_day - cpu_hour) * 24 / 23
     day = json.loads(out)
     per_number = sorted(n["requests_per_day"] for n in day["numbers"])

@@ -19,7 +19,7 @@ from forwardd.clock import VirtualClock
 from forwardd.config import load_config
 from forwardd.logs import configure
 from forwardd.service.services import Services
-from forwardd.service.simulate import Outage, fresh_account, simulate
+from forwardd.service.simulate import Outage, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 START = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
@@ -43,14 +43,12 @@ def exact_exposure(plan, outs: list[Outage]) -> int:  # noqa: ANN001
     return hits
 
 
-async def run_one(cfg, days: int, outs: list[Outage], naive: bool) -> tuple[dict, object]:  # noqa: ANN001
-    clock = VirtualClock(START)
-    sv = await Services.open(cfg, aql=True, clock=clock, simulated_account=fresh_account(cfg, clock),
-                             expander=InProcessExpander())
+async def plan_of(cfg, days: int):  # noqa: ANN001, ANN201
+    """The month's plan, to count the exact hand-overs each run's outages hit."""
+    sv = await Services.open(cfg, clock=VirtualClock(START), expander=InProcessExpander())
     try:
         await sv.refresh_calendars()
-        plan = await sv.make_plan(START, days=days)
-        return await simulate(sv, clock, plan, outs, naive=naive), plan
+        return await sv.make_plan(START, days=days)
     finally:
         await sv.close()
 
@@ -61,10 +59,11 @@ def main(seeds: int = 5, days: int = 30) -> dict:
     configure("warning")
     cfg = load_config(ROOT / "config" / "example.toml", env={})
     rows = []
+    plan = asyncio.run(plan_of(cfg, days))
     for seed in range(seeds):
         outs = outages(seed, START, days)
-        smart, plan = asyncio.run(run_one(cfg, days, outs, False))
-        naive, _ = asyncio.run(run_one(cfg, days, outs, True))
+        smart = asyncio.run(simulate(cfg, START, days, outs))
+        naive = asyncio.run(simulate(cfg, START, days, outs, naive=True))
         rows.append({"seed": seed, "outage_h": len(outs) / 2, "exact_handovers_hit": exact_exposure(plan, outs),
                      "forwardd": smart["total"], "naive": naive["total"]})
     return {

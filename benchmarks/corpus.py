@@ -52,8 +52,11 @@ def rota_ics(index: int, year_start: dt.date, rng: random.Random) -> str:
 
 
 def write_corpus(folder: Path, numbers: int = 1000, calendars: int = 50, seed: int = 1,
-                 year_start: dt.date = dt.date(2026, 11, 2), url: str = "simulated") -> Path:
-    """Write ``calendars`` rota files and a config of ``numbers`` numbers into ``folder``; returns the config."""
+                 year_start: dt.date = dt.date(2026, 11, 2), url: str = "simulated", distinct: bool = False) -> Path:
+    """Write ``calendars`` rota files and a config of ``numbers`` numbers into ``folder``; returns the config.
+
+    The numbers share 200 plans (50 rotas x 4 office hours, one fallback); with ``distinct`` each has a
+    fallback of its own, so no two plans are alike (the planner can share nothing)."""
     rng = random.Random(seed)
     (folder / "calendars").mkdir(parents=True, exist_ok=True)
     for i in range(calendars):
@@ -63,7 +66,8 @@ def write_corpus(folder: Path, numbers: int = 1000, calendars: int = 50, seed: i
     hours = ['["Mon-Fri 09:00-17:30"]', '["Mon-Fri 08:00-18:00"]', "[]", '["Mon-Fri 09:00-12:30", "Mon-Fri 13:30-17:30"]']
     nums = "\n".join(
         f'[[numbers]]\nvoipnumber = "{600000 + n}"\nrota = "rota{n % calendars:02d}"\nholidays = ["bank-holidays"]\n'
-        f'office_hours = {hours[n // calendars % len(hours)]}\nfallback = "07700 900999"\n'
+        f'office_hours = {hours[n // calendars % len(hours)]}\n'
+        f'fallback = "{f"07700 9{n:05d}" if distinct else "07700 900999"}"\n'
         for n in range(numbers)
     )
     cfg = folder / "forwardd.toml"

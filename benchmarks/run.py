@@ -1,10 +1,11 @@
 """Run every benchmark and print its figures (JSON), with the machine they ran on.
 
-    .venv/bin/python benchmarks/run.py            # all of them, about 10 minutes on 2 cores
+    .venv/bin/python benchmarks/run.py            # all of them, about 45 minutes on 2 cores
     .venv/bin/python benchmarks/run.py plan storm # some of them
 
-Figures are medians of several runs; BENCH_RUNS (default 3) sets how many where it applies.
-Everything talks only to 127.0.0.1 or runs in process."""
+Figures are medians of several runs; BENCH_RUNS (default 3) sets how many where it applies. The whole
+run is also written to benchmarks/latest.json (BENCH_OUT to change it), which ``report.py`` turns into
+the table of benchmarks/README.md. Everything talks only to 127.0.0.1 or runs in process."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -21,21 +23,28 @@ HERE = Path(__file__).resolve().parent
 # the next one's garbage collections.
 BENCHMARKS = {"plan": "bench_plan.py", "storm": "bench_storm.py", "resilience": "bench_resilience.py",
               "footprint": "bench_footprint.py", "events": "bench_events.py", "page": "bench_page.py",
-              "failover": "bench_failover.py"}
+              "failover": "bench_failover.py", "scale": "bench_scale.py", "feeds": "bench_feed_memory.py"}
 
 
 def main(names: list[str]) -> None:
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         sys.exit(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    print(json.dumps({"date": dt.date.today().isoformat(), "cores": os.cpu_count(),
-                      "python": platform.python_version(), "machine": platform.machine()}), flush=True)
+    machine = {"date": dt.date.today().isoformat(), "cores": os.cpu_count(), "python": platform.python_version(),
+               "machine": platform.machine(), "runs": int(os.environ.get("BENCH_RUNS", "3"))}
+    print(json.dumps(machine), flush=True)
+    results: dict = {"machine": machine}
+    target = Path(os.environ.get("BENCH_OUT", HERE / "latest.json"))
     for name in names or list(BENCHMARKS):
+        t = time.monotonic()
         out = subprocess.run([sys.executable, str(HERE / BENCHMARKS[name])], capture_output=True, text=True)
         if out.returncode != 0:
-            print(json.dumps({name: {"error": out.stderr.strip().splitlines()[-1:]}}), flush=True)
-            continue
-        print(json.dumps({name: json.loads(out.stdout)}, indent=2), flush=True)
+            results[name] = {"error": out.stderr.strip().splitlines()[-3:]}
+        else:
+            results[name] = json.loads(out.stdout)
+            results[name]["took_s"] = round(time.monotonic() - t)
+        print(json.dumps({name: results[name]}, indent=2), flush=True)
+        target.write_text(json.dumps(results, indent=2) + "\n")  # (after each: a long run keeps what it has)
 
 
 if __name__ == "__main__":
