@@ -75,6 +75,15 @@ def test_simulate_with_an_outage_across_1730_misroutes_nothing_but_naive_does(ex
     assert smart["total"]["calls"] > 0 and naive["total"]["calls"] > 0
 
 
+def test_an_outage_from_the_very_second_of_a_switch_takes_that_switch_with_it(example: Path) -> None:
+    """The daemon is down from the outage's first instant: the 17:30 switch due then is not sent by a
+    daemon that sends at the second (naive: misrouted until the restart at 18:00), and costs nothing to
+    one whose window was armed before."""
+    outage = "--outage=2026-12-01T17:30:00+00:00/PT30M"
+    assert _simulate(example, outage)["total"]["misrouted_s"] == 0
+    assert _simulate(example, outage, "--naive")["total"]["misrouted_s"] == 30 * 60
+
+
 def test_simulate_without_outages_is_clean_for_both(example: Path) -> None:
     assert _simulate(example)["total"]["misrouted_s"] == 0
     assert _simulate(example, "--naive")["total"]["misrouted_s"] == 0

@@ -98,7 +98,9 @@ async def simulate(cfg: Config, start: dt.datetime, days: float, outages: Sequen
         moments = sorted({start, end, *(t for o in outages for t in (o.start, o.end) if start < t < end),
                           *([drift_at] if drift_at is not None and start <= drift_at < end else [])})
         for t in moments:
-            await clock.run_until(t, inclusive=t < end)  # (what falls due at the end belongs to the next day)
+            # what falls due at the end belongs to the next day; at an outage's start, to the outage (the
+            # daemon is down from that instant: a change due then is not sent)
+            await clock.run_until(t, inclusive=t < end and not any(o.start == t for o in outages))
             up = not any(o.start <= t < o.end for o in outages) and t < end
             if engine is not None and not up:
                 engine.crash()  # killed: nothing in flight finishes
