@@ -4,8 +4,8 @@
     .venv/bin/python benchmarks/run.py plan storm # some of them
 
 Figures are medians of several runs; BENCH_RUNS (default 3) sets how many where it applies. The whole
-run is also written to benchmarks/latest.json (BENCH_OUT to change it), which ``report.py`` turns into
-the table of benchmarks/README.md. Everything talks only to 127.0.0.1 or runs in process."""
+run is also written to benchmarks/latest.json (BENCH_OUT to change it; naming some benchmarks replaces
+only theirs there), which ``report.py`` turns into the table of benchmarks/README.md. Everything talks only to 127.0.0.1 or runs in process."""
 
 from __future__ import annotations
 
@@ -33,8 +33,10 @@ def main(names: list[str]) -> None:
     machine = {"date": dt.date.today().isoformat(), "cores": os.cpu_count(), "python": platform.python_version(),
                "machine": platform.machine(), "runs": int(os.environ.get("BENCH_RUNS", "3"))}
     print(json.dumps(machine), flush=True)
-    results: dict = {"machine": machine}
     target = Path(os.environ.get("BENCH_OUT", HERE / "latest.json"))
+    results: dict = {"machine": machine}
+    if names and target.exists():  # some of them again: the others' figures stay, each with its own date
+        results = {**json.loads(target.read_text()), "machine": machine}
     for name in names or list(BENCHMARKS):
         t = time.monotonic()
         out = subprocess.run([sys.executable, str(HERE / BENCHMARKS[name])], capture_output=True, text=True)
@@ -43,6 +45,7 @@ def main(names: list[str]) -> None:
         else:
             results[name] = json.loads(out.stdout)
             results[name]["took_s"] = round(time.monotonic() - t)
+            results[name]["date"] = machine["date"]
         print(json.dumps({name: results[name]}, indent=2), flush=True)
         target.write_text(json.dumps(results, indent=2) + "\n")  # (after each: a long run keeps what it has)
 
