@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Awaitable, Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -103,12 +104,8 @@ def main(runs: int = 3) -> dict:
 
 
 async def _main(runs: int, icalendar) -> dict:  # noqa: ANN001
-    from forwardd.calendars.worker import InProcessExpander
-    from forwardd.clock import VirtualClock
-    from forwardd.config import load_config
     from forwardd.core.plan import Planner
     from forwardd.service.lines import line_specs
-    from forwardd.service.services import Services
 
     folder = Path(tempfile.mkdtemp(prefix="forwardd-bench-"))
     cfg_path = write_corpus(folder)
@@ -130,17 +127,7 @@ async def _main(runs: int, icalendar) -> dict:  # noqa: ANN001
     worker_rss = max((r["worker_peak_rss_mb"] or 0) for r in fresh_runs)
     restart = statistics.median(child(cfg_path, folder / "state-0")["seconds"] for _ in range(runs))
 
-    cfg = load_config(cfg_path, env={"BENCH_AQL_PASSWORD": "x"}).model_copy(
-        update={"state_dir": folder / "state-live"})
-    sv = await Services.open(cfg, clock=VirtualClock(NOW), expander=InProcessExpander())
-    await sv.refresh_calendars()
-    await sv.make_plan(NOW)
-    shifts = iter(range(1, 1000))
-
-    async def new_horizon() -> None:
-        sv.planner = Planner(line_specs(cfg), cfg.tz)
-        await sv.make_plan(NOW + dt.timedelta(hours=next(shifts)))
-
+    sv, cfg, new_horizon = await planned(cfg_path, folder / "state-live")
     warm_new = await atimed(new_horizon, 2 * runs + 1)
     planner = sv.planner = Planner(line_specs(cfg), cfg.tz)
     await sv.make_plan(NOW)
@@ -183,9 +170,9 @@ async def _main(runs: int, icalendar) -> dict:  # noqa: ANN001
     return figures
 
 
-async def distinct_replan(folder: Path, runs: int) -> dict:
-    """The warm re-plan for a new horizon when every number has a fallback of its own (1,000 distinct
-    plans, where the corpus's 1,000 numbers share 200)."""
+async def planned(cfg_path: Path, state_dir: Path) -> tuple[Any, Any, Callable[[], Awaitable[None]]]:
+    """Services planned once on the config (feeds expanded in this process), with a function that makes
+    a plan for a new horizon with a fresh Planner, so only the calendars' occurrences are reused."""
     from forwardd.calendars.worker import InProcessExpander
     from forwardd.clock import VirtualClock
     from forwardd.config import load_config
@@ -193,18 +180,24 @@ async def distinct_replan(folder: Path, runs: int) -> dict:
     from forwardd.service.lines import line_specs
     from forwardd.service.services import Services
 
-    cfg_path = write_corpus(folder, distinct=True)
-    cfg = load_config(cfg_path, env={"BENCH_AQL_PASSWORD": "x"}).model_copy(update={"state_dir": folder / "state"})
+    cfg = load_config(cfg_path, env={"BENCH_AQL_PASSWORD": "x"}).model_copy(update={"state_dir": state_dir})
     sv = await Services.open(cfg, clock=VirtualClock(NOW), expander=InProcessExpander())
+    await sv.refresh_calendars()
+    await sv.make_plan(NOW)
+    shifts = iter(range(1, 1000))
+
+    async def new_horizon() -> None:
+        sv.planner = Planner(line_specs(cfg), cfg.tz)
+        await sv.make_plan(NOW + dt.timedelta(hours=next(shifts)))
+
+    return sv, cfg, new_horizon
+
+
+async def distinct_replan(folder: Path, runs: int) -> dict:
+    """The warm re-plan for a new horizon when every number has a fallback of its own (1,000 distinct
+    plans, where the corpus's 1,000 numbers share 200)."""
+    sv, cfg, new_horizon = await planned(write_corpus(folder, distinct=True), folder / "state")
     try:
-        await sv.refresh_calendars()
-        await sv.make_plan(NOW)
-        shifts = iter(range(1, 1000))
-
-        async def new_horizon() -> None:
-            sv.planner = Planner(line_specs(cfg), cfg.tz)
-            await sv.make_plan(NOW + dt.timedelta(hours=next(shifts)))
-
         times = []
         for _ in range(2 * runs + 1):
             t = time.perf_counter()
