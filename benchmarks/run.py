@@ -1,6 +1,6 @@
 """Run every benchmark and print its figures (JSON), with the machine they ran on.
 
-    .venv/bin/python benchmarks/run.py            # all of them, about 45 minutes on 2 cores
+    .venv/bin/python benchmarks/run.py            # all of them, about 25 minutes on 2 cores
     .venv/bin/python benchmarks/run.py plan storm # some of them
 
 Figures are medians of several runs; BENCH_RUNS (default 3) sets how many where it applies. The whole
