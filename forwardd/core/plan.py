@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from .compiler import Change, compile_timeline
-from .provider import Program
+from .provider import Program, forwarding_intervals
 from .timeline import Event, Finding, FindingKind, Kind, Manual, Policy, Segment, build_timeline, display_name
 
 Compile = Callable[..., list[Change]]  # (segments, tz, wraps=..., min_slack=...) -> changes
@@ -208,6 +208,45 @@ def program_at(changes: Sequence[Change], instant: dt.datetime) -> tuple[int, Ch
     """The change whose program should be in force at ``instant``: the last with apply_from <= instant."""
     i = bisect.bisect_right(changes, instant, key=_apply_from)
     return (i - 1, changes[i - 1]) if i > 0 else None
+
+
+def right_until(program: Program, segments: Sequence[Segment], tz: ZoneInfo, start: dt.datetime, limit: dt.datetime,
+                wraps: bool = False) -> dt.datetime:
+    """The first instant from ``start`` at which the provider, running ``program``, would send calls other
+    than ``segments`` want; ``limit`` when it does right all the way there (or the segments end first).
+    Another program than the plan's may be as right for a while: a line holding one needs no change yet."""
+    a, b = int(start.timestamp()), int(min(limit, segments[-1].end if segments else start).timestamp())
+    if a >= b:
+        return limit if a >= int(limit.timestamp()) else start
+    fwd = forwarding_intervals(program, tz, a, b, wraps=wraps or program.wraps)
+    for seg in segments[max(0, bisect.bisect_right(segments, start, key=_seg_start) - 1):]:
+        s, e = max(int(seg.start.timestamp()), a), min(int(seg.end.timestamp()), b)
+        if s >= b:
+            break
+        if s >= e:
+            continue
+        if seg.target is not None and seg.target != program.target:
+            return _instant(s)
+        t = s  # forwarding must cover [s, e) for a target, and touch none of it for nobody
+        for fa, fb in fwd:
+            if fb <= t or fa >= e:
+                continue
+            if seg.target is None:
+                return _instant(max(fa, s))
+            if fa > t:
+                return _instant(t)
+            t = fb
+        if seg.target is not None and t < e:
+            return _instant(t)
+    return limit if b == int(limit.timestamp()) else _instant(b)
+
+
+def _instant(t: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc)
+
+
+def _seg_start(s: Segment) -> dt.datetime:
+    return s.start
 
 
 def _apply_from(c: Change) -> dt.datetime:
