@@ -16,6 +16,7 @@ from typing import Any
 from ..config import Config
 from ..core.plan import Plan, program_at
 from ..errors import CarrierError
+from ..service.due import next_apply_by, right_as_is
 from ..service.services import Services
 from ..store.journal import Journal, check_database
 from ..store.statedir import describe_lock, write_problem
@@ -118,6 +119,9 @@ def _row(cfg: Config, seen: _Seen, voipnumber: str, people: Names) -> dict[str, 
         row["should_be"] = c.program.describe(names(cfg))
         if not isinstance(acct, Exception):
             row["match"] = acct.state.holds(c.program, n.forwardcli)
+            right = right_as_is(cfg, np_, acct.state, now, next_apply_by(np_, i)) if not row["match"] else now
+            if right > now:  # not the plan's program for now, but one that still sends calls where they should
+                row["pending_until"] = right.isoformat()
         nxt = np_.changes[i + 1] if i + 1 < len(np_.changes) else None
         if nxt:
             row["next_change"] = {"apply_from": nxt.apply_from.isoformat(), "apply_by": nxt.apply_by.isoformat(),
@@ -143,6 +147,10 @@ def _print(cfg: Config, seen: _Seen, rows: list[dict[str, Any]], people: Names) 
             print(f"{label}: UNKNOWN: the account could not be read ({r['error']}); the plan wants {wanted}{missing}")
         elif r.get("match"):
             print(f"{label}: MATCH: the account holds {people.fields(r['account'])}, as the plan wants{missing}")
+        elif "pending_until" in r:
+            until = when(dt.datetime.fromisoformat(r["pending_until"]), cfg)
+            print(f"{label}: PENDING: the account holds {people.fields(r['account'])}, still right until {until}; "
+                  f"forwardd sets {wanted} before then{missing}")
         else:
             print(f"{label}: MISMATCH: the account holds {people.fields(r['account'])}; the plan wants "
                   f"{wanted}{missing}")
@@ -161,7 +169,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     seen = with_services(cfg, _look, aql=True, journal="read")
     people = Names(cfg)
     rows = [_row(cfg, seen, n.voipnumber, people) for n in cfg.numbers]
-    bad = sum(not r.get("match") or r["in_account"] is False for r in rows)
+    bad = sum(not (r.get("match") or "pending_until" in r) or r["in_account"] is False for r in rows)
     doc: dict[str, Any] = {"at": seen.now.isoformat(),
                            "journal": {"ok": seen.journal_problem is None, "problem": seen.journal_problem},
                            "numbers": rows}

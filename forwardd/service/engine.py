@@ -7,8 +7,11 @@ Jobs (``timers.Timers``; each line's passes go through its account's lane, ``lan
 - *start-up*: the calendars are read and a plan made; lines whose program for now is not what the
   journal last confirmed get a pass at once (a line never confirmed is programmed without a read
   first); every other line gets its start-up read in its first drift slot.
-- *changes*: each planned change in the coming hours at its ``apply_from``; an exact hand-over at its
-  boundary without a read first. A change keeps trying through its send window (a minute at least); a
+- *changes*: each planned change in the coming hours at its ``apply_from``, or, when the line's drift
+  slot comes in the first half of the change's window and the line is confirmed to hold the program
+  before it (still right until ``apply_by``), in that slot: the check's read is then the change's, and
+  half the window at least stays for retries. An exact hand-over goes at its boundary without a read
+  first. A change keeps trying through its send window (a minute at least); a
   line a pass could not confirm is tried again (10 s, doubling, at most 5 min) until one does.
 - *drift checks*: every line is read once per drift interval in its own slot (``budget.DriftGrid``),
   under its account's cap on background reads.
@@ -29,9 +32,10 @@ import structlog
 from ..aio import off_loop
 from ..clock import Clock
 from ..config import Config
-from ..core.plan import program_at
+from ..core.compiler import Change
 from ..errors import ForwarddError
 from ..web.snapshot import Snapshot, Starting
+from .due import Holds, all_due, pending
 from .findings import alert_findings
 from .jobs import calendar_metrics, load_confirmed, notices_job, overrides_job, sources_job
 from .lanes import Lane, PassKind, PassRequest
@@ -61,6 +65,7 @@ class Engine:
         self.timers = Timers(clock)
         self.lanes: dict[str, Lane] = {}
         self.locks: dict[str, asyncio.Lock] = {}  # one per line for the engine's life (reloads too)
+        self.holds = Holds()  # planned changes waiting for their line's drift slot
         self.anchor = clock.now()
         self.plan_gen = 0
         self.stopping = False
@@ -153,6 +158,7 @@ class Engine:
     def open_lanes(self, anchor: dt.datetime) -> None:
         """One lane per account of the current services (drift slots anchored at ``anchor``)."""
         every = self.cfg.daemon.drift_check_every
+        self.holds.clear()  # (their slots were the old lanes')
         for name, edges in self.sv.accounts.items():
             numbers = [n.voipnumber for n in self.cfg.numbers_of(name)]
             lane = self.lanes[name] = Lane(edges, numbers, anchor, every, self.timers, self.run_pass)
@@ -175,25 +181,20 @@ class Engine:
     def needs_change(self, sv: Services) -> list[str]:
         """Lines with a change due: their program for now differs from what was last confirmed, or they
         were never confirmed at all (a new line needs programming)."""
-        if sv.plan is None or not sv.accounts:
-            return []
-        now = self.clock.now()
-        out = []
-        for n in sv.plan.numbers:
-            found = program_at(n.changes, now)
-            if found is None:
-                continue
-            rec = sv.edges_of(n.voipnumber).reconciler
-            last = rec.confirmed.get(n.voipnumber) or rec.last_confirmed(n.voipnumber)
-            if last is None or not last.state.holds(found[1].program, self.cfg.number(n.voipnumber).forwardcli):
-                out.append(n.voipnumber)
-        return out
+        return [d.voipnumber for d in all_due(sv, self.clock.now())]
+
+    def pending(self, sv: Services) -> tuple[list[str], dict[str, dt.datetime]]:
+        """Lines with a change due: those not confirmed to route calls right now, and those still right
+        until the instant given (``due.pending``)."""
+        return pending(sv, self.clock.now())
 
     def reconcile_due(self, sv: Services) -> None:
         """Give a pass to every line whose program for now is not the one last confirmed."""
         if sv is self.sv and not sv.fenced and not self.stopping:
+            now = self.clock.now()
             for v in self.needs_change(sv):
-                self.lane_of(v).submit(v, PassRequest(PassKind.CHANGE))
+                if not self.holds.waiting(sv, v, self.lane_of(v).check_at(v), now):
+                    self.lane_of(v).submit(v, PassRequest(PassKind.CHANGE))
 
     # ------------------------------------------------------------------------------------ passes
 
@@ -216,6 +217,7 @@ class Engine:
 
     def _after(self, lane: Lane, v: str, req: PassRequest, out: Outcome) -> None:
         now = self.clock.now()
+        self.holds.drop(v)  # a pass made the line hold what is due (or its retry will)
         if out.ok:
             lane.confirmed(v)
             if self.metrics is not None:
@@ -250,6 +252,11 @@ class Engine:
         if lane.closed or self.stopping:
             return
         now = self.clock.now()
+        held = self.holds.take(v, now)
+        if held is not None and not self.sv.fenced:  # a change waited for this slot: its read is the check's
+            lane.check_taken(v)
+            lane.submit(v, PassRequest(PassKind.CHANGE, keep_trying_until=max(held.apply_by, now + CHANGE_PERSISTENCE)))
+            return
         if self.sv.fenced:
             lane.check_taken(v)
             lane.schedule_check(v, now + dt.timedelta(seconds=1), self.check_due)
@@ -265,12 +272,15 @@ class Engine:
         if not lane.closed and not self.stopping:
             lane.submit(v, PassRequest(PassKind.RETRY))
 
-    def _change_due(self, v: str, at: dt.datetime, exact: bool, apply_by: dt.datetime, gen: int) -> None:
+    def _change_due(self, v: str, c: Change, gen: int) -> None:
         if gen != self.plan_gen or self.stopping or self.sv.fenced:
             return  # a newer plan scheduled its own; a standby sends nothing
-        until = max(apply_by, self.clock.now() + CHANGE_PERSISTENCE)
-        self.lane_of(v).submit(v, PassRequest(PassKind.EXACT if exact else PassKind.CHANGE,
-                                              exact_at=at if exact else None, keep_trying_until=until))
+        lane, now = self.lane_of(v), self.clock.now()
+        if not c.exact and self.holds.hold(self.sv, v, c, lane.check_at(v), now):
+            return  # sent in the line's drift slot, soon
+        until = max(c.apply_by, now + CHANGE_PERSISTENCE)
+        lane.submit(v, PassRequest(PassKind.EXACT if c.exact else PassKind.CHANGE,
+                                   exact_at=c.apply_from if c.exact else None, keep_trying_until=until))
 
     # ---------------------------------------------------------------------------------- planning
 
@@ -297,8 +307,7 @@ class Engine:
         for n in plan.numbers:
             for c in n.changes[1:]:
                 if now <= c.apply_from <= until:  # (one due this very instant too: a re-plan on the hour)
-                    self.timers.at(c.apply_from, self._change_due, n.voipnumber, c.apply_from, c.exact, c.apply_by,
-                                   self.plan_gen)
+                    self.timers.at(c.apply_from, self._change_due, n.voipnumber, c, self.plan_gen)
 
     async def replan_and_apply(self, sv: Services) -> None:
         await self.replan()

@@ -148,6 +148,11 @@ class Lane:
             self.timers.cancel(old[1])
         self._checks[number] = (due, self.timers.at(due, on_due, self, number))
 
+    def check_at(self, number: str) -> dt.datetime | None:
+        """When the line's next drift check is due (None when none is scheduled)."""
+        entry = self._checks.get(number)
+        return entry[0] if entry is not None else None
+
     def check_taken(self, number: str) -> None:
         self._checks.pop(number, None)
 

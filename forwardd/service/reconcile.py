@@ -30,7 +30,7 @@ import structlog
 
 from ..clock import Clock
 from ..config import Config
-from ..core.carrier import Carrier, Reading
+from ..core.carrier import Carrier, LineState, Reading
 from ..core.plan import NumberPlan, program_at
 from ..core.provider import Program
 from ..errors import CarrierAuthError, CarrierError, CarrierRejected, CarrierThrottled
@@ -38,6 +38,7 @@ from ..notify.alerts import Alerts
 from ..notify.keys import AlertKey, AlertKind
 from ..store.ports import EntryKind, JournalStore
 from .budget import RequestBudget
+from .due import next_apply_by, right_as_is
 
 log = structlog.get_logger("forwardd.reconcile")
 
@@ -230,15 +231,18 @@ class Reconciler:
                 out.fail(Failure.NO_PROGRAM, (current.error if current is not None else None) or
                          "no program planned for now")
                 return out
-            _, change = found
+            i, change = found
             program = out.program = change.program
+            now = self.clock.now()
+            by = next_apply_by(current, i)
+            as_right = lambda state: right_as_is(self.cfg, current, state, now, by) >= by  # noqa: E731
             if change.apply_from <= self.clock.now() < change.apply_by:
                 due_until[0] = change.apply_by  # inside its send window: keep going
             try:
                 # at the boundary of this very exact hand-over (or a new line), and only on the first attempt
                 exact_now = out.attempts == 1 and (unread or (change.exact and change.apply_from == exact_at))
                 done = await self._attempt(n, program, caller_id, on_drift, out, exact_at, exact_now,
-                                           background and out.attempts == 1, paced)
+                                           background and out.attempts == 1, paced, as_right)
             except AuthBlocked as err:
                 out.fail(Failure.AUTH_BLOCKED, str(err), skipped=True)
                 return out
@@ -334,6 +338,7 @@ class Reconciler:
     async def _attempt(
         self, n: str, program: Program, caller_id: bool, on_drift: str, out: Outcome,
         exact_at: dt.datetime | None, exact_now: bool, background: bool, paced: bool = True,
+        as_right: Callable[[LineState], bool] | None = None,
     ) -> bool:
         """One read, and if needed one change and its read-back. True when done for this pass."""
         known: Reading | None = None
@@ -343,6 +348,10 @@ class Reconciler:
                 self._confirm(n, known, out)
                 return True
             last = self.last_confirmed(n)
+            if (last is not None and known.state.effect() == last.state.effect() and not out.changed
+                    and as_right is not None and as_right(known.state)):
+                self._confirm(n, known, out)  # what it was confirmed to hold, as right as the plan's: no change
+                return True
             if last is not None and not out.changed and known.state.effect() != last.state.effect():
                 # the line is not what we last confirmed: someone changed it by hand
                 out.drift = True

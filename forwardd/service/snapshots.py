@@ -27,12 +27,14 @@ def snapshot_of(engine: Engine) -> Snapshot:
         problem = "the account refused the credentials" if rec.auth_failed_at is not None else None
         accounts.append(AccountState(name, len(cfg.numbers_of(name)), every, lane.grid.interval if lane else every,
                                      problem))
-    unconfirmed = frozenset(engine.needs_change(sv)) if engine.ready else frozenset()
+    wrong, right_until = engine.pending(sv) if engine.ready else ([], {})
+    unconfirmed = frozenset(wrong)
     total = len(cfg.numbers)
     starting = None
     if not engine.ready or engine.starting is not None:
         starting = Starting(total - len(unconfirmed) if engine.ready else 0, total)
     return Snapshot(cfg, now, sv.plan, confirmed=confirmed, read_at=read_at, unconfirmed=unconfirmed,
+                    right_until=right_until,
                     alerts=dict(sv.alerts.active), alert_log=list(sv.alerts.sent), sources=dict(sv.sources.states),
                     journal=sv.journal, metrics=engine.metrics.text if engine.metrics is not None else None,
                     cluster=sv.lease.status() if sv.lease is not None else None, starting=starting,

@@ -74,7 +74,10 @@ class Snapshot:
     plan: Plan | None = None
     confirmed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # fields last confirmed per number
     read_at: Mapping[str, dt.datetime] = field(default_factory=dict)  # last read of the account per number
-    unconfirmed: frozenset[str] = frozenset()  # numbers whose program for now is not the one last confirmed
+    # numbers not confirmed to route calls right now (a change is due, and they do not hold the one before)
+    unconfirmed: frozenset[str] = frozenset()
+    # numbers with a change due that hold the program before it, still right until the instant given
+    right_until: Mapping[str, dt.datetime] = field(default_factory=dict)
     alerts: Mapping[AlertKey, Standing] = field(default_factory=dict)  # alerts standing now
     alert_log: Sequence[Mapping[str, Any]] = ()  # alerts and recoveries raised lately, oldest first
     sources: Mapping[str, SourceState] = field(default_factory=dict)

@@ -197,7 +197,10 @@ class _Lines:
         read = snap.read_at.get(v)
         last_read = when(read, tz, seconds=True) if read else None
         held = held_at = None
-        if ok and confirmed is not None:
+        if ok and confirmed is not None and v in snap.right_until:
+            held, held_at = names.fields(confirmed), last_read
+            note = f"holds the program before the change due, still right until {when(snap.right_until[v], tz)}"
+        elif ok and confirmed is not None:
             held, held_at, note = names.fields(confirmed), last_read, "holds the program for now"
         else:
             seen = None

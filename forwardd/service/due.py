@@ -1,0 +1,165 @@
+"""Which lines have a change due, and the planned changes that wait for their line's drift slot.
+
+A line has a change due when what it was last confirmed to hold (nothing, for a new line) is not the
+plan's program for now, and would not route calls right until the next change's ``apply_by`` either (a
+re-plan may choose another program for now than the one the line holds, equally right: no change for
+that). While the line's program still routes calls right (the program *before* the due change, say),
+the line is pending, not wrong, until the instant it would not (``right_until``).
+
+A planned change may be sent at any instant of its window. Sent at its ``apply_from`` it costs a read
+of its own and moves the line's drift checks; when the line's drift slot comes within the first half of
+the window (``HOLD_WITHIN``) and the line is pending, the change waits for that slot instead: the
+check's read is the change's, the drift checks go on unmoved, and half the window at least stays for
+retries. Nothing here reads a clock: instants are passed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..config import Config
+from ..core.carrier import LineState
+from ..core.compiler import Change
+from ..core.plan import NumberPlan, program_at, right_until
+
+if TYPE_CHECKING:
+    from .services import Services
+
+HOLD_WITHIN = 0.5  # the share of its window a change may wait for its line's drift slot
+
+
+@dataclass(frozen=True)
+class Due:
+    """A line whose last confirmed program is not the plan's for now."""
+
+    voipnumber: str
+    change: Change  # the change in force now
+    right_until: dt.datetime | None  # until when the line, holding what it was last confirmed to, is right
+
+    def still_right(self, now: dt.datetime) -> bool:
+        """Whether calls still go where the timeline wants, until the due change must be in."""
+        return self.right_until is not None and now < self.right_until
+
+
+def right_as_is(cfg: Config, n: NumberPlan, state: LineState, start: dt.datetime, limit: dt.datetime) -> dt.datetime:
+    """Until when a line holding ``state`` routes calls as line ``n``'s timeline wants, from ``start`` (at
+    most ``limit``; ``start`` itself when it is wrong at once)."""
+    if state.caller_id != cfg.number(n.voipnumber).forwardcli:
+        return start
+    return right_until(state.program, n.segments, cfg.tz, start, limit, cfg.settings_of(n.voipnumber).window_wraps_midnight)
+
+
+def next_apply_by(n: NumberPlan, i: int) -> dt.datetime:
+    """When the change after ``n.changes[i]`` must be in (the plan's end after the last)."""
+    return n.changes[i + 1].apply_by if i + 1 < len(n.changes) else n.segments[-1].end if n.segments else n.changes[i].apply_by
+
+
+class Rightness:
+    """``right_as_is``, asked once per plan, stretch and state (lines share plans: a storm of thousands of
+    due lines asks a few hundred questions)."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self._seen: dict[tuple[int, str, dt.datetime, dt.datetime, LineState], dt.datetime] = {}
+
+    def __call__(self, n: NumberPlan, state: LineState, start: dt.datetime, end: dt.datetime) -> dt.datetime:
+        settings = (self.cfg.number(n.voipnumber).forwardcli, self.cfg.settings_of(n.voipnumber).window_wraps_midnight)
+        key = (id(n.segments), repr(settings), start, end, state)
+        if key not in self._seen:
+            self._seen[key] = right_as_is(self.cfg, n, state, start, end)
+        return self._seen[key]
+
+
+def due(sv: Services, n: NumberPlan, now: dt.datetime, right: Rightness | None = None) -> Due | None:
+    """Line ``n``'s change due at ``now``; None when the line holds its program for now, or one that routes
+    calls right until the next change's ``apply_by`` (``right`` shares answers across lines)."""
+    found = program_at(n.changes, now)
+    if found is None:
+        return None
+    i, change = found
+    rec = sv.edges_of(n.voipnumber).reconciler
+    last = rec.confirmed.get(n.voipnumber) or rec.last_confirmed(n.voipnumber)
+    caller_id = sv.cfg.number(n.voipnumber).forwardcli
+    if last is None:
+        return Due(n.voipnumber, change, None)
+    if last.state.holds(change.program, caller_id):
+        return None
+    limit = next_apply_by(n, i)
+    until = (right or Rightness(sv.cfg))(n, last.state, now, limit)
+    if until >= limit:
+        return None  # another program than the plan's, as right until the next change must be in
+    return Due(n.voipnumber, change, until if until > now else None)
+
+
+def all_due(sv: Services, now: dt.datetime) -> list[Due]:
+    if sv.plan is None or not sv.accounts:
+        return []
+    right = Rightness(sv.cfg)
+    return [d for n in sv.plan.numbers if (d := due(sv, n, now, right)) is not None]
+
+
+def pending(sv: Services, now: dt.datetime) -> tuple[list[str], dict[str, dt.datetime]]:
+    """Lines with a change due, in two kinds: those not confirmed to route calls right now, and those
+    whose program routes calls right until the due change's ``apply_by`` (with that instant)."""
+    wrong: list[str] = []
+    right_until: dict[str, dt.datetime] = {}
+    for d in all_due(sv, now):
+        if d.still_right(now) and d.right_until is not None:
+            right_until[d.voipnumber] = d.right_until
+        else:
+            wrong.append(d.voipnumber)
+    return wrong, right_until
+
+
+@dataclass(frozen=True)
+class Held:
+    """A planned change that waits for its line's drift slot (``slot``), so one read serves both."""
+
+    apply_from: dt.datetime
+    apply_by: dt.datetime
+    slot: dt.datetime
+
+
+class Holds:
+    """The planned changes waiting for their lines' drift slots."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, Held] = {}
+
+    def hold(self, sv: Services, v: str, change: Change, slot: dt.datetime | None, now: dt.datetime) -> bool:
+        """Let ``change``, due now on ``v``, wait for the line's next drift slot when that slot comes in the
+        first half of the change's window and the line is pending. True when it waits."""
+        if slot is None or not now < slot <= change.apply_from + change.slack * HOLD_WITHIN:
+            return False
+        plan = sv.number_plan(v)
+        d = due(sv, plan, now) if plan is not None else None
+        if d is None or d.change.apply_from != change.apply_from or not d.still_right(slot):
+            return False  # (right until the slot at least: calls go where they should while it waits)
+        self._held[v] = Held(change.apply_from, change.apply_by, slot)
+        return True
+
+    def waiting(self, sv: Services, v: str, slot: dt.datetime | None, now: dt.datetime) -> bool:
+        """Whether ``v``'s due change still waits for its slot: the plan kept it, and the line's next drift
+        check is still that slot (nothing read the line since)."""
+        held = self._held.get(v)
+        if held is None:
+            return False
+        plan = sv.number_plan(v)
+        found = program_at(plan.changes, now) if plan is not None else None
+        if found is None or found[1].apply_from != held.apply_from or slot != held.slot:
+            del self._held[v]
+            return False
+        return True
+
+    def take(self, v: str, now: dt.datetime) -> Held | None:
+        """The change waiting for ``v``'s slot, when that slot has come (it is no longer held)."""
+        held = self._held.pop(v, None)
+        return held if held is not None and held.slot <= now else None
+
+    def drop(self, v: str) -> None:
+        self._held.pop(v, None)
+
+    def clear(self) -> None:
+        self._held.clear()
