@@ -10,17 +10,21 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from forwardd.aql.account import Account
 from forwardd.cli import status
 from forwardd.clock import VirtualClock
 from forwardd.core.timeline import Segment
 from forwardd.notify.keys import AlertKey, AlertKind
 from forwardd.service.engine import Engine
+from forwardd.service.lanes import PassKind, PassRequest
+from forwardd.service.reconcile import Outcome
 from forwardd.service.simulate import misrouted_seconds
 from forwardd.web.health import DEGRADED, health
 from forwardd.web.presentation import Names
 
-from .e2e import A, B
+from .e2e import A, B, ics
 from .test_engine import T0, config, held_by, run
 
 V = "606309"
@@ -171,3 +175,76 @@ def test_status_calls_a_waiting_line_pending_and_still_right_not_a_mismatch(tmp_
         status._print(cfg, seen, [row], Names(cfg))
     assert "606309: PENDING: the account holds" in out.getvalue()
     assert "still right until Tue 8 Dec 17:30 GMT" in out.getvalue() and "MISMATCH" not in out.getvalue()
+
+
+def test_a_status_that_finds_a_hand_made_setting_says_mismatch_even_when_it_is_right_for_now(tmp_path: Path) -> None:
+    """At 22:50 someone sets Alice's window to 18:00-22:39 by hand: calls still go right for now, but
+    forwardd did not confirm it (it would restore it, or only alert): MISMATCH, not PENDING."""
+    cfg = config(tmp_path, EVENINGS, daemon={"drift_check_every": "1h"})
+
+    async def body(engine: Engine, clock: VirtualClock, accounts: dict[str, Account]) -> Any:
+        await clock.run_until(at(MON, 22, 50))
+        accounts["aql"].set_fields(V, {"forwardstart": "18:00:00"})
+        seen = await status._look(engine.sv)
+        return status._row(cfg, seen, V, Names(cfg))
+
+    row = run(cfg, body)
+    assert row["match"] is False and "pending_until" not in row
+
+
+def test_a_re_plan_that_shortens_the_window_of_a_waiting_change_sends_it_at_once(tmp_path: Path) -> None:
+    """The change to Bob's evening waits for the 23:00 slot; at 22:45 the rota gains Bob from 22:50 to
+    23:20. The change now due must be in by 22:50: it goes at once (the calendar is read within its
+    minute's refresh), not at 23:00."""
+    cfg = config(tmp_path, EVENINGS, daemon={"drift_check_every": "1h"})
+
+    async def body(engine: Engine, clock: VirtualClock, accounts: dict[str, Account]) -> Any:
+        await clock.run_until(at(MON, 22, 45))
+        (tmp_path / "rota.ics").write_text(ics([*EVENINGS, (at(MON, 22, 50), at(MON, 23, 20), "Bob")]))
+        await clock.run_until(at(MON, 23, 30))
+        return held_by(accounts["aql"], V)
+
+    sent = to(B, run(cfg, body))
+    assert sent and at(MON, 22, 45) < sent[0] < at(MON, 22, 50)
+
+
+def test_a_pass_that_read_the_line_just_before_its_change_fell_due_is_followed_by_the_change(tmp_path: Path) -> None:
+    """A race on a real network: a retry reads the line at 22:39:59 (Alice's program: confirmed) and
+    ends at 22:40:00, after the change to Bob was set to wait for the 23:00 slot. Its read moves the
+    line's slot to about 23:39, past the change's apply_by (23:30): the change must go now, not then."""
+    events = [EVENINGS[0], (at(MON, 23, 30), at(MON, 23, 50), "Bob")]
+    cfg = config(tmp_path, events, daemon={"drift_check_every": "1h"})
+
+    async def body(engine: Engine, clock: VirtualClock, accounts: dict[str, Account]) -> Any:
+        await clock.run_until(at(MON, 22, 40))
+        assert not to(B, held_by(accounts["aql"], V))  # waiting for the 23:00 slot
+        lane = engine.lane_of(V)
+        rec = lane.reconciler
+        rec.read_at[V] = at(MON, 22, 40) - dt.timedelta(seconds=1)
+        engine._after(lane, V, PassRequest(PassKind.RETRY), Outcome(V, ok=True, program=rec.confirmed[V].state.program))
+        assert lane.check_at(V) is not None and lane.check_at(V) > at(MON, 23, 30)
+        await clock.run_until(at(MON, 23, 45))
+        return held_by(accounts["aql"], V)
+
+    assert to(B, run(cfg, body)) == [at(MON, 22, 40)]
+
+
+@pytest.mark.timeout(60)
+def test_a_leader_that_may_not_send_puts_its_drift_checks_off_without_hanging(tmp_path: Path) -> None:
+    """A leader whose lease is in doubt (fenced) when a drift slot comes puts the check off a second at a
+    time; it once rescheduled it at the very slot that had just come, and the timer loop spun forever."""
+    cfg = config(tmp_path, EVENINGS, daemon={"drift_check_every": "1h"})
+
+    async def body(engine: Engine, clock: VirtualClock, accounts: dict[str, Account]) -> Any:
+        await clock.run_until(at(MON, 9, 30))
+        rec = engine.lane_of(V).reconciler
+        rec.may_send = lambda: False
+        await clock.run_until(at(MON, 10) + dt.timedelta(seconds=5))
+        put_off = engine.lane_of(V).check_at(V)
+        rec.may_send = None
+        await clock.run_until(at(MON, 10, 0) + dt.timedelta(seconds=10))
+        return put_off, engine.lane_of(V).reconciler.read_at[V]
+
+    put_off, read = run(cfg, body)
+    assert put_off is not None and at(MON, 10) + dt.timedelta(seconds=5) < put_off <= at(MON, 10) + dt.timedelta(seconds=6)
+    assert at(MON, 10) + dt.timedelta(seconds=5) < read <= at(MON, 10) + dt.timedelta(seconds=7)  # read once the fence opened

@@ -50,36 +50,37 @@ _segment_targets = st.lists(st.tuples(st.integers(1, 36 * 60), st.sampled_from([
     pieces=_segment_targets,
     start=st.sampled_from([london(2027, 3, 27, 20), london(2027, 10, 30, 20), london(2026, 12, 7, 6)]),
     window=st.tuples(st.integers(0, DAY // 60 - 1), st.integers(0, DAY // 60 - 1)),
-    target=st.sampled_from([A, B]), active=st.booleans(),
-    offset=st.integers(0, 48 * 60), span=st.integers(1, 60 * 60),
+    target=st.sampled_from([A, B]), active=st.booleans(), wraps=st.booleans(),
+    offset=st.integers(0, 48 * 60), span=st.integers(1, 60 * 60), seconds=st.integers(0, 59),
     probes=st.lists(st.integers(0, 60 * 60 * 60), min_size=10, max_size=40),
 )
 def test_the_first_wrong_instant_agrees_with_the_instant_view(
     pieces: list[tuple[int, str | None]], start: dt.datetime, window: tuple[int, int], target: str, active: bool,
-    offset: int, span: int, probes: list[int],
+    wraps: bool, offset: int, span: int, seconds: int, probes: list[int],
 ) -> None:
     """Against ``target_at`` (itself checked against the interval view): nothing is wrong before the
-    answer, and the answer is wrong (or the limit)."""
+    answer, and the answer is wrong (or the limit). Windows that wrap past midnight (an account that
+    allows them) and instants off the whole minute included."""
     start = start.astimezone(UTC)  # (arithmetic in real time, across the clock changes too)
     segments, at = [], start
     for minutes, who in pieces:
         segments.append(Segment(at, at + dt.timedelta(minutes=minutes), who, ""))
         at = segments[-1].end
-    a, b = sorted(window)
+    a, b = window if wraps else sorted(window)
     program = Program(target, active, a * 60, b * 60 + 59)
-    frm = start + dt.timedelta(minutes=offset)
+    frm = start + dt.timedelta(minutes=offset, seconds=seconds)
     limit = frm + dt.timedelta(minutes=span)
-    got = right_until(program, segments, LONDON, frm, limit)
+    got = right_until(program, segments, LONDON, frm, limit, wraps)
 
     def wanted(instant: dt.datetime) -> str | None:
         return next(s.target for s in segments if s.start <= instant < s.end)
 
     def wrong(instant: dt.datetime) -> bool:
-        return target_at(program, instant, LONDON) != wanted(instant)
+        return target_at(program, instant, LONDON, wraps) != wanted(instant)
 
     end = min(limit, segments[-1].end)
     assert frm <= got <= limit if frm < end else got in (frm, limit)
-    spans = forwarding_intervals(program, LONDON, epoch(frm), epoch(end)) if frm < end else []
+    spans = forwarding_intervals(program, LONDON, epoch(frm), epoch(end), wraps) if frm < end else []
     edges = [x for s in spans for x in (s[0] - 1, s[0], s[1] - 1, s[1])] + [epoch(s.start) for s in segments]
     for instant in [*(frm + dt.timedelta(seconds=p) for p in probes),
                     *(dt.datetime.fromtimestamp(e, UTC) for e in edges)]:

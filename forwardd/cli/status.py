@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config
+from ..core.carrier import LineState
 from ..core.plan import Plan, program_at
 from ..errors import CarrierError
 from ..service.due import next_apply_by, right_as_is
@@ -55,6 +56,7 @@ class _Seen:
     journal_problem: str | None
     cluster: dict[str, Any] | None
     credit: dict[str, tuple[str, dict[str, Any] | None]] = field(default_factory=dict)
+    confirmed: dict[str, LineState | None] = field(default_factory=dict)  # what the journal last confirmed
 
 
 async def _look(sv: Services) -> _Seen:
@@ -91,7 +93,9 @@ async def _look(sv: Services) -> _Seen:
         for v, acct in got.items():
             live = None if isinstance(acct, Exception) else acct.credit
             credit[v] = (sv.credit.in_words(v, now, live=live), sv.credit.as_json(v, now, live=live))
-    return _Seen(now, plan, got, owned, journal_problem, cluster, credit)
+    confirmed = {n.voipnumber: (r.state if (r := sv.edges_of(n.voipnumber).reconciler.last_confirmed(n.voipnumber))
+                                else None) for n in cfg.numbers}
+    return _Seen(now, plan, got, owned, journal_problem, cluster, credit, confirmed)
 
 
 def _row(cfg: Config, seen: _Seen, voipnumber: str, people: Names) -> dict[str, Any]:
@@ -119,9 +123,16 @@ def _row(cfg: Config, seen: _Seen, voipnumber: str, people: Names) -> dict[str, 
         row["should_be"] = c.program.describe(names(cfg))
         if not isinstance(acct, Exception):
             row["match"] = acct.state.holds(c.program, n.forwardcli)
-            right = right_as_is(cfg, np_, acct.state, now, next_apply_by(np_, i)) if not row["match"] else now
-            if right > now:  # not the plan's program for now, but one that still sends calls where they should
-                row["pending_until"] = right.isoformat()
+            last = seen.confirmed.get(voipnumber)
+            if not row["match"] and last is not None and last.effect() == acct.state.effect():
+                # what forwardd last confirmed (not a hand-made change), still sending calls where they should:
+                # as right as the plan's program until the next change must be in (forwardd leaves it), or
+                # until a change forwardd has due
+                limit = next_apply_by(np_, i)
+                right = right_as_is(cfg, np_, acct.state, now, limit)
+                row["match"] = right >= limit
+                if now < right < limit:
+                    row["pending_until"] = right.isoformat()
         nxt = np_.changes[i + 1] if i + 1 < len(np_.changes) else None
         if nxt:
             row["next_change"] = {"apply_from": nxt.apply_from.isoformat(), "apply_by": nxt.apply_by.isoformat(),

@@ -214,11 +214,11 @@ def right_until(program: Program, segments: Sequence[Segment], tz: ZoneInfo, sta
                 wraps: bool = False) -> dt.datetime:
     """The first instant from ``start`` at which the provider, running ``program``, would send calls other
     than ``segments`` want; ``limit`` when it does right all the way there (or the segments end first).
-    Another program than the plan's may be as right for a while: a line holding one needs no change yet."""
+    Another program than the plan's may be as right for a while: a line holding one needs no change yet.
+    Works segment by segment and stops at the first wrong second."""
     a, b = int(start.timestamp()), int(min(limit, segments[-1].end if segments else start).timestamp())
     if a >= b:
         return limit if a >= int(limit.timestamp()) else start
-    fwd = forwarding_intervals(program, tz, a, b, wraps=wraps or program.wraps)
     for seg in segments[max(0, bisect.bisect_right(segments, start, key=_seg_start) - 1):]:
         s, e = max(int(seg.start.timestamp()), a), min(int(seg.end.timestamp()), b)
         if s >= b:
@@ -228,11 +228,9 @@ def right_until(program: Program, segments: Sequence[Segment], tz: ZoneInfo, sta
         if seg.target is not None and seg.target != program.target:
             return _instant(s)
         t = s  # forwarding must cover [s, e) for a target, and touch none of it for nobody
-        for fa, fb in fwd:
-            if fb <= t or fa >= e:
-                continue
+        for fa, fb in forwarding_intervals(program, tz, s, e, wraps=wraps or program.wraps):
             if seg.target is None:
-                return _instant(max(fa, s))
+                return _instant(fa)
             if fa > t:
                 return _instant(t)
             t = fb

@@ -56,25 +56,40 @@ def next_apply_by(n: NumberPlan, i: int) -> dt.datetime:
     return n.changes[i + 1].apply_by if i + 1 < len(n.changes) else n.segments[-1].end if n.segments else n.changes[i].apply_by
 
 
+@dataclass(frozen=True)
+class _Answer:
+    segments: object  # the plan's list itself (compared by identity: a new plan asks afresh)
+    state: LineState
+    settings: tuple[bool, bool]
+    limit: dt.datetime
+    start: dt.datetime
+    until: dt.datetime
+
+
 class Rightness:
-    """``right_as_is``, asked once per plan, stretch and state (lines share plans: a storm of thousands of
-    due lines asks a few hundred questions)."""
+    """``right_as_is`` for each line, remembered: the first wrong instant does not move as time goes on
+    towards it, so the answer holds until then, for the same plan, state and limit. The engine keeps
+    one for its life, so publishing the page (once a second in a storm) asks again only what changed."""
 
-    def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
-        self._seen: dict[tuple[int, str, dt.datetime, dt.datetime, LineState], dt.datetime] = {}
+    def __init__(self) -> None:
+        self._answers: dict[str, _Answer] = {}
 
-    def __call__(self, n: NumberPlan, state: LineState, start: dt.datetime, end: dt.datetime) -> dt.datetime:
-        settings = (self.cfg.number(n.voipnumber).forwardcli, self.cfg.settings_of(n.voipnumber).window_wraps_midnight)
-        key = (id(n.segments), repr(settings), start, end, state)
-        if key not in self._seen:
-            self._seen[key] = right_as_is(self.cfg, n, state, start, end)
-        return self._seen[key]
+    def __call__(self, cfg: Config, n: NumberPlan, state: LineState, start: dt.datetime,
+                 limit: dt.datetime) -> dt.datetime:
+        v = n.voipnumber
+        settings = (cfg.number(v).forwardcli, cfg.settings_of(v).window_wraps_midnight)
+        old = self._answers.get(v)
+        if (old is not None and old.segments is n.segments and old.state == state and old.settings == settings
+                and old.limit == limit and old.start <= start < old.until):
+            return old.until
+        until = right_as_is(cfg, n, state, start, limit)
+        self._answers[v] = _Answer(n.segments, state, settings, limit, start, until)
+        return until
 
 
 def due(sv: Services, n: NumberPlan, now: dt.datetime, right: Rightness | None = None) -> Due | None:
     """Line ``n``'s change due at ``now``; None when the line holds its program for now, or one that routes
-    calls right until the next change's ``apply_by`` (``right`` shares answers across lines)."""
+    calls right until the next change's ``apply_by`` (``right`` remembers answers)."""
     found = program_at(n.changes, now)
     if found is None:
         return None
@@ -87,25 +102,25 @@ def due(sv: Services, n: NumberPlan, now: dt.datetime, right: Rightness | None =
     if last.state.holds(change.program, caller_id):
         return None
     limit = next_apply_by(n, i)
-    until = (right or Rightness(sv.cfg))(n, last.state, now, limit)
+    until = (right or Rightness())(sv.cfg, n, last.state, now, limit)
     if until >= limit:
         return None  # another program than the plan's, as right until the next change must be in
     return Due(n.voipnumber, change, until if until > now else None)
 
 
-def all_due(sv: Services, now: dt.datetime) -> list[Due]:
+def all_due(sv: Services, now: dt.datetime, right: Rightness | None = None) -> list[Due]:
     if sv.plan is None or not sv.accounts:
         return []
-    right = Rightness(sv.cfg)
+    right = right or Rightness()
     return [d for n in sv.plan.numbers if (d := due(sv, n, now, right)) is not None]
 
 
-def pending(sv: Services, now: dt.datetime) -> tuple[list[str], dict[str, dt.datetime]]:
+def pending(sv: Services, now: dt.datetime, right: Rightness | None = None) -> tuple[list[str], dict[str, dt.datetime]]:
     """Lines with a change due, in two kinds: those not confirmed to route calls right now, and those
     whose program routes calls right until the due change's ``apply_by`` (with that instant)."""
     wrong: list[str] = []
     right_until: dict[str, dt.datetime] = {}
-    for d in all_due(sv, now):
+    for d in all_due(sv, now, right):
         if d.still_right(now) and d.right_until is not None:
             right_until[d.voipnumber] = d.right_until
         else:
@@ -125,32 +140,39 @@ class Held:
 class Holds:
     """The planned changes waiting for their lines' drift slots."""
 
-    def __init__(self) -> None:
+    def __init__(self, right: Rightness) -> None:
         self._held: dict[str, Held] = {}
+        self.right = right
 
-    def hold(self, sv: Services, v: str, change: Change, slot: dt.datetime | None, now: dt.datetime) -> bool:
-        """Let ``change``, due now on ``v``, wait for the line's next drift slot when that slot comes in the
-        first half of the change's window and the line is pending. True when it waits."""
-        if slot is None or not now < slot <= change.apply_from + change.slack * HOLD_WITHIN:
-            return False
+    def _may_wait(self, sv: Services, v: str, slot: dt.datetime | None, now: dt.datetime) -> Due | None:
+        """The change due on ``v`` when it may wait for ``slot``: that comes in the first half of the
+        change's window, and the line sends calls right until then at least."""
         plan = sv.number_plan(v)
-        d = due(sv, plan, now) if plan is not None else None
-        if d is None or d.change.apply_from != change.apply_from or not d.still_right(slot):
-            return False  # (right until the slot at least: calls go where they should while it waits)
-        self._held[v] = Held(change.apply_from, change.apply_by, slot)
+        d = due(sv, plan, now, self.right) if plan is not None else None
+        if d is None or slot is None or not now < slot <= d.change.apply_from + d.change.slack * HOLD_WITHIN:
+            return None
+        return d if d.still_right(slot) else None
+
+    def hold(self, sv: Services, v: str, slot: dt.datetime | None, now: dt.datetime) -> bool:
+        """Let the change due now on ``v`` wait for the line's next drift slot (``slot``) when it may. True
+        when it waits."""
+        d = self._may_wait(sv, v, slot, now)
+        if d is None or slot is None:
+            return False
+        self._held[v] = Held(d.change.apply_from, d.change.apply_by, slot)
         return True
 
     def waiting(self, sv: Services, v: str, slot: dt.datetime | None, now: dt.datetime) -> bool:
-        """Whether ``v``'s due change still waits for its slot: the plan kept it, and the line's next drift
-        check is still that slot (nothing read the line since)."""
+        """Whether ``v``'s due change still waits for its slot: the line's next drift check is still that
+        slot, and the change due now (a re-plan may have moved it) may still wait for it."""
         held = self._held.get(v)
         if held is None:
             return False
-        plan = sv.number_plan(v)
-        found = program_at(plan.changes, now) if plan is not None else None
-        if found is None or found[1].apply_from != held.apply_from or slot != held.slot:
+        d = self._may_wait(sv, v, slot, now) if slot == held.slot else None
+        if d is None:
             del self._held[v]
             return False
+        self._held[v] = Held(d.change.apply_from, d.change.apply_by, held.slot)
         return True
 
     def take(self, v: str, now: dt.datetime) -> Held | None:
@@ -158,8 +180,8 @@ class Holds:
         held = self._held.pop(v, None)
         return held if held is not None and held.slot <= now else None
 
-    def drop(self, v: str) -> None:
-        self._held.pop(v, None)
+    def drop(self, v: str) -> Held | None:
+        return self._held.pop(v, None)
 
     def clear(self) -> None:
         self._held.clear()

@@ -35,7 +35,7 @@ from ..config import Config
 from ..core.compiler import Change
 from ..errors import ForwarddError
 from ..web.snapshot import Snapshot, Starting
-from .due import Holds, all_due, pending
+from .due import Holds, Rightness, all_due, due, pending
 from .findings import alert_findings
 from .jobs import calendar_metrics, load_confirmed, notices_job, overrides_job, sources_job
 from .lanes import Lane, PassKind, PassRequest
@@ -65,7 +65,8 @@ class Engine:
         self.timers = Timers(clock)
         self.lanes: dict[str, Lane] = {}
         self.locks: dict[str, asyncio.Lock] = {}  # one per line for the engine's life (reloads too)
-        self.holds = Holds()  # planned changes waiting for their line's drift slot
+        self.right = Rightness()  # until when each line's program sends calls right (remembered)
+        self.holds = Holds(self.right)  # planned changes waiting for their line's drift slot
         self.anchor = clock.now()
         self.plan_gen = 0
         self.stopping = False
@@ -159,6 +160,7 @@ class Engine:
         """One lane per account of the current services (drift slots anchored at ``anchor``)."""
         every = self.cfg.daemon.drift_check_every
         self.holds.clear()  # (their slots were the old lanes')
+        self.right = self.holds.right = Rightness()
         for name, edges in self.sv.accounts.items():
             numbers = [n.voipnumber for n in self.cfg.numbers_of(name)]
             lane = self.lanes[name] = Lane(edges, numbers, anchor, every, self.timers, self.run_pass)
@@ -181,12 +183,12 @@ class Engine:
     def needs_change(self, sv: Services) -> list[str]:
         """Lines with a change due: their program for now differs from what was last confirmed, or they
         were never confirmed at all (a new line needs programming)."""
-        return [d.voipnumber for d in all_due(sv, self.clock.now())]
+        return [d.voipnumber for d in all_due(sv, self.clock.now(), self.right)]
 
     def pending(self, sv: Services) -> tuple[list[str], dict[str, dt.datetime]]:
         """Lines with a change due: those not confirmed to route calls right now, and those still right
         until the instant given (``due.pending``)."""
-        return pending(sv, self.clock.now())
+        return pending(sv, self.clock.now(), self.right)
 
     def reconcile_due(self, sv: Services) -> None:
         """Give a pass to every line whose program for now is not the one last confirmed."""
@@ -217,7 +219,7 @@ class Engine:
 
     def _after(self, lane: Lane, v: str, req: PassRequest, out: Outcome) -> None:
         now = self.clock.now()
-        self.holds.drop(v)  # a pass made the line hold what is due (or its retry will)
+        self.holds.drop(v)  # a pass made the line hold what was due when it ran (or its retry will)
         if out.ok:
             lane.confirmed(v)
             if self.metrics is not None:
@@ -242,10 +244,22 @@ class Engine:
             if not self.starting:
                 self.starting = None
                 log.info("started", numbers=len(self.cfg.numbers))
+        if out.ok and not lane.closed and not self.stopping:
+            self._follow_up(lane, v, out, now)
         self.passlog.said(v, req, out, now)
         self.dirty = True
         if self.on_outcome is not None:
             self.on_outcome(v, req, out, now)
+
+    def _follow_up(self, lane: Lane, v: str, out: Outcome, now: dt.datetime) -> None:
+        """A change that fell due while the pass ran (it read the line before): send it, or let it wait for
+        the line's slot, as at its ``apply_from``."""
+        plan = self.sv.number_plan(v)
+        d = due(self.sv, plan, now, self.right) if plan is not None else None
+        if d is None or d.change.program == out.program or self.sv.fenced:
+            return
+        if not self.holds.hold(self.sv, v, lane.check_at(v), now):
+            lane.submit(v, PassRequest(PassKind.CHANGE, keep_trying_until=max(d.change.apply_by, now + CHANGE_PERSISTENCE)))
 
     def check_due(self, lane: Lane, v: str) -> None:
         """A drift slot came: read the line when the budget allows (it may be paused by a throttle)."""
@@ -259,7 +273,7 @@ class Engine:
             return
         if self.sv.fenced:
             lane.check_taken(v)
-            lane.schedule_check(v, now + dt.timedelta(seconds=1), self.check_due)
+            lane.schedule_check(v, now, self.check_due, not_before=now + dt.timedelta(seconds=1))
             return
         go = lane.budget.reserve(now)
         if go > now:
@@ -276,7 +290,7 @@ class Engine:
         if gen != self.plan_gen or self.stopping or self.sv.fenced:
             return  # a newer plan scheduled its own; a standby sends nothing
         lane, now = self.lane_of(v), self.clock.now()
-        if not c.exact and self.holds.hold(self.sv, v, c, lane.check_at(v), now):
+        if not c.exact and self.holds.hold(self.sv, v, lane.check_at(v), now):
             return  # sent in the line's drift slot, soon
         until = max(c.apply_by, now + CHANGE_PERSISTENCE)
         lane.submit(v, PassRequest(PassKind.EXACT if c.exact else PassKind.CHANGE,

@@ -138,9 +138,13 @@ class Lane:
 
     # ----------------------------------------------------------------------------- drift checks
 
-    def schedule_check(self, number: str, now: dt.datetime, on_due: Callable[[Lane, str], None]) -> None:
-        """(Re)schedule the line's next drift check: its first slot after its last read."""
+    def schedule_check(self, number: str, now: dt.datetime, on_due: Callable[[Lane, str], None],
+                       not_before: dt.datetime | None = None) -> None:
+        """(Re)schedule the line's next drift check: its first slot after its last read (and not before
+        ``not_before``: a slot that has just come, and was put off, comes again no sooner)."""
         due = self.grid.next_check(number, self.reconciler.read_at.get(number), now)
+        if not_before is not None and due < not_before:
+            due = not_before
         old = self._checks.get(number)
         if old is not None:
             if old[0] == due:
