@@ -23,6 +23,8 @@ from forwardd.service.reconcile import Outcome
 from forwardd.service.simulate import misrouted_seconds
 from forwardd.web.health import DEGRADED, health
 from forwardd.web.presentation import Names
+from forwardd.web.render import status_page
+from forwardd.web.status import status_view
 
 from .e2e import A, B, ics
 from .test_engine import T0, config, held_by, run
@@ -67,13 +69,14 @@ def test_a_change_waits_for_its_lines_drift_slot_and_one_read_serves_both(tmp_pa
         requests = logged(accounts["aql"])
         await clock.run_until(at(MON, 22, 50))
         snap = engine.publish()  # between the change's apply_from and the slot: pending, and right
-        pending = (dict(snap.right_until), health(snap), snap.unconfirmed)
+        pending = (dict(snap.right_until), health(snap), snap.unconfirmed, status_page(status_view(snap)))
         await clock.run_until(at(TUE, 1, 30))
         return requests, pending, held_by(accounts["aql"], V)
 
-    requests, (right_until, healthy, unconfirmed), history = run(cfg, body)
+    requests, (right_until, healthy, unconfirmed, page), history = run(cfg, body)
     # Alice's evening program sends calls right until Bob's evening begins
     assert right_until == {V: at(TUE, 17, 30)} and V not in unconfirmed
+    assert "holds the program before the change due, still right until Tue 08 Dec 17:30" in page
     # (degraded only by the gap alert: nobody is on call between the evenings, and there is no fallback)
     assert healthy.status == DEGRADED and all("gap" in r or "Nobody is on call" in r for r in healthy.reasons)
     assert [t for t, a in requests if a == "changeuser" and t < at(MON, 22, 40)] == [at(MON, 9)]  # re-plans: none
@@ -248,3 +251,16 @@ def test_a_leader_that_may_not_send_puts_its_drift_checks_off_without_hanging(tm
     put_off, read = run(cfg, body)
     assert put_off is not None and at(MON, 10) + dt.timedelta(seconds=5) < put_off <= at(MON, 10) + dt.timedelta(seconds=6)
     assert at(MON, 10) + dt.timedelta(seconds=5) < read <= at(MON, 10) + dt.timedelta(seconds=7)  # read once the fence opened
+
+
+def test_a_re_plan_in_a_new_hour_keeps_a_waiting_change_waiting(tmp_path: Path) -> None:
+    """Started at 09:30, the line's slots are at half past: the change due at 22:40 waits for 23:30. A
+    re-plan at 23:04 plans from 23:00, where its first change (the program for the plan's start) has
+    no window of its own; the line still sends calls right until Tuesday 17:30, so the change waits on."""
+    cfg = config(tmp_path, EVENINGS, daemon={"drift_check_every": "1h", "replan_every": "11m"})
+
+    async def body(engine: Engine, clock: VirtualClock, accounts: dict[str, Account]) -> Any:
+        await clock.run_until(at(TUE, 0, 30))
+        return held_by(accounts["aql"], V)
+
+    assert to(B, run(cfg, body, start=at(MON, 9, 30))) == [at(MON, 23, 30)]

@@ -130,10 +130,11 @@ def pending(sv: Services, now: dt.datetime, right: Rightness | None = None) -> t
 
 @dataclass(frozen=True)
 class Held:
-    """A planned change that waits for its line's drift slot (``slot``), so one read serves both."""
+    """A planned change that waits for its line's drift slot (``slot``), so one read serves both: from
+    ``since`` (when it fell due) while the line sends calls right until ``until``."""
 
-    apply_from: dt.datetime
-    apply_by: dt.datetime
+    since: dt.datetime
+    until: dt.datetime
     slot: dt.datetime
 
 
@@ -144,35 +145,39 @@ class Holds:
         self._held: dict[str, Held] = {}
         self.right = right
 
-    def _may_wait(self, sv: Services, v: str, slot: dt.datetime | None, now: dt.datetime) -> Due | None:
-        """The change due on ``v`` when it may wait for ``slot``: that comes in the first half of the
-        change's window, and the line sends calls right until then at least."""
+    def _may_wait(self, sv: Services, v: str, slot: dt.datetime | None, now: dt.datetime,
+                  since: dt.datetime) -> Held | None:
+        """The wait for ``slot`` of the change due on ``v`` (due since ``since``), when it may: the line
+        sends calls right until a moment (``Due.right_until``: the change's ``apply_by``, as a rule) and the
+        slot comes in the first half of the time from ``since`` to it. A re-plan may bring that moment
+        nearer; the plan's own first change (at its start, on the hour) says nothing of it."""
         plan = sv.number_plan(v)
         d = due(sv, plan, now, self.right) if plan is not None else None
-        if d is None or slot is None or not now < slot <= d.change.apply_from + d.change.slack * HOLD_WITHIN:
+        if d is None or slot is None or d.right_until is None:
             return None
-        return d if d.still_right(slot) else None
+        if not now < slot <= since + (d.right_until - since) * HOLD_WITHIN:
+            return None
+        return Held(since, d.right_until, slot)
 
     def hold(self, sv: Services, v: str, slot: dt.datetime | None, now: dt.datetime) -> bool:
         """Let the change due now on ``v`` wait for the line's next drift slot (``slot``) when it may. True
         when it waits."""
-        d = self._may_wait(sv, v, slot, now)
-        if d is None or slot is None:
-            return False
-        self._held[v] = Held(d.change.apply_from, d.change.apply_by, slot)
-        return True
+        held = self._may_wait(sv, v, slot, now, now)
+        if held is not None:
+            self._held[v] = held
+        return held is not None
 
     def waiting(self, sv: Services, v: str, slot: dt.datetime | None, now: dt.datetime) -> bool:
         """Whether ``v``'s due change still waits for its slot: the line's next drift check is still that
-        slot, and the change due now (a re-plan may have moved it) may still wait for it."""
+        slot, and the change due now (a re-plan may have changed it) may still wait for it."""
         held = self._held.get(v)
         if held is None:
             return False
-        d = self._may_wait(sv, v, slot, now) if slot == held.slot else None
-        if d is None:
+        again = self._may_wait(sv, v, slot, now, held.since) if slot == held.slot else None
+        if again is None:
             del self._held[v]
             return False
-        self._held[v] = Held(d.change.apply_from, d.change.apply_by, held.slot)
+        self._held[v] = again
         return True
 
     def take(self, v: str, now: dt.datetime) -> Held | None:

@@ -269,7 +269,7 @@ class Engine:
         held = self.holds.take(v, now)
         if held is not None and not self.sv.fenced:  # a change waited for this slot: its read is the check's
             lane.check_taken(v)
-            lane.submit(v, PassRequest(PassKind.CHANGE, keep_trying_until=max(held.apply_by, now + CHANGE_PERSISTENCE)))
+            lane.submit(v, PassRequest(PassKind.CHANGE, keep_trying_until=max(held.until, now + CHANGE_PERSISTENCE)))
             return
         if self.sv.fenced:
             lane.check_taken(v)
