@@ -264,3 +264,13 @@ def test_a_re_plan_in_a_new_hour_keeps_a_waiting_change_waiting(tmp_path: Path) 
         return held_by(accounts["aql"], V)
 
     assert to(B, run(cfg, body, start=at(MON, 9, 30))) == [at(MON, 23, 30)]
+
+
+def test_with_wait_for_drift_slot_off_every_change_goes_at_its_apply_from(tmp_path: Path) -> None:
+    cfg = config(tmp_path, EVENINGS, daemon={"drift_check_every": "1h", "wait_for_drift_slot": False})
+
+    async def body(engine: Engine, clock: VirtualClock, accounts: dict[str, Account]) -> Any:
+        await clock.run_until(at(MON, 23, 30))
+        return held_by(accounts["aql"], V)
+
+    assert to(B, run(cfg, body)) == [at(MON, 22, 40)]

@@ -213,6 +213,8 @@ class DaemonSettings(Strict):
     drift_check_every: DriftEvery = (
         Field(dt.timedelta(hours=1), description="read each number this often for hand-made changes (1m at least)"))
     replan_every: Duration = Field(dt.timedelta(hours=6), description="re-plan at least this often")
+    wait_for_drift_slot: bool = Field(True, description="a planned change waits for its line's drift slot when that "
+                                                        "comes in the first half of its window (one read for both)")
     horizon: Duration = Field(dt.timedelta(days=14), description="how far ahead to plan")
     metrics_port: int | None = Field(None, ge=1, le=65535, description="Prometheus endpoint on 127.0.0.1")
     calendar_deadline: Duration = Field(dt.timedelta(seconds=60),

@@ -162,6 +162,8 @@ class Holds:
     def hold(self, sv: Services, v: str, slot: dt.datetime | None, now: dt.datetime) -> bool:
         """Let the change due now on ``v`` wait for the line's next drift slot (``slot``) when it may. True
         when it waits."""
+        if not sv.cfg.daemon.wait_for_drift_slot:
+            return False
         held = self._may_wait(sv, v, slot, now, now)
         if held is not None:
             self._held[v] = held
