@@ -274,3 +274,22 @@ def test_with_wait_for_drift_slot_off_every_change_goes_at_its_apply_from(tmp_pa
         return held_by(accounts["aql"], V)
 
     assert to(B, run(cfg, body)) == [at(MON, 22, 40)]
+
+
+def test_status_finds_the_last_confirmation_when_the_reconcilers_leave_the_journal_to_the_daemon(tmp_path: Path) -> None:
+    """In a cluster the reconcilers never look a line up in the shared journal (the daemon loads them
+    all at once); status reads the journal itself, so a waiting line is PENDING there too."""
+    cfg = config(tmp_path, EVENINGS, daemon={"drift_check_every": "1h"})
+
+    async def body(engine: Engine, clock: VirtualClock, accounts: dict[str, Account]) -> Any:
+        await clock.run_until(at(MON, 22, 50))
+        if engine.sv.journal is not None:
+            engine.sv.journal.flush()
+        rec = engine.lane_of(V).reconciler
+        rec.confirmed.clear()
+        rec.journal_lookups = False
+        seen = await status._look(engine.sv)
+        return status._row(cfg, seen, V, Names(cfg))
+
+    row = run(cfg, body)
+    assert row["match"] is False and row["pending_until"] == at(TUE, 17, 30).isoformat()

@@ -93,9 +93,24 @@ async def _look(sv: Services) -> _Seen:
         for v, acct in got.items():
             live = None if isinstance(acct, Exception) else acct.credit
             credit[v] = (sv.credit.in_words(v, now, live=live), sv.credit.as_json(v, now, live=live))
-    confirmed = {n.voipnumber: (r.state if (r := sv.edges_of(n.voipnumber).reconciler.last_confirmed(n.voipnumber))
-                                else None) for n in cfg.numbers}
+    confirmed = {n.voipnumber: _last_confirmed(sv, n.voipnumber) for n in cfg.numbers}
     return _Seen(now, plan, got, owned, journal_problem, cluster, credit, confirmed)
+
+
+def _last_confirmed(sv: Services, voipnumber: str) -> LineState | None:
+    """What the journal last confirmed for the line (in a cluster too, where the reconcilers leave the
+    shared journal to the daemon's bulk load); None when unknown or unreadable."""
+    rec = sv.edges_of(voipnumber).reconciler
+    found = rec.last_confirmed(voipnumber)
+    if found is None and sv.journal is not None and not rec.journal_lookups:
+        try:
+            record = sv.journal.last_confirmed(voipnumber)
+        except Exception:  # noqa: BLE001 - a journal that cannot be read is reported above; here it is unknown
+            return None
+        if record:
+            rec.remember(voipnumber, record)
+            found = rec.confirmed.get(voipnumber)
+    return found.state if found is not None else None
 
 
 def _row(cfg: Config, seen: _Seen, voipnumber: str, people: Names) -> dict[str, Any]:

@@ -206,6 +206,7 @@ class Engine:
         if self.stopping or sv.number_plan(v) is None or lane.closed:
             return None
         lock = self.locks.setdefault(v, asyncio.Lock())
+        gen = self.plan_gen
         async with lock:
             try:
                 out = await lane.reconciler.reconcile(
@@ -214,10 +215,10 @@ class Engine:
             except Exception:  # noqa: BLE001 - a pass never raises by design; log it and retry the line
                 log.exception("pass_failed", voipnumber=v)
                 out = Outcome(v, ok=False, error="internal error", failure=Failure.TRANSPORT)
-        self._after(lane, v, req, out)
+        self._after(lane, v, req, out, gen)
         return out
 
-    def _after(self, lane: Lane, v: str, req: PassRequest, out: Outcome) -> None:
+    def _after(self, lane: Lane, v: str, req: PassRequest, out: Outcome, gen: int | None = None) -> None:
         now = self.clock.now()
         self.holds.drop(v)  # a pass made the line hold what was due when it ran (or its retry will)
         if out.ok:
@@ -245,18 +246,18 @@ class Engine:
                 self.starting = None
                 log.info("started", numbers=len(self.cfg.numbers))
         if out.ok and not lane.closed and not self.stopping:
-            self._follow_up(lane, v, out, now)
+            self._follow_up(lane, v, out, now, replanned=gen != self.plan_gen)
         self.passlog.said(v, req, out, now)
         self.dirty = True
         if self.on_outcome is not None:
             self.on_outcome(v, req, out, now)
 
-    def _follow_up(self, lane: Lane, v: str, out: Outcome, now: dt.datetime) -> None:
-        """A change that fell due while the pass ran (it read the line before): send it, or let it wait for
-        the line's slot, as at its ``apply_from``."""
+    def _follow_up(self, lane: Lane, v: str, out: Outcome, now: dt.datetime, replanned: bool = False) -> None:
+        """A change that fell due while the pass ran (it read the line before), or that a re-plan during
+        the pass made due: send it, or let it wait for the line's slot, as at its ``apply_from``."""
         plan = self.sv.number_plan(v)
         d = due(self.sv, plan, now, self.right) if plan is not None else None
-        if d is None or d.change.program == out.program or self.sv.fenced:
+        if d is None or (d.change.program == out.program and not replanned) or self.sv.fenced:
             return
         if not self.holds.hold(self.sv, v, lane.check_at(v), now):
             lane.submit(v, PassRequest(PassKind.CHANGE, keep_trying_until=max(d.change.apply_by, now + CHANGE_PERSISTENCE)))
