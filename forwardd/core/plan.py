@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from .compiler import Change, compile_timeline
+from .events import epoch, from_epoch
 from .provider import Program, forwarding_intervals
 from .timeline import Event, Finding, FindingKind, Kind, Manual, Policy, Segment, build_timeline, display_name
 
@@ -216,31 +217,27 @@ def right_until(program: Program, segments: Sequence[Segment], tz: ZoneInfo, sta
     than ``segments`` want; ``limit`` when it does right all the way there (or the segments end first).
     Another program than the plan's may be as right for a while: a line holding one needs no change yet.
     Works segment by segment and stops at the first wrong second."""
-    a, b = int(start.timestamp()), int(min(limit, segments[-1].end if segments else start).timestamp())
+    a, b = epoch(start), epoch(min(limit, segments[-1].end if segments else start))
     if a >= b:
-        return limit if a >= int(limit.timestamp()) else start
+        return limit if a >= epoch(limit) else start
     for seg in segments[max(0, bisect.bisect_right(segments, start, key=_seg_start) - 1):]:
-        s, e = max(int(seg.start.timestamp()), a), min(int(seg.end.timestamp()), b)
+        s, e = max(epoch(seg.start), a), min(epoch(seg.end), b)
         if s >= b:
             break
         if s >= e:
             continue
         if seg.target is not None and seg.target != program.target:
-            return _instant(s)
+            return from_epoch(s)
         t = s  # forwarding must cover [s, e) for a target, and touch none of it for nobody
         for fa, fb in forwarding_intervals(program, tz, s, e, wraps=wraps or program.wraps):
             if seg.target is None:
-                return _instant(fa)
+                return from_epoch(fa)
             if fa > t:
-                return _instant(t)
+                return from_epoch(t)
             t = fb
         if seg.target is not None and t < e:
-            return _instant(t)
-    return limit if b == int(limit.timestamp()) else _instant(b)
-
-
-def _instant(t: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc)
+            return from_epoch(t)
+    return limit if b == epoch(limit) else from_epoch(b)
 
 
 def _seg_start(s: Segment) -> dt.datetime:
