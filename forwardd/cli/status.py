@@ -100,16 +100,10 @@ async def _look(sv: Services) -> _Seen:
 def _last_confirmed(sv: Services, voipnumber: str) -> LineState | None:
     """What the journal last confirmed for the line (in a cluster too, where the reconcilers leave the
     shared journal to the daemon's bulk load); None when unknown or unreadable."""
-    rec = sv.edges_of(voipnumber).reconciler
-    found = rec.last_confirmed(voipnumber)
-    if found is None and sv.journal is not None and not rec.journal_lookups:
-        try:
-            record = sv.journal.last_confirmed(voipnumber)
-        except Exception:  # noqa: BLE001 - a journal that cannot be read is reported above; here it is unknown
-            return None
-        if record:
-            rec.remember(voipnumber, record)
-            found = rec.confirmed.get(voipnumber)
+    try:
+        found = sv.edges_of(voipnumber).reconciler.last_confirmed(voipnumber, lookup=True)
+    except Exception:  # noqa: BLE001 - a journal that cannot be read is reported above; here it is unknown
+        return None
     return found.state if found is not None else None
 
 

@@ -95,7 +95,7 @@ def due(sv: Services, n: NumberPlan, now: dt.datetime, right: Rightness | None =
         return None
     i, change = found
     rec = sv.edges_of(n.voipnumber).reconciler
-    last = rec.confirmed.get(n.voipnumber) or rec.last_confirmed(n.voipnumber)
+    last = rec.last_confirmed(n.voipnumber)
     caller_id = sv.cfg.number(n.voipnumber).forwardcli
     if last is None:
         return Due(n.voipnumber, change, None)

@@ -164,9 +164,11 @@ class Reconciler:
     def _auth_key(self) -> AlertKey:
         return AlertKey(AlertKind.AUTH, account=self.account if len(self.cfg.account_names) > 1 else None)
 
-    def last_confirmed(self, voipnumber: str) -> Reading | None:
-        """What the line was last confirmed to hold: in memory, else (once) from the journal."""
-        if voipnumber not in self.confirmed and self.journal is not None and self.journal_lookups:
+    def last_confirmed(self, voipnumber: str, lookup: bool | None = None) -> Reading | None:
+        """What the line was last confirmed to hold: in memory, else (once) from the journal, when
+        ``journal_lookups`` allows it (``lookup`` says otherwise: ``status`` reads a cluster's journal)."""
+        allowed = self.journal_lookups if lookup is None else lookup
+        if voipnumber not in self.confirmed and self.journal is not None and allowed:
             record = self.journal.last_confirmed(voipnumber)
             if record:
                 self.remember(voipnumber, record)
