@@ -38,10 +38,6 @@ class Due:
     change: Change  # the change in force now
     right_until: dt.datetime | None  # until when the line, holding what it was last confirmed to, is right
 
-    def still_right(self, now: dt.datetime) -> bool:
-        """Whether calls still go where the timeline wants, until the due change must be in."""
-        return self.right_until is not None and now < self.right_until
-
 
 def right_as_is(cfg: Config, n: NumberPlan, state: LineState, start: dt.datetime, limit: dt.datetime) -> dt.datetime:
     """Until when a line holding ``state`` routes calls as line ``n``'s timeline wants, from ``start`` (at
@@ -121,7 +117,7 @@ def pending(sv: Services, now: dt.datetime, right: Rightness | None = None) -> t
     wrong: list[str] = []
     right_until: dict[str, dt.datetime] = {}
     for d in all_due(sv, now, right):
-        if d.still_right(now) and d.right_until is not None:
+        if d.right_until is not None and now < d.right_until:
             right_until[d.voipnumber] = d.right_until
         else:
             wrong.append(d.voipnumber)

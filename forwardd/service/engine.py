@@ -8,10 +8,10 @@ Jobs (``timers.Timers``; each line's passes go through its account's lane, ``lan
   journal last confirmed get a pass at once (a line never confirmed is programmed without a read
   first); every other line gets its start-up read in its first drift slot.
 - *changes*: each planned change in the coming hours at its ``apply_from``, or, when the line's drift
-  slot comes in the first half of the change's window and the line is confirmed to hold the program
-  before it (still right until ``apply_by``), in that slot: the check's read is then the change's, and
-  half the window at least stays for retries. An exact hand-over goes at its boundary without a read
-  first. A change keeps trying through its send window (a minute at least); a
+  slot comes in the first half of the time until the line's confirmed program stops sending calls
+  right (the change's ``apply_by``, as a rule), in that slot (``due.Holds``): the check's read is then
+  the change's, and half that time at least stays for retries. An exact hand-over goes at its boundary
+  without a read first. A change keeps trying through its send window (a minute at least); a
   line a pass could not confirm is tried again (10 s, doubling, at most 5 min) until one does.
 - *drift checks*: every line is read once per drift interval in its own slot (``budget.DriftGrid``),
   under its account's cap on background reads.
@@ -65,8 +65,7 @@ class Engine:
         self.timers = Timers(clock)
         self.lanes: dict[str, Lane] = {}
         self.locks: dict[str, asyncio.Lock] = {}  # one per line for the engine's life (reloads too)
-        self.right = Rightness()  # until when each line's program sends calls right (remembered)
-        self.holds = Holds(self.right)  # planned changes waiting for their line's drift slot
+        self.holds = Holds(Rightness())  # planned changes waiting for their line's drift slot
         self.anchor = clock.now()
         self.plan_gen = 0
         self.stopping = False
@@ -160,7 +159,6 @@ class Engine:
         """One lane per account of the current services (drift slots anchored at ``anchor``)."""
         every = self.cfg.daemon.drift_check_every
         self.holds.clear()  # (their slots were the old lanes')
-        self.right = self.holds.right = Rightness()
         for name, edges in self.sv.accounts.items():
             numbers = [n.voipnumber for n in self.cfg.numbers_of(name)]
             lane = self.lanes[name] = Lane(edges, numbers, anchor, every, self.timers, self.run_pass)
@@ -179,6 +177,11 @@ class Engine:
         a cluster, only when the shared journal could be read: an unreadable one proves nothing."""
         rec = sv.edges_of(voipnumber).reconciler
         return rec.last_confirmed(voipnumber) is None and (sv.lease is None or self.confirmed_known)
+
+    @property
+    def right(self) -> Rightness:
+        """Until when each line's program sends calls right (remembered; the holds ask it too)."""
+        return self.holds.right
 
     def needs_change(self, sv: Services) -> list[str]:
         """Lines with a change due: their program for now differs from what was last confirmed, or they
@@ -260,7 +263,7 @@ class Engine:
         if d is None or (d.change.program == out.program and not replanned) or self.sv.fenced:
             return
         if not self.holds.hold(self.sv, v, lane.check_at(v), now):
-            lane.submit(v, PassRequest(PassKind.CHANGE, keep_trying_until=max(d.change.apply_by, now + CHANGE_PERSISTENCE)))
+            _send_change(lane, v, d.change.apply_by, now)
 
     def check_due(self, lane: Lane, v: str) -> None:
         """A drift slot came: read the line when the budget allows (it may be paused by a throttle)."""
@@ -270,7 +273,7 @@ class Engine:
         held = self.holds.take(v, now)
         if held is not None and not self.sv.fenced:  # a change waited for this slot: its read is the check's
             lane.check_taken(v)
-            lane.submit(v, PassRequest(PassKind.CHANGE, keep_trying_until=max(held.until, now + CHANGE_PERSISTENCE)))
+            _send_change(lane, v, held.until, now)
             return
         if self.sv.fenced:
             lane.check_taken(v)
@@ -293,9 +296,7 @@ class Engine:
         lane, now = self.lane_of(v), self.clock.now()
         if not c.exact and self.holds.hold(self.sv, v, lane.check_at(v), now):
             return  # sent in the line's drift slot, soon
-        until = max(c.apply_by, now + CHANGE_PERSISTENCE)
-        lane.submit(v, PassRequest(PassKind.EXACT if c.exact else PassKind.CHANGE,
-                                   exact_at=c.apply_from if c.exact else None, keep_trying_until=until))
+        _send_change(lane, v, c.apply_by, now, exact_at=c.apply_from if c.exact else None)
 
     # ---------------------------------------------------------------------------------- planning
 
@@ -379,6 +380,14 @@ class Engine:
         if snap is None:
             return Snapshot(self.cfg, self.clock.now(), starting=Starting(0, len(self.cfg.numbers)))
         return snap
+
+
+def _send_change(lane: Lane, v: str, due_by: dt.datetime, now: dt.datetime,
+                 exact_at: dt.datetime | None = None) -> None:
+    """A pass for a change due on ``v``, trying until ``due_by`` (a minute at least); an exact hand-over's
+    at its boundary ``exact_at``."""
+    lane.submit(v, PassRequest(PassKind.EXACT if exact_at is not None else PassKind.CHANGE, exact_at=exact_at,
+                               keep_trying_until=max(due_by, now + CHANGE_PERSISTENCE)))
 
 
 def _drift_note(lane: Lane) -> str | None:
